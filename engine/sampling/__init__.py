@@ -1,0 +1,1 @@
+"""Noise schedules, samplers (k-diffusion style pure functions over a denoiser) and guidance."""
