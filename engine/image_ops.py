@@ -1,0 +1,93 @@
+"""IMAGE tensors ([B, H, W, C] float 0..1) to and from PIL, and resampling as ComfyUI does it."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+
+RESAMPLE_METHODS = ("nearest-exact", "bilinear", "area", "bicubic", "lanczos")
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """One image [H, W, C] 0..1 as an 8-bit PIL image (C = 1, 3 or 4)."""
+    array = (image.detach().float().cpu().clamp(0, 1).numpy() * 255.0).round().astype(np.uint8)
+    if array.shape[-1] == 1:
+        return Image.fromarray(array[..., 0], mode="L")
+    return Image.fromarray(array, mode="RGBA" if array.shape[-1] == 4 else "RGB")
+
+
+def from_pil(image: Image.Image, mode: str = "RGB") -> torch.Tensor:
+    """A PIL image as a single-image batch [1, H, W, C] 0..1."""
+    array = np.asarray(image.convert(mode), dtype=np.float32) / 255.0
+    if array.ndim == 2:
+        array = array[..., None]
+    return torch.from_numpy(array.copy())[None]
+
+
+def load_image_frames(image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
+    """All frames of an opened image as (IMAGE [B,H,W,3], MASK [B,H,W]); the mask is 1 - alpha."""
+    frames, masks = [], []
+    for index in range(getattr(image, "n_frames", 1)):
+        image.seek(index)
+        frame = ImageOps.exif_transpose(image.copy()) or image.copy()
+        if frame.mode == "I":
+            frame = frame.point(lambda value: value * (1 / 255))
+        rgb = from_pil(frame, "RGB")
+        if frames and rgb.shape[1:] != frames[0].shape[1:]:
+            break
+        frames.append(rgb)
+        if "A" in frame.getbands():
+            masks.append(1.0 - from_pil(frame.getchannel("A"), "L")[..., 0])
+        else:
+            masks.append(torch.zeros(1, 64, 64))
+        if getattr(image, "format", None) == "MPO":
+            break
+    mask_shapes_agree = all(mask.shape == masks[0].shape for mask in masks)
+    mask = torch.cat(masks) if mask_shapes_agree else masks[0]
+    return torch.cat(frames), mask
+
+
+def resize(image: torch.Tensor, width: int, height: int, method: str, crop: str = "disabled") -> torch.Tensor:
+    """Resize an IMAGE batch; ``crop="center"`` first crops to the target aspect ratio."""
+    if crop == "center":
+        image = _center_crop_to_aspect(image, width / height)
+    if method == "lanczos":
+        return torch.cat([from_pil(to_pil(frame).resize((width, height), Image.LANCZOS),
+                                   "RGBA" if frame.shape[-1] == 4 else "RGB") for frame in image])
+    samples = image.movedim(-1, 1)
+    kwargs = {"align_corners": False} if method in ("bilinear", "bicubic") else {}
+    resized = F.interpolate(samples, size=(height, width), mode=method, **kwargs)
+    return resized.movedim(1, -1).clamp(0, 1)
+
+
+def resize_samples(samples: torch.Tensor, width: int, height: int, method: str, crop: str) -> torch.Tensor:
+    """Resize a channels-first batch [B, C, H, W] (latents); ``bislerp`` falls back to bilinear."""
+    if crop == "center":
+        samples = _center_crop_to_aspect(samples.movedim(1, -1), width / height).movedim(-1, 1)
+    mode = "bilinear" if method == "bislerp" else method
+    kwargs = {"align_corners": False} if mode in ("bilinear", "bicubic") else {}
+    return F.interpolate(samples, size=(height, width), mode=mode, **kwargs)
+
+
+def _center_crop_to_aspect(image: torch.Tensor, aspect: float) -> torch.Tensor:
+    height, width = image.shape[1], image.shape[2]
+    if width / height > aspect:
+        new_width = round(height * aspect)
+        x = (width - new_width) // 2
+        return image[:, :, x:x + new_width]
+    new_height = round(width / aspect)
+    y = (height - new_height) // 2
+    return image[:, y:y + new_height]
+
+
+def keep_aspect(width: int, height: int, source_width: int, source_height: int) -> tuple[int, int]:
+    """ComfyUI's rule: a size of 0 follows the other dimension's scale."""
+    if width == 0 and height == 0:
+        return source_width, source_height
+    if width == 0:
+        width = max(1, round(source_width * height / source_height))
+    elif height == 0:
+        height = max(1, round(source_height * width / source_width))
+    return width, height

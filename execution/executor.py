@@ -1,0 +1,299 @@
+"""Runs a validated prompt: only the ancestors of its outputs, dependencies first, reusing cached outputs."""
+
+from __future__ import annotations
+
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from execution.cache import OutputCache, Outputs, compute_signatures
+from execution.context import ExecutionContext, Interrupted, InterruptFlag, reset_context, set_context
+from execution.graph import Prompt, ancestors, is_link, links_of, unwrap
+from nodes.definition import NodeDefinition
+from nodes.registry import Registry
+
+Emit = Callable[[str, dict[str, Any]], None]
+EmitPreview = Callable[[Any, str, str], None]  # (image, prompt_id, node_id)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class NodeExecutionError(Exception):
+    def __init__(self, node_id: str, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.node_id = node_id
+        self.cause = cause
+
+
+@dataclass
+class ExecutionOutcome:
+    status: str  # "success" | "error" | "interrupted"
+    ui_outputs: dict[str, dict[str, list]] = field(default_factory=dict)
+    messages: list[list[Any]] = field(default_factory=list)
+    executed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class PromptRun:
+    """The state of one prompt's execution."""
+
+    prompt_id: str
+    prompt: Prompt
+    extra_data: dict[str, Any]
+    signatures: dict[str, str] = field(default_factory=dict)
+    results: dict[str, Outputs] = field(default_factory=dict)
+    outcome: ExecutionOutcome = field(default_factory=lambda: ExecutionOutcome("success"))
+
+
+class Executor:
+    def __init__(self, registry: Registry, cache: OutputCache, emit: Emit, interrupt: InterruptFlag,
+                 emit_preview: EmitPreview | None = None) -> None:
+        self.registry = registry
+        self.cache = cache
+        self.emit = emit
+        self.emit_preview = emit_preview
+        self.interrupt = interrupt
+        self.instances: dict[tuple[str, str], Any] = {}  # node objects persist across prompts, as in ComfyUI
+
+    def execute(self, prompt_id: str, prompt: Prompt, outputs: list[str],
+                extra_data: dict[str, Any] | None = None) -> ExecutionOutcome:
+        started = time.perf_counter()
+        run = PromptRun(prompt_id, prompt, extra_data or {})
+        self.interrupt.clear()
+        self._message(run, "execution_start", {"prompt_id": prompt_id, "timestamp": now_ms()})
+        needed = ancestors(prompt, outputs)
+        run.signatures = compute_signatures(self.registry, prompt, needed, lambda nid: self._fingerprint(run, nid))
+        cached = [nid for nid in needed if run.signatures[nid] in self.cache]
+        self._message(run, "execution_cached", {"nodes": cached, "prompt_id": prompt_id, "timestamp": now_ms()})
+        try:
+            self._run_graph(run, outputs)
+            self._message(run, "execution_success", {"prompt_id": prompt_id, "timestamp": now_ms()})
+        except NodeExecutionError as failure:
+            self._report_failure(run, failure)
+        self.cache.pin({run.signatures[nid] for nid in needed})
+        run.outcome.seconds = time.perf_counter() - started
+        return run.outcome
+
+    def _fingerprint(self, run: PromptRun, node_id: str) -> Any:
+        node = run.prompt[node_id]
+        definition = self._definition(node_id, run.prompt)
+        if definition.fingerprint is None:
+            return None
+        constants = {name: (None if is_link(value) else unwrap(value)) for name, value in node["inputs"].items()}
+        try:
+            return definition.fingerprint(**constants)
+        except Exception:
+            return float("nan")
+
+    def _definition(self, node_id: str, prompt: Prompt) -> NodeDefinition:
+        definition = self.registry.get(prompt[node_id]["class_type"])
+        assert definition is not None, "prompts are validated before they run"
+        return definition
+
+    def _run_graph(self, run: PromptRun, outputs: list[str]) -> None:
+        strong: dict[str, set[str]] = {}
+        pending: list[str] = []
+
+        def schedule(node_id: str) -> None:
+            if node_id in strong or node_id in run.results:
+                return
+            strong[node_id] = set()
+            entry = self.cache.get(run.signatures[node_id])
+            if entry is not None:
+                run.results[node_id] = entry.outputs
+                self._announce_cached(run, node_id, entry.ui)
+                return
+            definition = self._definition(node_id, run.prompt)
+            for name, (source, _) in links_of(run.prompt[node_id]).items():
+                spec = definition.input(name)
+                if spec is None or not spec.lazy:
+                    strong[node_id].add(source)
+                    schedule(source)
+            pending.append(node_id)
+
+        for output in outputs:
+            schedule(output)
+        while pending:
+            node_id = next((nid for nid in pending if strong[nid] <= run.results.keys()), None)
+            if node_id is None:
+                raise NodeExecutionError(pending[0], RuntimeError("dependency cycle among " + ", ".join(pending)))
+            requested = self._lazy_requests(run, node_id)
+            if requested:
+                strong[node_id] |= requested
+                for source in requested:
+                    schedule(source)
+                pending.remove(node_id)
+                pending.append(node_id)
+                continue
+            pending.remove(node_id)
+            self._execute_node(run, node_id)
+
+    def _announce_cached(self, run: PromptRun, node_id: str, ui: dict[str, list] | None) -> None:
+        if ui:
+            run.outcome.ui_outputs[node_id] = ui
+            self.emit("executed", {"node": node_id, "display_node": node_id, "output": ui,
+                                   "prompt_id": run.prompt_id})
+
+    def _lazy_requests(self, run: PromptRun, node_id: str) -> set[str]:
+        """Sources of lazy inputs the node asks for now; empty when it can run."""
+        definition = self._definition(node_id, run.prompt)
+        if definition.check_lazy_status is None:
+            return set()
+        links = links_of(run.prompt[node_id])
+        unevaluated = {name for name, (source, _) in links.items() if source not in run.results}
+        if not unevaluated:
+            return set()
+        inputs = self._gather_inputs(run, node_id, definition)
+        first = {name: values[0] if values else None for name, values in inputs.items()}
+        instance = self._instance(node_id, definition)
+        try:
+            wanted = definition.check_lazy_status(instance, **first) or []
+        except Exception as exc:
+            raise NodeExecutionError(node_id, exc) from exc
+        return {links[name][0] for name in wanted if name in unevaluated}
+
+    def _instance(self, node_id: str, definition: NodeDefinition) -> Any:
+        key = (node_id, definition.name)
+        if key not in self.instances:
+            self.instances[key] = definition.make_instance()
+        return self.instances[key]
+
+    def _gather_inputs(self, run: PromptRun, node_id: str, definition: NodeDefinition) -> dict[str, list[Any]]:
+        node = run.prompt[node_id]
+        inputs: dict[str, list[Any]] = {}
+        for name, value in node["inputs"].items():
+            if is_link(value):
+                source_outputs = run.results.get(value[0])
+                inputs[name] = source_outputs[int(value[1])] if source_outputs is not None else [None]
+            elif definition.input(name) is not None:
+                inputs[name] = [unwrap(value)]
+        for spec in definition.section("hidden"):
+            inputs[spec.name] = [self._hidden_value(run, node_id, spec.type)]
+        return inputs
+
+    def _hidden_value(self, run: PromptRun, node_id: str, kind: str) -> Any:
+        if kind == "PROMPT":
+            return run.prompt
+        if kind == "EXTRA_PNGINFO":
+            return run.extra_data.get("extra_pnginfo")
+        if kind == "UNIQUE_ID":
+            return node_id
+        return None
+
+    def _execute_node(self, run: PromptRun, node_id: str) -> None:
+        definition = self._definition(node_id, run.prompt)
+        if self.interrupt.is_set():
+            raise NodeExecutionError(node_id, Interrupted())
+        self.emit("executing", {"node": node_id, "display_node": node_id, "prompt_id": run.prompt_id})
+        inputs = self._gather_inputs(run, node_id, definition)
+        context = ExecutionContext(run.prompt_id, node_id, self.interrupt, self._progress_sink(run, node_id))
+        token = set_context(context)
+        try:
+            outputs, ui = self._call(definition, self._instance(node_id, definition), inputs)
+        except Exception as exc:
+            raise NodeExecutionError(node_id, exc) from exc
+        finally:
+            reset_context(token)
+        run.results[node_id] = outputs
+        run.outcome.executed.append(node_id)
+        self.cache.put(run.signatures[node_id], outputs, ui)
+        if ui:
+            run.outcome.ui_outputs[node_id] = ui
+            self.emit("executed", {"node": node_id, "display_node": node_id, "output": ui,
+                                   "prompt_id": run.prompt_id})
+
+    def _progress_sink(self, run: PromptRun, node_id: str):
+        def sink(value: int, total: int, preview: Any) -> None:
+            self.emit("progress", {"value": value, "max": total, "prompt_id": run.prompt_id, "node": node_id})
+            if preview is not None and self.emit_preview is not None:
+                self.emit_preview(preview, run.prompt_id, node_id)
+
+        return sink
+
+    def _call(self, definition: NodeDefinition, instance: Any,
+              inputs: dict[str, list[Any]]) -> tuple[Outputs, dict[str, list] | None]:
+        """Call the node once per list element (or once with whole lists), then merge per output slot."""
+        if definition.input_is_list:
+            calls = [inputs]
+        else:
+            count = max((len(values) for values in inputs.values()), default=1)
+            if any(len(values) == 0 for values in inputs.values()):
+                count = 0
+            calls = [{name: values[min(i, len(values) - 1)] for name, values in inputs.items()}
+                     for i in range(count)]
+        outputs: Outputs = [[] for _ in definition.outputs]
+        ui: dict[str, list] = {}
+        for kwargs in calls:
+            values, call_ui = _normalise(definition.run(instance, **kwargs), definition)
+            for slot, value in enumerate(values):
+                if definition.outputs[slot].is_list:
+                    outputs[slot].extend(value)
+                else:
+                    outputs[slot].append(value)
+            for key, items in (call_ui or {}).items():
+                ui.setdefault(key, []).extend(items if isinstance(items, list) else [items])
+        return outputs, ui or None
+
+    def _message(self, run: PromptRun, event: str, data: dict[str, Any]) -> None:
+        """An event that is both sent and recorded in the prompt's history."""
+        run.outcome.messages.append([event, data])
+        self.emit(event, data)
+
+    def _report_failure(self, run: PromptRun, failure: NodeExecutionError) -> None:
+        node_id, cause = failure.node_id, failure.cause
+        class_type = run.prompt[node_id]["class_type"]
+        base = {"prompt_id": run.prompt_id, "node_id": node_id, "node_type": class_type,
+                "executed": list(run.outcome.executed)}
+        if isinstance(cause, Interrupted):
+            run.outcome.status = "interrupted"
+            self._message(run, "execution_interrupted", {**base, "timestamp": now_ms()})
+            return
+        run.outcome.status = "error"
+        self._message(run, "execution_error", {
+            **base,
+            "exception_message": f"{class_type} #{node_id}: {cause}",
+            "exception_type": _qualified_name(cause),
+            "traceback": traceback.format_exception(type(cause), cause, cause.__traceback__),
+            "current_inputs": _input_summary(run.prompt[node_id]),
+            "current_outputs": [nid for nid in run.results],
+            "timestamp": now_ms(),
+        })
+
+
+def _normalise(result: Any, definition: NodeDefinition) -> tuple[tuple, dict[str, list] | None]:
+    ui = None
+    if hasattr(result, "outputs") and hasattr(result, "ui"):  # nodes.api.NodeResult
+        result, ui = result.outputs, result.ui
+    elif isinstance(result, dict):
+        ui = result.get("ui")
+        result = result.get("result", ())
+    if result is None:
+        result = ()
+    if not isinstance(result, (tuple, list)):
+        raise TypeError(f"{definition.name} returned {type(result).__name__}, expected a tuple of outputs")
+    if len(result) != len(definition.outputs):
+        raise TypeError(f"{definition.name} returned {len(result)} values for {len(definition.outputs)} outputs")
+    return tuple(result), ui
+
+
+def _qualified_name(error: BaseException) -> str:
+    module = type(error).__module__
+    return type(error).__name__ if module == "builtins" else f"{module}.{type(error).__name__}"
+
+
+def _input_summary(node: dict[str, Any]) -> dict[str, list[str]]:
+    summary = {}
+    for name, value in node["inputs"].items():
+        text = f"link to #{value[0]} output {value[1]}" if is_link(value) else repr(unwrap(value))
+        summary[name] = [text if len(text) <= 200 else text[:197] + "..."]
+    return summary
+
+
+def new_prompt_id() -> str:
+    return str(uuid.uuid4())

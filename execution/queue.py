@@ -1,0 +1,104 @@
+"""The prompt queue: lowest ``number`` first (``front`` negates it), one worker, mirrored in the store."""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from execution.store import PromptStore
+
+SECRET_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
+
+
+@dataclass(order=True)
+class QueueItem:
+    number: float
+    seq: int
+    prompt_id: str
+    prompt: dict[str, Any]
+    extra_data: dict[str, Any]
+    outputs: list[str]
+
+    def as_list(self) -> list[Any]:
+        """ComfyUI's positional queue item ``[number, prompt_id, prompt, extra_data, outputs_to_execute]``."""
+        number = int(self.number) if float(self.number).is_integer() else self.number
+        return [number, self.prompt_id, self.prompt, self.extra_data, self.outputs]
+
+
+class PromptQueue:
+    def __init__(self, store: PromptStore) -> None:
+        self.store = store
+        self._cond = threading.Condition()
+        self._heap: list[QueueItem] = []
+        self._running: dict[str, QueueItem] = {}
+        self._seq = 0
+        self._counter = -1
+        self._restore()
+
+    def _restore(self) -> None:
+        for item, seq in self.store.queued_items():
+            number, prompt_id, prompt, extra_data, outputs = item
+            heapq.heappush(self._heap, QueueItem(float(number), seq, prompt_id, prompt, extra_data, outputs))
+            self._seq = max(self._seq, seq + 1)
+            self._counter = max(self._counter, int(abs(float(number))))
+
+    def next_number(self) -> int:
+        """The next priority number for a prompt queued at the back (ComfyUI's server counter)."""
+        with self._cond:
+            self._counter += 1
+            return self._counter
+
+    def put(self, prompt_id: str, number: float, prompt: dict[str, Any], extra_data: dict[str, Any],
+            outputs: list[str]) -> QueueItem:
+        stored_extra = {key: value for key, value in extra_data.items() if key not in SECRET_KEYS}
+        with self._cond:
+            item = QueueItem(float(number), self._seq, prompt_id, prompt, stored_extra, outputs)
+            self._seq += 1
+            self.store.add_pending(prompt_id, item.number, item.as_list(), item.seq)
+            heapq.heappush(self._heap, item)
+            self._cond.notify()
+        return item
+
+    def get(self, timeout: float | None = None) -> QueueItem | None:
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._heap, timeout=timeout):
+                return None
+            item = heapq.heappop(self._heap)
+            self._running[item.prompt_id] = item
+            self.store.mark_running(item.prompt_id)
+            return item
+
+    def task_done(self, item: QueueItem, entry: dict[str, Any]) -> None:
+        with self._cond:
+            self.store.finish(item.prompt_id, entry)
+            self._running.pop(item.prompt_id, None)
+
+    def snapshot(self) -> tuple[list[list[Any]], list[list[Any]]]:
+        with self._cond:
+            running = [item.as_list() for item in self._running.values()]
+            pending = [item.as_list() for item in sorted(self._heap)]
+        return running, pending
+
+    def remaining(self) -> int:
+        with self._cond:
+            return len(self._heap) + len(self._running)
+
+    def running_ids(self) -> list[str]:
+        with self._cond:
+            return list(self._running)
+
+    def delete(self, prompt_ids: list[str]) -> None:
+        wanted = {str(prompt_id) for prompt_id in prompt_ids}
+        with self._cond:
+            self._heap = [item for item in self._heap if item.prompt_id not in wanted]
+            heapq.heapify(self._heap)
+            for prompt_id in wanted:
+                if prompt_id not in self._running:
+                    self.store.remove_pending(prompt_id)
+
+    def clear(self) -> None:
+        with self._cond:
+            self._heap.clear()
+            self.store.clear_pending()

@@ -1,0 +1,80 @@
+"""Websocket clients and the messages sent to them, from any thread.
+
+The worker thread calls ``send`` / ``send_preview``; messages cross into the event loop through a queue and
+are delivered in order by ``publish_loop``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+PREVIEW_IMAGE = 1
+PREVIEW_IMAGE_WITH_METADATA = 4
+JPEG = 1
+
+
+@dataclass
+class Client:
+    socket: web.WebSocketResponse
+    feature_flags: dict[str, Any] = field(default_factory=dict)
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.clients: dict[str, Client] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._outbox: asyncio.Queue[tuple[str | bytes, str | None]] | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._outbox = asyncio.Queue()
+
+    def send(self, event: str, data: dict[str, Any], sid: str | None = None) -> None:
+        """Queue a JSON message for one client (``sid``) or everyone (None). Safe from any thread."""
+        self._enqueue(json.dumps({"type": event, "data": data}), sid)
+
+    def send_preview(self, image: Any, sid: str | None, prompt_id: str, node_id: str) -> None:
+        """A latent preview (a PIL image) as ComfyUI's binary frame (event 1, or 4 with metadata)."""
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, format="JPEG", quality=95)
+        jpeg = buffer.getvalue()
+        client = self.clients.get(sid) if sid else None
+        if client is not None and client.feature_flags.get("supports_preview_metadata"):
+            meta = json.dumps({"node_id": node_id, "prompt_id": prompt_id, "display_node_id": node_id,
+                               "parent_node_id": None, "real_node_id": node_id, "image_type": "image/jpeg"}).encode()
+            frame = struct.pack(">II", PREVIEW_IMAGE_WITH_METADATA, len(meta)) + meta + jpeg
+        else:
+            frame = struct.pack(">II", PREVIEW_IMAGE, JPEG) + jpeg
+        self._enqueue(frame, sid)
+
+    def _enqueue(self, message: str | bytes, sid: str | None) -> None:
+        if self.loop is None or self._outbox is None or self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self._outbox.put_nowait, (message, sid))
+
+    async def publish_loop(self) -> None:
+        assert self._outbox is not None
+        while True:
+            message, sid = await self._outbox.get()
+            targets = [self.clients[sid]] if sid in self.clients else [] if sid else list(self.clients.values())
+            for client in targets:
+                await self._deliver(client, message)
+
+    async def _deliver(self, client: Client, message: str | bytes) -> None:
+        try:
+            if isinstance(message, bytes):
+                await client.socket.send_bytes(message)
+            else:
+                await client.socket.send_str(message)
+        except (ConnectionError, RuntimeError) as error:  # a client that vanished mid-run is simply skipped
+            log.debug("websocket send failed: %s", error)

@@ -1,0 +1,141 @@
+"""Prompts, queue, history, interrupt and node information."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from execution.errors import error
+from execution.validation import validate_prompt
+from httpapi.runtime import Runtime
+
+
+def bad_request(problem: dict[str, Any], node_errors: dict[str, Any] | None = None) -> web.Response:
+    return web.json_response({"error": problem, "node_errors": node_errors or {}}, status=400)
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON; malformed bodies become a 400 naming the problem."""
+    text = await request.text()
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": error("invalid_json", "Request body is not valid JSON",
+                                            f"{exc.msg} at line {exc.lineno} column {exc.colno}"),
+                             "node_errors": {}}),
+            content_type="application/json") from exc
+
+
+def looks_like_ui_workflow(prompt: Any) -> bool:
+    return isinstance(prompt, dict) and "nodes" in prompt and "links" in prompt
+
+
+def routes(runtime: Runtime) -> web.RouteTableDef:
+    table = web.RouteTableDef()
+
+    @table.get("/prompt")
+    async def get_prompt(request: web.Request) -> web.Response:
+        return web.json_response({"exec_info": {"queue_remaining": runtime.queue.remaining()}})
+
+    @table.post("/prompt")
+    async def post_prompt(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        if not isinstance(body, dict) or "prompt" not in body:
+            return bad_request(error("no_prompt", "No prompt provided", "No prompt provided"))
+        prompt = body["prompt"]
+        if looks_like_ui_workflow(prompt):
+            return bad_request(error(
+                "invalid_prompt", "This is a UI-format workflow, not an API-format prompt",
+                "Send the API format (the editor's 'Export (API)'), or POST the workflow to /atelier/run."))
+        prompt_id = str(body.get("prompt_id") or uuid.uuid4())
+        result = validate_prompt(runtime.registry, prompt, body.get("partial_execution_targets"))
+        if not result.ok:
+            return bad_request(result.error or {}, result.node_errors)
+        number = float(body["number"]) if "number" in body else runtime.queue.next_number()
+        if body.get("front"):
+            number = -number
+        extra_data = dict(body.get("extra_data") or {})
+        if body.get("client_id"):
+            extra_data["client_id"] = body["client_id"]
+        runtime.queue.put(prompt_id, number, result.prompt, extra_data, result.good_outputs)
+        runtime.hub.send("status", runtime.worker.status())
+        number_out = int(number) if float(number).is_integer() else number
+        return web.json_response({"prompt_id": prompt_id, "number": number_out, "node_errors": result.node_errors})
+
+    @table.get("/queue")
+    async def get_queue(request: web.Request) -> web.Response:
+        running, pending = runtime.queue.snapshot()
+        return web.json_response({"queue_running": running, "queue_pending": pending})
+
+    @table.post("/queue")
+    async def post_queue(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        if body.get("clear"):
+            runtime.queue.clear()
+        if "delete" in body:
+            runtime.queue.delete([str(item) for item in body["delete"]])
+        runtime.hub.send("status", runtime.worker.status())
+        return web.Response(status=200)
+
+    @table.post("/interrupt")
+    async def interrupt(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        target = body.get("prompt_id") if isinstance(body, dict) else None
+        if target is None or target in runtime.queue.running_ids():
+            runtime.interrupt.set()
+        return web.Response(status=200)
+
+    @table.post("/free")
+    async def free(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        runtime.free_requested["unload_models"] = bool(body.get("unload_models"))
+        runtime.free_requested["free_memory"] = bool(body.get("free_memory"))
+        return web.Response(status=200)
+
+    @table.get("/history")
+    async def get_history(request: web.Request) -> web.Response:
+        max_items = _int_param(request, "max_items")
+        offset = _int_param(request, "offset")
+        return web.json_response(runtime.store.history(max_items, -1 if offset is None else offset))
+
+    @table.get("/history/{prompt_id}")
+    async def get_history_entry(request: web.Request) -> web.Response:
+        prompt_id = request.match_info["prompt_id"]
+        entry = runtime.store.history_entry(prompt_id)
+        return web.json_response({prompt_id: entry} if entry is not None else {})
+
+    @table.post("/history")
+    async def post_history(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        if body.get("clear"):
+            runtime.store.clear_history()
+        if "delete" in body:
+            runtime.store.delete_history([str(item) for item in body["delete"]])
+        return web.Response(status=200)
+
+    @table.get("/object_info")
+    async def object_info(request: web.Request) -> web.Response:
+        return web.json_response(runtime.registry.object_info())
+
+    @table.get("/object_info/{node_class}")
+    async def object_info_one(request: web.Request) -> web.Response:
+        definition = runtime.registry.get(request.match_info["node_class"])
+        return web.json_response({definition.name: definition.object_info()} if definition else {})
+
+    return table
+
+
+def _int_param(request: web.Request, name: str) -> int | None:
+    value = request.query.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=f"{name} must be an integer") from exc

@@ -1,0 +1,183 @@
+"""Atelier's typed node API: a node declares its inputs and outputs once, everything else is derived.
+
+    class ImageInvert(Node):
+        '''Inverts the colours of an image.'''
+        category = "image"
+        display_name = "Invert Image"
+        inputs = [Socket("image", "IMAGE")]
+        outputs = [Output("IMAGE")]
+
+        def execute(self, image):
+            return (1.0 - image,)
+
+From that declaration the registry derives ``/object_info`` (ComfyUI's schema), validation, and what the
+editor shows. ``execute`` returns a tuple matching ``outputs``, or ``NodeResult`` to add UI data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from execution.context import check_interrupted, current_context, progress
+from nodes.definition import Choices, InputSpec, NodeDefinition, OutputSpec
+
+__all__ = [
+    "Boolean", "Combo", "Float", "Hidden", "Int", "Node", "NodeResult", "Output", "Socket", "String",
+    "check_interrupted", "current_context", "progress",
+]
+
+
+def _options(**values: Any) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None and value is not False}
+
+
+def _section(optional: bool) -> str:
+    return "optional" if optional else "required"
+
+
+def Int(name: str, default: int = 0, *, min: int | None = None, max: int | None = None, step: int | None = None,
+        control_after_generate: bool = False, optional: bool = False, tooltip: str | None = None,
+        force_input: bool = False, lazy: bool = False, display: str | None = None) -> InputSpec:
+    options = _options(default=default, min=min, max=max, step=step, control_after_generate=control_after_generate,
+                       tooltip=tooltip, forceInput=force_input, lazy=lazy, display=display)
+    options["default"] = default
+    return InputSpec(name, "INT", _section(optional), options)
+
+
+def Float(name: str, default: float = 0.0, *, min: float | None = None, max: float | None = None,
+          step: float | None = None, round: float | None = None, optional: bool = False,
+          tooltip: str | None = None, force_input: bool = False, lazy: bool = False,
+          display: str | None = None) -> InputSpec:
+    options = _options(min=min, max=max, step=step, round=round, tooltip=tooltip, forceInput=force_input,
+                       lazy=lazy, display=display)
+    options = {"default": default, **options}
+    return InputSpec(name, "FLOAT", _section(optional), options)
+
+
+def String(name: str, default: str = "", *, multiline: bool = False, dynamic_prompts: bool | None = None,
+           optional: bool = False, tooltip: str | None = None, force_input: bool = False,
+           lazy: bool = False, placeholder: str | None = None) -> InputSpec:
+    options = _options(multiline=multiline, tooltip=tooltip, forceInput=force_input, lazy=lazy,
+                       placeholder=placeholder)
+    if dynamic_prompts is not None:
+        options["dynamicPrompts"] = dynamic_prompts
+    return InputSpec(name, "STRING", _section(optional), {"default": default, **options})
+
+
+def Boolean(name: str, default: bool = False, *, label_on: str | None = None, label_off: str | None = None,
+            optional: bool = False, tooltip: str | None = None, force_input: bool = False,
+            lazy: bool = False) -> InputSpec:
+    options = _options(label_on=label_on, label_off=label_off, tooltip=tooltip, forceInput=force_input, lazy=lazy)
+    return InputSpec(name, "BOOLEAN", _section(optional), {"default": default, **options})
+
+
+def Combo(name: str, choices: Choices, *, default: str | None = None, optional: bool = False,
+          tooltip: str | None = None, image_upload: bool = False, lazy: bool = False,
+          control_after_generate: bool = False) -> InputSpec:
+    """A choice among strings; ``choices`` may be a callable (e.g. the files of a model folder)."""
+    options = _options(default=default, tooltip=tooltip, image_upload=image_upload, lazy=lazy,
+                       control_after_generate=control_after_generate)
+    return InputSpec(name, "COMBO", _section(optional), options, choices=choices)
+
+
+def Socket(name: str, type: str, *, optional: bool = False, tooltip: str | None = None,
+           lazy: bool = False) -> InputSpec:
+    """An input fed only by a link (MODEL, IMAGE, LATENT, ... or "*" for anything)."""
+    return InputSpec(name, type, _section(optional), _options(tooltip=tooltip, lazy=lazy))
+
+
+def Hidden(name: str, kind: str) -> InputSpec:
+    """A value the executor supplies: PROMPT, EXTRA_PNGINFO, UNIQUE_ID, ..."""
+    return InputSpec(name, kind, "hidden")
+
+
+def Output(type: str, name: str | None = None, *, is_list: bool = False, tooltip: str | None = None) -> OutputSpec:
+    return OutputSpec(type, name, is_list, tooltip)
+
+
+@dataclass
+class NodeResult:
+    """What ``execute`` returns when it has UI data (images for the editor) besides its outputs."""
+
+    outputs: tuple = ()
+    ui: dict[str, list] = field(default_factory=dict)
+
+
+class Node:
+    """Base class of Atelier's typed nodes. Subclasses set the class attributes and ``execute``."""
+
+    inputs: ClassVar[Sequence[InputSpec]] = ()
+    outputs: ClassVar[Sequence[OutputSpec]] = ()
+    category: ClassVar[str] = "atelier"
+    display_name: ClassVar[str | None] = None
+    node_name: ClassVar[str | None] = None  # registry key; defaults to the class name
+    output_node: ClassVar[bool] = False
+    input_is_list: ClassVar[bool] = False
+    not_idempotent: ClassVar[bool] = False
+    deprecated: ClassVar[bool] = False
+    search_aliases: ClassVar[Sequence[str]] = ()
+
+    def execute(self, **inputs: Any) -> tuple | NodeResult:
+        raise NotImplementedError
+
+    @classmethod
+    def fingerprint(cls, **inputs: Any) -> Any:
+        """Anything that changes when the node must re-run although its inputs did not (files on disk)."""
+        return None
+
+    @classmethod
+    def validate(cls, **inputs: Any) -> bool | str:
+        """Extra checks of constant inputs beyond type, range and choices; return a message to reject."""
+        return True
+
+    def check_lazy_status(self, **inputs: Any) -> list[str]:
+        """Names of lazy inputs still needed, given those evaluated so far (others are None)."""
+        return [spec.name for spec in self.inputs if spec.lazy and inputs.get(spec.name) is None]
+
+    @classmethod
+    def definition(cls, python_module: str = "nodes") -> NodeDefinition:
+        overrides_fingerprint = cls.fingerprint.__func__ is not Node.fingerprint.__func__  # type: ignore[attr-defined]
+        overrides_validate = cls.validate.__func__ is not Node.validate.__func__  # type: ignore[attr-defined]
+        has_lazy = any(spec.lazy for spec in cls.inputs)
+        extra = {"search_aliases": list(cls.search_aliases)} if cls.search_aliases else {}
+        return NodeDefinition(
+            name=cls.node_name or cls.__name__,
+            run=_run_execute,
+            make_instance=cls,
+            inputs=list(cls.inputs),
+            outputs=list(cls.outputs),
+            display_name=cls.display_name,
+            category=cls.category,
+            description=_description(cls),
+            python_module=python_module,
+            output_node=cls.output_node,
+            input_is_list=cls.input_is_list,
+            not_idempotent=cls.not_idempotent,
+            deprecated=cls.deprecated,
+            fingerprint=cls.fingerprint if overrides_fingerprint else None,
+            validate=cls.validate if overrides_validate else None,
+            check_lazy_status=_run_check_lazy if has_lazy else None,
+            extra_info=extra,
+        )
+
+
+def _run_execute(instance: Node, **inputs: Any) -> Any:
+    return instance.execute(**inputs)
+
+
+def _run_check_lazy(instance: Node, **inputs: Any) -> list[str]:
+    return instance.check_lazy_status(**inputs)
+
+
+def _description(cls: type) -> str:
+    doc = cls.__doc__ or ""
+    return " ".join(line.strip() for line in doc.strip().splitlines()).strip()
+
+
+def node_definitions(classes: Sequence[type[Node]], python_module: str) -> list[NodeDefinition]:
+    return [cls.definition(python_module) for cls in classes]
+
+
+NodeFactory = Callable[[], Any]

@@ -1,0 +1,227 @@
+"""Loading, saving and simple transforms of images."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import string
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from engine import image_ops
+from nodes.api import Combo, Float, Hidden, Int, Node, NodeResult, Output, Socket, String
+from nodes.folders import folders, safe_join
+from nodes.png import png_info
+
+MAX_RESOLUTION = 16384
+UPSCALE_METHODS = list(image_ops.RESAMPLE_METHODS)
+
+
+def input_image_choices() -> list[str]:
+    return folders().list_input_images()
+
+
+def _input_image_path(name: str) -> Path:
+    return safe_join(folders().input_dir, name)
+
+
+def _file_digest(name: str) -> str:
+    path = _input_image_path(name)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+
+
+class LoadImage(Node):
+    """Loads an image from the input folder (upload with the button); the mask is 1 - alpha."""
+
+    display_name = "Load Image"
+    category = "image"
+    inputs = [Combo("image", input_image_choices, image_upload=True)]
+    outputs = [Output("IMAGE"), Output("MASK")]
+
+    def execute(self, image: str) -> tuple:
+        with Image.open(_input_image_path(image)) as opened:
+            return image_ops.load_image_frames(opened)
+
+    @classmethod
+    def fingerprint(cls, image: str, **_: Any) -> str:
+        return _file_digest(image)
+
+    @classmethod
+    def validate(cls, image: str, **_: Any) -> bool | str:
+        return True if _input_image_path(image).is_file() else f"Invalid image file: {image}"
+
+
+class LoadImageMask(Node):
+    display_name = "Load Image (as Mask)"
+    category = "mask"
+    inputs = [Combo("image", input_image_choices, image_upload=True),
+              Combo("channel", ["alpha", "red", "green", "blue"])]
+    outputs = [Output("MASK")]
+
+    def execute(self, image: str, channel: str) -> tuple:
+        with Image.open(_input_image_path(image)) as opened:
+            frame = opened.convert("RGBA")
+        band = {"alpha": "A", "red": "R", "green": "G", "blue": "B"}[channel]
+        mask = image_ops.from_pil(frame.getchannel(band), "L")[..., 0]
+        return (1.0 - mask if band == "A" else mask,)
+
+    @classmethod
+    def fingerprint(cls, image: str, **_: Any) -> str:
+        return _file_digest(image)
+
+
+def _expand_prefix(prefix: str, width: int, height: int) -> str:
+    now = time.localtime()
+    replacements = {"%width%": str(width), "%height%": str(height), "%year%": f"{now.tm_year}",
+                    "%month%": f"{now.tm_mon:02}", "%day%": f"{now.tm_mday:02}", "%hour%": f"{now.tm_hour:02}",
+                    "%minute%": f"{now.tm_min:02}", "%second%": f"{now.tm_sec:02}"}
+    for key, value in replacements.items():
+        prefix = prefix.replace(key, value)
+    return prefix
+
+
+def next_counter(folder: Path, stem: str) -> int:
+    """One more than the highest ``<stem>_<NNNNN>_`` file in ``folder``."""
+    pattern = re.compile(re.escape(stem) + r"_(\d{5,})_")
+    numbers = [int(m.group(1)) for p in folder.glob(f"{glob_escape(stem)}_*") if (m := pattern.match(p.name))]
+    return max(numbers, default=0) + 1
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([\[\]*?])", r"[\1]", text)
+
+
+def save_images(images: torch.Tensor, base: Path, prefix: str, kind: str, prompt: Any, extra_pnginfo: Any,
+                compress_level: int) -> list[dict[str, str]]:
+    """Write a batch as ``<prefix>_<00001>_.png`` with the prompt/workflow chunks; returns ui entries."""
+    prefix = _expand_prefix(prefix, images.shape[2], images.shape[1])
+    target = safe_join(base, prefix)
+    folder, stem = target.parent, target.name
+    folder.mkdir(parents=True, exist_ok=True)
+    subfolder = folder.relative_to(base.resolve()).as_posix()
+    counter = next_counter(folder, stem)
+    results = []
+    for batch_number, image in enumerate(images):
+        filename = f"{stem.replace('%batch_num%', str(batch_number))}_{counter:05}_.png"
+        image_ops.to_pil(image).save(folder / filename, pnginfo=png_info(prompt, extra_pnginfo),
+                                     compress_level=compress_level)
+        results.append({"filename": filename, "subfolder": "" if subfolder == "." else subfolder, "type": kind})
+        counter += 1
+    return results
+
+
+class SaveImage(Node):
+    """Saves images to the output folder as PNG, with the prompt and workflow embedded."""
+
+    display_name = "Save Image"
+    category = "image"
+    output_node = True
+    inputs = [Socket("images", "IMAGE", tooltip="The images to save."),
+              String("filename_prefix", "ComfyUI", tooltip="Prefix of the file names; may contain folders and "
+                     "%year%, %month%, %day%, %width%, %height%."),
+              Hidden("prompt", "PROMPT"), Hidden("extra_pnginfo", "EXTRA_PNGINFO")]
+    outputs = []
+
+    def execute(self, images: torch.Tensor, filename_prefix: str = "ComfyUI", prompt: Any = None,
+                extra_pnginfo: Any = None) -> NodeResult:
+        saved = save_images(images, folders().output_dir, filename_prefix, "output", prompt, extra_pnginfo, 4)
+        return NodeResult((), {"images": saved})
+
+
+class PreviewImage(Node):
+    """Shows images in the editor without keeping them (they go to the temp folder)."""
+
+    display_name = "Preview Image"
+    category = "image"
+    output_node = True
+    inputs = [Socket("images", "IMAGE"), Hidden("prompt", "PROMPT"), Hidden("extra_pnginfo", "EXTRA_PNGINFO")]
+    outputs = []
+
+    def execute(self, images: torch.Tensor, prompt: Any = None, extra_pnginfo: Any = None) -> NodeResult:
+        suffix = "".join(random.choice(string.ascii_lowercase) for _ in range(5))
+        saved = save_images(images, folders().temp_dir, f"ComfyUI_temp_{suffix}", "temp", prompt, extra_pnginfo, 1)
+        return NodeResult((), {"images": saved})
+
+
+class ImageScale(Node):
+    display_name = "Upscale Image"
+    category = "image/upscaling"
+    inputs = [Socket("image", "IMAGE"), Combo("upscale_method", UPSCALE_METHODS),
+              Int("width", 512, min=0, max=MAX_RESOLUTION, step=1),
+              Int("height", 512, min=0, max=MAX_RESOLUTION, step=1), Combo("crop", ["disabled", "center"])]
+    outputs = [Output("IMAGE")]
+
+    def execute(self, image: torch.Tensor, upscale_method: str, width: int, height: int, crop: str) -> tuple:
+        width, height = image_ops.keep_aspect(width, height, image.shape[2], image.shape[1])
+        return (image_ops.resize(image, width, height, upscale_method, crop),)
+
+
+class ImageScaleBy(Node):
+    display_name = "Upscale Image By"
+    category = "image/upscaling"
+    inputs = [Socket("image", "IMAGE"), Combo("upscale_method", UPSCALE_METHODS),
+              Float("scale_by", 1.0, min=0.01, max=8.0, step=0.01)]
+    outputs = [Output("IMAGE")]
+
+    def execute(self, image: torch.Tensor, upscale_method: str, scale_by: float) -> tuple:
+        width, height = round(image.shape[2] * scale_by), round(image.shape[1] * scale_by)
+        return (image_ops.resize(image, max(1, width), max(1, height), upscale_method),)
+
+
+class ImageInvert(Node):
+    display_name = "Invert Image"
+    category = "image"
+    inputs = [Socket("image", "IMAGE")]
+    outputs = [Output("IMAGE")]
+
+    def execute(self, image: torch.Tensor) -> tuple:
+        return (1.0 - image,)
+
+
+class ImageBatch(Node):
+    """Joins two image batches; the second is resized to the first's size when they differ."""
+
+    display_name = "Batch Images"
+    category = "image"
+    inputs = [Socket("image1", "IMAGE"), Socket("image2", "IMAGE")]
+    outputs = [Output("IMAGE")]
+
+    def execute(self, image1: torch.Tensor, image2: torch.Tensor) -> tuple:
+        if image2.shape[1:3] != image1.shape[1:3]:
+            image2 = image_ops.resize(image2, image1.shape[2], image1.shape[1], "bilinear", "center")
+        return (torch.cat((image1, image2)),)
+
+
+class EmptyImage(Node):
+    display_name = "EmptyImage"
+    category = "image"
+    inputs = [Int("width", 512, min=1, max=MAX_RESOLUTION, step=1), Int("height", 512, min=1, max=MAX_RESOLUTION,
+              step=1), Int("batch_size", 1, min=1, max=4096), Int("color", 0, min=0, max=0xFFFFFF, step=1,
+                                                                  display="color")]
+    outputs = [Output("IMAGE")]
+
+    def execute(self, width: int, height: int, batch_size: int = 1, color: int = 0) -> tuple:
+        rgb = torch.tensor([(color >> 16) & 0xFF, (color >> 8) & 0xFF, color & 0xFF], dtype=torch.float32) / 255
+        return (rgb.expand(batch_size, height, width, 3).clone(),)
+
+
+class ImageCrop(Node):
+    display_name = "Image Crop"
+    category = "image/transform"
+    inputs = [Socket("image", "IMAGE"), Int("width", 512, min=1, max=MAX_RESOLUTION, step=8),
+              Int("height", 512, min=1, max=MAX_RESOLUTION, step=8), Int("x", 0, min=0, max=MAX_RESOLUTION, step=8),
+              Int("y", 0, min=0, max=MAX_RESOLUTION, step=8)]
+    outputs = [Output("IMAGE")]
+
+    def execute(self, image: torch.Tensor, width: int, height: int, x: int, y: int) -> tuple:
+        x, y = min(x, image.shape[2] - 1), min(y, image.shape[1] - 1)
+        return (image[:, y:y + height, x:x + width, :],)
+
+
+NODES = [LoadImage, LoadImageMask, SaveImage, PreviewImage, ImageScale, ImageScaleBy, ImageInvert, ImageBatch,
+         EmptyImage, ImageCrop]

@@ -1,0 +1,116 @@
+"""The normalised description of a node type that the registry, validation, executor and editor share.
+
+Both of Atelier's own typed nodes (``nodes.api.Node``) and ComfyUI V1 classes are turned into a
+``NodeDefinition``; nothing downstream needs to know which API a node was written with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
+SOCKET_TYPES = (
+    "MODEL", "CLIP", "VAE", "CONDITIONING", "LATENT", "IMAGE", "MASK", "CONTROL_NET", "GAN", "METRICS",
+    "INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "*",
+)
+HIDDEN_KINDS = ("PROMPT", "EXTRA_PNGINFO", "UNIQUE_ID", "DYNPROMPT", "AUTH_TOKEN_COMFY_ORG", "API_KEY_COMFY_ORG")
+
+Choices = Sequence[str] | Callable[[], Sequence[str]]
+
+
+@dataclass
+class InputSpec:
+    """One input: a socket, a widget (constant) or a hidden value the executor supplies."""
+
+    name: str
+    type: str  # "INT", "MODEL", ..., "COMBO" for choices, or a hidden kind when section == "hidden"
+    section: str = "required"  # "required" | "optional" | "hidden"
+    options: dict[str, Any] = field(default_factory=dict)
+    choices: Choices | None = None  # only for COMBO; a callable is evaluated at request time
+
+    @property
+    def lazy(self) -> bool:
+        return bool(self.options.get("lazy"))
+
+    def current_choices(self) -> list[str]:
+        if self.choices is None:
+            return []
+        return list(self.choices() if callable(self.choices) else self.choices)
+
+    def to_comfy(self) -> tuple:
+        """ComfyUI's ``[type, options]`` spec; combos use the legacy list-of-choices form."""
+        if self.section == "hidden":
+            return (self.type,)
+        kind: Any = self.current_choices() if self.type == "COMBO" else self.type
+        return (kind, dict(self.options)) if self.options else (kind,)
+
+
+@dataclass
+class OutputSpec:
+    type: str
+    name: str | None = None
+    is_list: bool = False
+    tooltip: str | None = None
+
+
+@dataclass
+class NodeDefinition:
+    """Everything the runtime knows about a node type."""
+
+    name: str
+    run: Callable[..., Any]  # run(instance, **inputs) -> raw result (tuple, dict or NodeResult)
+    make_instance: Callable[[], Any]
+    inputs: list[InputSpec] = field(default_factory=list)
+    outputs: list[OutputSpec] = field(default_factory=list)
+    display_name: str | None = None
+    category: str = "sd"
+    description: str = ""
+    python_module: str = "nodes"
+    output_node: bool = False
+    input_is_list: bool = False
+    not_idempotent: bool = False
+    deprecated: bool = False
+    experimental: bool = False
+    fingerprint: Callable[..., Any] | None = None  # IS_CHANGED(**constant inputs)
+    validate: Callable[..., Any] | None = None  # VALIDATE_INPUTS(**inputs) -> True | message
+    validate_takes: frozenset[str] = frozenset()  # inputs VALIDATE_INPUTS checks itself ("*" = all)
+    check_lazy_status: Callable[..., Any] | None = None  # (instance, **inputs) -> names still needed
+    extra_info: dict[str, Any] = field(default_factory=dict)  # output_tooltips, search_aliases, ...
+
+    def input(self, name: str) -> InputSpec | None:
+        return next((spec for spec in self.inputs if spec.name == name), None)
+
+    def section(self, section: str) -> list[InputSpec]:
+        return [spec for spec in self.inputs if spec.section == section]
+
+    def object_info(self) -> dict[str, Any]:
+        """This node in ``/object_info``'s schema."""
+        sections = {"required": {}, "optional": {}, "hidden": {}}
+        for spec in self.inputs:
+            sections[spec.section][spec.name] = spec.type if spec.section == "hidden" else spec.to_comfy()
+        info: dict[str, Any] = {
+            "input": {key: value for key, value in sections.items() if value or key == "required"},
+            "input_order": {key: list(value) for key, value in sections.items() if value},
+            "output": [out.type for out in self.outputs],
+            "output_is_list": [out.is_list for out in self.outputs],
+            "output_name": [out.name or out.type for out in self.outputs],
+            "name": self.name,
+            "display_name": self.display_name or self.name,
+            "description": self.description,
+            "python_module": self.python_module,
+            "category": self.category,
+            "output_node": self.output_node,
+        }
+        tooltips = [out.tooltip or "" for out in self.outputs]
+        if any(tooltips):
+            info["output_tooltips"] = tooltips
+        if self.input_is_list:
+            info["is_input_list"] = True
+        if self.deprecated:
+            info["deprecated"] = True
+        if self.experimental:
+            info["experimental"] = True
+        info.update(self.extra_info)
+        return info

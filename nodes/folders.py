@@ -1,0 +1,156 @@
+"""The user's folders: model folders (ComfyUI's names), input, output, temp and user data.
+
+Every path a request names is resolved with ``safe_join``, so nothing escapes its folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+MODEL_EXTENSIONS = (".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+# ComfyUI's model folder names, plus gan and fid for Atelier's own nodes.
+MODEL_FOLDERS: dict[str, tuple[str, ...]] = {
+    "checkpoints": ("checkpoints",),
+    "loras": ("loras",),
+    "vae": ("vae",),
+    "controlnet": ("controlnet", "t2i_adapter"),
+    "embeddings": ("embeddings",),
+    "upscale_models": ("upscale_models",),
+    "text_encoders": ("text_encoders", "clip"),
+    "diffusion_models": ("diffusion_models", "unet"),
+    "clip_vision": ("clip_vision",),
+    "vae_approx": ("vae_approx",),
+    "gan": ("gan",),
+    "fid": ("fid",),
+}
+LEGACY_NAMES = {"unet": "diffusion_models", "clip": "text_encoders", "t2i_adapter": "controlnet"}
+
+
+class PathEscapeError(ValueError):
+    """A requested path would leave the folder it must stay in."""
+
+
+def safe_join(base: Path, *parts: str) -> Path:
+    """``base/parts...`` resolved, refusing absolute parts and anything that leaves ``base``."""
+    base = base.resolve()
+    for part in parts:
+        if part and (os.path.isabs(part) or part.startswith(("/", "\\")) or ":" in Path(part).drive):
+            raise PathEscapeError(f"absolute path not allowed: {part!r}")
+    target = base.joinpath(*[part for part in parts if part]).resolve()
+    if target != base and base not in target.parents:
+        raise PathEscapeError(f"path escapes its folder: {'/'.join(parts)!r}")
+    return target
+
+
+@dataclass
+class Folders:
+    models_dir: Path
+    input_dir: Path
+    output_dir: Path
+    temp_dir: Path
+    user_dir: Path
+    extra_model_dirs: dict[str, list[Path]] = field(default_factory=dict)
+
+    @classmethod
+    def under(cls, base: Path, models_dir: Path | None = None) -> Folders:
+        return cls(models_dir or base / "models", base / "input", base / "output", base / "temp", base / "user")
+
+    def create(self) -> None:
+        for folder in (self.input_dir, self.output_dir, self.temp_dir, self.user_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        for names in MODEL_FOLDERS.values():
+            (self.models_dir / names[0]).mkdir(parents=True, exist_ok=True)
+
+    def model_dirs(self, kind: str) -> list[Path]:
+        kind = LEGACY_NAMES.get(kind, kind)
+        if kind not in MODEL_FOLDERS:
+            raise KeyError(kind)
+        own = [self.models_dir / name for name in MODEL_FOLDERS[kind]]
+        return own + self.extra_model_dirs.get(kind, [])
+
+    def list_models(self, kind: str, extensions: tuple[str, ...] = MODEL_EXTENSIONS) -> list[str]:
+        """Relative paths (with ``/``) of the files in a model folder, recursively, sorted."""
+        names: set[str] = set()
+        for folder in self.model_dirs(kind):
+            names.update(_list_files(folder, extensions))
+        return sorted(names)
+
+    def model_path(self, kind: str, name: str) -> Path:
+        """The file a model name refers to; raises FileNotFoundError naming the folders searched."""
+        for folder in self.model_dirs(kind):
+            candidate = safe_join(folder, name)
+            if candidate.is_file():
+                return candidate
+        searched = ", ".join(str(folder) for folder in self.model_dirs(kind))
+        raise FileNotFoundError(f"model file {name!r} not found in the {kind} folder ({searched})")
+
+    def typed_dir(self, kind: str) -> Path:
+        """The base folder for ``type`` in /view and /upload: input, output or temp."""
+        folders = {"input": self.input_dir, "output": self.output_dir, "temp": self.temp_dir}
+        if kind not in folders:
+            raise PathEscapeError(f"unknown folder type {kind!r}")
+        return folders[kind]
+
+    def list_input_images(self) -> list[str]:
+        return sorted(_list_files(self.input_dir, IMAGE_EXTENSIONS))
+
+    def load_extra_model_paths(self, config_file: Path) -> None:
+        """Apply an ``extra_model_paths.yaml`` (ComfyUI's format: sections with base_path and folder keys)."""
+        data = yaml.safe_load(config_file.read_text()) or {}
+        for section in data.values():
+            if not isinstance(section, dict):
+                continue
+            base = Path(os.path.expandvars(os.path.expanduser(str(section.get("base_path", "")))))
+            if not base.is_absolute():
+                base = config_file.parent / base
+            for key, value in section.items():
+                if key in ("base_path", "is_default") or value is None:
+                    continue
+                kind = LEGACY_NAMES.get(key, key)
+                if kind not in MODEL_FOLDERS:
+                    continue
+                dirs = [base / line.strip() for line in str(value).splitlines() if line.strip()]
+                bucket = self.extra_model_dirs.setdefault(kind, [])
+                if section.get("is_default"):
+                    bucket[:0] = dirs
+                else:
+                    bucket.extend(dirs)
+
+
+def _list_files(folder: Path, extensions: tuple[str, ...]) -> list[str]:
+    if not folder.is_dir():
+        return []
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if name.lower().endswith(extensions) and not name.startswith("."):
+                found.append(Path(root, name).relative_to(folder).as_posix())
+    return found
+
+
+_folders: Folders | None = None
+
+
+def set_folders(folders: Folders) -> None:
+    global _folders
+    _folders = folders
+
+
+def folders() -> Folders:
+    """The folders of this process (set by server.py; tests set their own)."""
+    if _folders is None:
+        set_folders(Folders.under(Path.cwd()))
+    assert _folders is not None
+    return _folders
+
+
+def model_choices(kind: str):
+    """A COMBO choices callable listing a model folder at request time."""
+    return lambda: folders().list_models(kind)

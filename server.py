@@ -1,0 +1,76 @@
+"""Atelier's entry point: ``python server.py`` serves the editor and the API on http://127.0.0.1:8188."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parent
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Atelier: a node-graph workshop for generative image models.")
+    parser.add_argument("--listen", default="127.0.0.1", nargs="?", const="0.0.0.0",
+                        help="address to listen on (default 127.0.0.1; bare --listen means all interfaces)")
+    parser.add_argument("--port", type=int, default=8188)
+    parser.add_argument("--cpu", action="store_true", help="run every model on the CPU")
+    parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
+    parser.add_argument("--input-dir", type=Path, default=ROOT / "input")
+    parser.add_argument("--output-dir", type=Path, default=ROOT / "output")
+    parser.add_argument("--temp-dir", type=Path, default=ROOT / "temp")
+    parser.add_argument("--user-dir", type=Path, default=ROOT / "user")
+    parser.add_argument("--custom-nodes-dir", type=Path, action="append", default=None,
+                        help="folder of plug-ins (repeatable; default ./custom_nodes)")
+    parser.add_argument("--extra-model-paths-config", type=Path, action="append", default=[],
+                        help="extra_model_paths.yaml files (./extra_model_paths.yaml is read when present)")
+    parser.add_argument("--cache-ram", type=float, default=4.0,
+                        help="GB of node outputs kept from earlier prompts (the latest prompt is always kept)")
+    parser.add_argument("--max-upload-size", type=float, default=100, help="largest upload in MB")
+    parser.add_argument("--queue-workflow", type=Path, default=None,
+                        help="queue this UI- or API-format workflow once the server is up")
+    parser.add_argument("--verbose", action="store_true")
+    return parser.parse_args(argv)
+
+
+def build_runtime(args: argparse.Namespace):
+    from engine.device import force_cpu
+    from httpapi.runtime import Runtime, Settings
+    from nodes.folders import Folders
+
+    force_cpu(args.cpu)
+    folders = Folders(args.models_dir, args.input_dir, args.output_dir, args.temp_dir, args.user_dir)
+    configs = list(args.extra_model_paths_config)
+    if (ROOT / "extra_model_paths.yaml").is_file():
+        configs.insert(0, ROOT / "extra_model_paths.yaml")
+    for config in configs:
+        folders.load_extra_model_paths(config)
+    settings = Settings(folders=folders,
+                        custom_node_dirs=args.custom_nodes_dir or [ROOT / "custom_nodes"],
+                        cache_bytes=int(args.cache_ram * (1 << 30)),
+                        max_upload_bytes=int(args.max_upload_size * (1 << 20)))
+    return Runtime(settings)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from httpapi.app import create_app
+    from httpapi.startup import queue_on_start
+
+    runtime = build_runtime(args)
+    app = create_app(runtime)
+    if args.queue_workflow is not None:
+        app.on_startup.append(lambda app: queue_on_start(runtime, args.queue_workflow))
+    host = args.listen
+    print(f"Atelier is running at http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{args.port}",
+          file=sys.stderr)
+    web.run_app(app, host=host.split(","), port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()
