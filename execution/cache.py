@@ -22,6 +22,7 @@ from execution.graph import Prompt, is_link, unwrap
 from nodes.registry import Registry
 
 Outputs = list[list[Any]]  # one list per output slot, one element per call of the node
+ENTRY_OVERHEAD = 1024  # bookkeeping per entry, so even outputs of plain numbers count against the budget
 
 
 @dataclass
@@ -63,7 +64,7 @@ class OutputCache:
         return signature in self.entries
 
     def put(self, signature: str, outputs: Outputs, ui: dict[str, list] | None) -> None:
-        self.entries[signature] = CacheEntry(outputs, ui, estimate_bytes(outputs))
+        self.entries[signature] = CacheEntry(outputs, ui, ENTRY_OVERHEAD + estimate_bytes(outputs))
         self.entries.move_to_end(signature)
 
     def pin(self, signatures: set[str]) -> None:

@@ -217,8 +217,9 @@ class _Validator:
         if definition.validate is None:
             return
         inputs = self.prompt[node_id]["inputs"]
-        values = {spec.name: (None if is_link(inputs.get(spec.name)) else unwrap(inputs.get(spec.name)))
-                  for spec in definition.inputs if spec.section != "hidden"}
+        # Linked inputs have no value yet: like ComfyUI, they are not passed at all.
+        values = {spec.name: unwrap(inputs[spec.name]) for spec in definition.inputs
+                  if spec.section != "hidden" and spec.name in inputs and not is_link(inputs[spec.name])}
         takes = definition.validate_takes
         if takes and "*" not in takes:
             values = {name: value for name, value in values.items() if name in takes}

@@ -30,7 +30,9 @@ def _input_image_path(name: str) -> Path:
     return safe_join(folders().input_dir, name)
 
 
-def _file_digest(name: str) -> str:
+def _file_digest(name: str | None) -> str:
+    if not name:
+        return ""
     path = _input_image_path(name)
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
 
@@ -48,12 +50,14 @@ class LoadImage(Node):
             return image_ops.load_image_frames(opened)
 
     @classmethod
-    def fingerprint(cls, image: str, **_: Any) -> str:
+    def fingerprint(cls, image: str | None = None, **_: Any) -> str:
         return _file_digest(image)
 
     @classmethod
-    def validate(cls, image: str, **_: Any) -> bool | str:
-        return True if _input_image_path(image).is_file() else f"Invalid image file: {image}"
+    def validate(cls, image: str | None = None, **_: Any) -> bool | str:
+        if image is None or _input_image_path(image).is_file():
+            return True
+        return f"Invalid image file: {image}"
 
 
 class LoadImageMask(Node):
@@ -71,7 +75,7 @@ class LoadImageMask(Node):
         return (1.0 - mask if band == "A" else mask,)
 
     @classmethod
-    def fingerprint(cls, image: str, **_: Any) -> str:
+    def fingerprint(cls, image: str | None = None, **_: Any) -> str:
         return _file_digest(image)
 
 

@@ -1,0 +1,138 @@
+"""The real server driven like a ComfyUI API client: HTTP + websocket, history, /view, PNG metadata."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+
+from PIL import Image
+
+from tests.conftest import ROOT, start_server, stop_server
+from tests.server.api_client import get_json, http, run_prompt, view_url
+
+PLUGINS = ROOT / "tests" / "plugins"
+INVERT_PROMPT = {
+    "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 32, "batch_size": 1, "color": 0x336699}},
+    "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+    "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "api/test"}},
+}
+
+
+def event_types(messages):
+    return [message["type"] for message in messages]
+
+
+def test_message_sequence_history_view_and_png_metadata(server):
+    workflow = {"nodes": [], "links": [], "version": 0.4}
+    prompt_id, messages, _ = run_prompt(server.url, server.ws_url, INVERT_PROMPT,
+                                        extra_data={"extra_pnginfo": {"workflow": workflow}})
+    types = event_types(messages)
+    assert types[0] == "status" and "sid" in messages[0]["data"]
+    start = types.index("execution_start")
+    assert types[start + 1] == "execution_cached"
+    executing = [m["data"]["node"] for m in messages if m["type"] == "executing"]
+    assert executing == ["1", "2", "3", None]
+    assert types.index("executed") < types.index("execution_success")
+
+    history = get_json(f"{server.url}/history/{prompt_id}")[prompt_id]
+    assert history["status"]["status_str"] == "success" and history["status"]["completed"]
+    image = history["outputs"]["3"]["images"][0]
+    assert image == {"filename": "test_00001_.png", "subfolder": "api", "type": "output"}
+    status, body = http(view_url(server.url, image))
+    assert status == 200
+    png = Image.open(io.BytesIO(body))
+    assert png.size == (64, 32)
+    assert png.getpixel((0, 0)) == (255 - 0x33, 255 - 0x66, 255 - 0x99)
+    assert json.loads(png.text["prompt"])["2"]["class_type"] == "ImageInvert"
+    assert json.loads(png.text["workflow"]) == workflow
+    status, body = http(view_url(server.url, {**image, "preview": "jpeg;80"}))
+    assert status == 200 and body[:2] == b"\xff\xd8"
+
+
+def test_requeue_is_cached_and_a_changed_widget_reruns_its_descendants(server):
+    run_prompt(server.url, server.ws_url, INVERT_PROMPT)
+    _, messages, _ = run_prompt(server.url, server.ws_url, INVERT_PROMPT)
+    cached = next(m["data"]["nodes"] for m in messages if m["type"] == "execution_cached")
+    assert sorted(cached) == ["1", "2", "3"]
+    assert [m["data"]["node"] for m in messages if m["type"] == "executing"] == [None]
+    changed = json.loads(json.dumps(INVERT_PROMPT))
+    changed["3"]["inputs"]["filename_prefix"] = "other"
+    _, messages, _ = run_prompt(server.url, server.ws_url, changed)
+    assert [m["data"]["node"] for m in messages if m["type"] == "executing"] == ["3", None]
+
+
+def test_progress_interrupt_and_the_next_prompt_runs(server):
+    slow = {"1": {"class_type": "TestSleep", "inputs": {"value": 1, "steps": 400, "seconds": 0.01}},
+            "2": {"class_type": "TestEven", "inputs": {"number": ["1", 0]}}}
+
+    def interrupt_soon():
+        time.sleep(1.0)
+        http(server.url + "/api/interrupt", {})
+
+    threading.Thread(target=interrupt_soon).start()
+    prompt_id, messages, _ = run_prompt(server.url, server.ws_url, slow)
+    types = event_types(messages)
+    assert "progress" in types and "execution_interrupted" in types
+    progress = [m["data"] for m in messages if m["type"] == "progress"]
+    assert progress[-1]["max"] == 400 and progress[-1]["value"] < 400 and progress[-1]["node"] == "1"
+    assert get_json(f"{server.url}/history/{prompt_id}")[prompt_id]["status"]["status_str"] == "error"
+    _, messages, _ = run_prompt(server.url, server.ws_url, INVERT_PROMPT)
+    assert "execution_success" in event_types(messages)
+
+
+def test_node_exception_is_reported_and_server_stays_healthy(server):
+    failing = {"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+               "2": {"class_type": "TestFail", "inputs": {"image": ["1", 0]}},
+               "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}}}
+    _, messages, _ = run_prompt(server.url, server.ws_url, failing)
+    error = next(m["data"] for m in messages if m["type"] == "execution_error")
+    assert error["node_id"] == "2" and error["node_type"] == "TestFail"
+    assert error["exception_type"] == "ValueError" and "always fails" in error["exception_message"]
+    assert get_json(server.url + "/system_stats")["system"]["python_version"]
+
+
+def test_queue_front_delete_and_history_survive_a_restart(tmp_path):
+    plugins = ("--custom-nodes-dir", str(PLUGINS))
+    server = start_server(tmp_path, *plugins)
+    try:
+        run_prompt(server.url, server.ws_url, INVERT_PROMPT)
+        # Block the worker with a long prompt, then queue more behind it.
+        long_prompt = {"1": {"class_type": "TestSleep", "inputs": {"value": 2, "steps": 100, "seconds": 0.05}},
+                       "2": {"class_type": "TestEven", "inputs": {"number": ["1", 0]}}}
+        http(server.url + "/prompt", {"prompt": long_prompt})
+        ids = [json.loads(http(server.url + "/prompt", {"prompt": INVERT_PROMPT, "front": index == 2})[1])
+               ["prompt_id"] for index in range(3)]
+        queue = get_json(server.url + "/queue")
+        assert [item[1] for item in queue["queue_pending"]][0] == ids[2]  # front goes first
+        http(server.url + "/queue", {"delete": [ids[0]]})
+        pending = [item[1] for item in get_json(server.url + "/queue")["queue_pending"]]
+        assert ids[0] not in pending
+        finished = set(get_json(server.url + "/history"))
+    finally:
+        server.process.kill()  # a crash, not a clean shutdown
+        server.process.wait()
+    restarted = start_server(tmp_path, *plugins)
+    try:
+        assert finished <= set(get_json(restarted.url + "/history"))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not {ids[1], ids[2]} <= set(get_json(restarted.url + "/history")):
+            time.sleep(0.3)
+        assert {ids[1], ids[2]} <= set(get_json(restarted.url + "/history")), restarted.log()
+    finally:
+        stop_server(restarted)
+
+
+def test_object_info_models_plugins_and_extensions(server):
+    info = get_json(server.url + "/object_info")
+    assert info["SaveImage"]["output_node"] is True
+    assert get_json(server.url + "/api/object_info/ImageInvert")["ImageInvert"]["category"] == "image"
+    assert get_json(server.url + "/object_info/Unknown") == {}
+    assert "checkpoints" in get_json(server.url + "/models") and "gan" in get_json(server.url + "/models")
+    assert get_json(server.url + "/models/checkpoints") == get_json(server.url + "/models/checkpoints")
+    plugins = get_json(server.url + "/api/atelier/plugins")
+    assert [failure["module"] for failure in plugins["failed"]] == ["broken_pack.py"]
+    assert "/extensions/atelier_pack/hello.js" in get_json(server.url + "/extensions")
+    status, body = http(server.url + "/extensions/atelier_pack/hello.js")
+    assert status == 200 and b"atelier test extension" in body
