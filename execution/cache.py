@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from execution.graph import Prompt, is_link, unwrap
+from execution.graph import Prompt, dependency_order, is_link, unwrap
 from nodes.registry import Registry
 
 Outputs = list[list[Any]]  # one list per output slot, one element per call of the node
@@ -112,7 +112,7 @@ def compute_signatures(registry: Registry, prompt: Prompt, node_ids: list[str],
         signatures[node_id] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
         return signatures[node_id]
 
-    for node_id in node_ids:
+    for node_id in dependency_order(prompt, node_ids):  # sources first keeps recursion shallow
         signature(node_id)
     return signatures
 

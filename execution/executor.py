@@ -11,7 +11,7 @@ from typing import Any
 
 from execution.cache import OutputCache, Outputs, compute_signatures
 from execution.context import ExecutionContext, Interrupted, InterruptFlag, reset_context, set_context
-from execution.graph import Prompt, ancestors, is_link, links_of, unwrap
+from execution.graph import Prompt, ancestors, dependency_order, is_link, links_of, unwrap
 from nodes.definition import NodeDefinition
 from nodes.registry import Registry
 
@@ -100,22 +100,23 @@ class Executor:
         strong: dict[str, set[str]] = {}
         pending: list[str] = []
 
-        def schedule(node_id: str) -> None:
-            if node_id in strong or node_id in run.results:
-                return
-            strong[node_id] = set()
-            entry = self.cache.get(run.signatures[node_id])
-            if entry is not None:
-                run.results[node_id] = entry.outputs
-                self._announce_cached(run, node_id, entry.ui)
-                return
-            definition = self._definition(node_id, run.prompt)
-            for name, (source, _) in links_of(run.prompt[node_id]).items():
-                spec = definition.input(name)
-                if spec is None or not spec.lazy:
-                    strong[node_id].add(source)
-                    schedule(source)
-            pending.append(node_id)
+        def follow(node_id: str) -> list[str]:
+            if node_id in run.results or run.signatures[node_id] in self.cache:
+                return []  # cached: its ancestors need not run
+            return sorted(self._strong_sources(run, node_id))
+
+        def schedule(root: str) -> None:
+            for node_id in dependency_order(run.prompt, [root], follow):
+                if node_id in strong or node_id in run.results:
+                    continue
+                entry = self.cache.get(run.signatures[node_id])
+                if entry is not None:
+                    strong[node_id] = set()
+                    run.results[node_id] = entry.outputs
+                    self._announce_cached(run, node_id, entry.ui)
+                    continue
+                strong[node_id] = self._strong_sources(run, node_id)
+                pending.append(node_id)
 
         for output in outputs:
             schedule(output)
@@ -133,6 +134,12 @@ class Executor:
                 continue
             pending.remove(node_id)
             self._execute_node(run, node_id)
+
+    def _strong_sources(self, run: PromptRun, node_id: str) -> set[str]:
+        """The nodes this one needs before it can run: every link except lazy ones."""
+        definition = self._definition(node_id, run.prompt)
+        return {source for name, (source, _) in links_of(run.prompt[node_id]).items()
+                if (spec := definition.input(name)) is None or not spec.lazy}
 
     def _announce_cached(self, run: PromptRun, node_id: str, ui: dict[str, list] | None) -> None:
         if ui:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 Prompt = dict[str, dict[str, Any]]
@@ -41,6 +42,38 @@ def ancestors(prompt: Prompt, roots: list[str]) -> list[str]:
         seen[node_id] = None
         stack.extend(source for source, _ in reversed(links_of(prompt[node_id]).values()))
     return list(seen)
+
+
+def dependency_order(prompt: Prompt, roots: list[str],
+                     sources: Callable[[str], list[str]] | None = None) -> list[str]:
+    """``roots`` and their ancestors, each node after the nodes it depends on.
+
+    An iterative post-order walk, so graphs of any depth work; an edge that would close a cycle is skipped
+    (validation reports cycles separately). ``sources`` may narrow which links are followed.
+    """
+    sources = sources or (lambda node_id: _sources(prompt, node_id))
+    order: list[str] = []
+    done: set[str] = set()
+    on_path: set[str] = set()
+    for root in roots:
+        if root in done or root not in prompt:
+            continue
+        stack = [(root, list(reversed(sources(root))))]
+        on_path.add(root)
+        while stack:
+            node_id, pending = stack[-1]
+            while pending and (pending[-1] in done or pending[-1] in on_path):
+                pending.pop()
+            if not pending:
+                stack.pop()
+                on_path.discard(node_id)
+                done.add(node_id)
+                order.append(node_id)
+                continue
+            source = pending.pop()
+            on_path.add(source)
+            stack.append((source, list(reversed(sources(source)))))
+    return order
 
 
 def find_cycle(prompt: Prompt, roots: list[str]) -> list[str] | None:

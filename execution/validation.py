@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from execution.errors import error, input_error
-from execution.graph import Prompt, ancestors, find_cycle, is_link, unwrap
+from execution.graph import Prompt, ancestors, dependency_order, find_cycle, is_link, unwrap
 from nodes.definition import WIDGET_TYPES, InputSpec, NodeDefinition
 from nodes.registry import Registry
 
@@ -93,6 +93,8 @@ class _Validator:
         cycle = find_cycle(self.prompt, outputs)
         if cycle is not None:
             self._report_cycle(cycle)
+        for node_id in dependency_order(self.prompt, outputs):  # sources first keeps recursion shallow
+            self._node_ok(node_id)
         good = []
         for output in outputs:
             if self._node_ok(output):

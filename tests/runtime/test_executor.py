@@ -65,7 +65,7 @@ def test_requeue_runs_nothing_and_reports_cached(executor):
     run(executor, adder_prompt())
     before = CALLS.copy()
     outcome = run(executor, adder_prompt())
-    assert CALLS == before
+    assert before == CALLS
     cached = dict(executor.emit.events)["execution_cached"]["nodes"]
     assert set(cached) == {"1", "2", "3", "4"}
     assert outcome.ui_outputs == {"4": {"values": [3]}}
