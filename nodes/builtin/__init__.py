@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import importlib
-import logging
 
 from nodes.definition import NodeDefinition
 
-log = logging.getLogger(__name__)
-
-# Modules listing their nodes in NODES; model-backed groups are added as the engine grows.
-MODULES = ["primitives", "image"]
-OPTIONAL_MODULES = ["latent", "sd", "conditioning", "gan", "metrics"]
+# Each module lists its node classes in NODES.
+MODULES = ["primitives", "image", "latent", "conditioning"]
 
 
 def builtin_definitions() -> list[NodeDefinition]:
     definitions: list[NodeDefinition] = []
-    for name in MODULES + OPTIONAL_MODULES:
-        try:
-            module = importlib.import_module(f"nodes.builtin.{name}")
-        except ModuleNotFoundError as error:
-            if name in OPTIONAL_MODULES and error.name == f"nodes.builtin.{name}":
-                continue
-            raise
+    for name in MODULES:
+        module = importlib.import_module(f"nodes.builtin.{name}")
         definitions.extend(node.definition("nodes") for node in module.NODES)
     return definitions
