@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from aiohttp import web
 
 from execution.errors import error
-from execution.validation import validate_prompt
 from httpapi.runtime import Runtime
+from httpapi.submit import submit_prompt, submit_workflow
 
 
 def bad_request(problem: dict[str, Any], node_errors: dict[str, Any] | None = None) -> web.Response:
@@ -53,20 +52,19 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
             return bad_request(error(
                 "invalid_prompt", "This is a UI-format workflow, not an API-format prompt",
                 "Send the API format (the editor's 'Export (API)'), or POST the workflow to /atelier/run."))
-        prompt_id = str(body.get("prompt_id") or uuid.uuid4())
-        result = validate_prompt(runtime.registry, prompt, body.get("partial_execution_targets"))
-        if not result.ok:
-            return bad_request(result.error or {}, result.node_errors)
-        number = float(body["number"]) if "number" in body else runtime.queue.next_number()
-        if body.get("front"):
-            number = -number
-        extra_data = dict(body.get("extra_data") or {})
-        if body.get("client_id"):
-            extra_data["client_id"] = body["client_id"]
-        runtime.queue.put(prompt_id, number, result.prompt, extra_data, result.good_outputs)
-        runtime.hub.send("status", runtime.worker.status())
-        number_out = int(number) if float(number).is_integer() else number
-        return web.json_response({"prompt_id": prompt_id, "number": number_out, "node_errors": result.node_errors})
+        status, answer = submit_prompt(
+            runtime, prompt, body.get("extra_data"), body.get("client_id"), body.get("prompt_id"),
+            body.get("number"), bool(body.get("front")), body.get("partial_execution_targets"))
+        return web.json_response(answer, status=status)
+
+    @table.post("/atelier/run")
+    async def run_workflow(request: web.Request) -> web.Response:
+        """Queue a UI-format workflow as saved by an editor (ComfyUI's server needs the browser for that)."""
+        body = await read_json(request)
+        workflow = body.get("workflow", body) if isinstance(body, dict) else body
+        client_id = body.get("client_id") if isinstance(body, dict) else None
+        status, answer = submit_workflow(runtime, workflow, client_id)
+        return web.json_response(answer, status=status)
 
     @table.get("/queue")
     async def get_queue(request: web.Request) -> web.Response:

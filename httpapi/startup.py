@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from pathlib import Path
 
-from execution.validation import validate_prompt
-from execution.workflow_format import is_ui_workflow, ui_to_api
 from httpapi.runtime import Runtime
+from httpapi.submit import submit_workflow
 
 log = logging.getLogger(__name__)
 
 
 async def queue_on_start(runtime: Runtime, path: Path) -> None:
-    workflow = json.loads(path.read_text())
-    extra: dict = {}
-    if is_ui_workflow(workflow):
-        extra = {"extra_pnginfo": {"workflow": workflow}}
-        workflow = ui_to_api(workflow, runtime.registry.object_info())
-    result = validate_prompt(runtime.registry, workflow)
-    if not result.ok:
-        log.error("cannot queue %s: %s\n%s", path, result.error["message"], result.error["details"])
+    try:
+        workflow = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        log.error("cannot read workflow %s: %s", path, exc)
         return
-    prompt_id = str(uuid.uuid4())
-    runtime.queue.put(prompt_id, runtime.queue.next_number(), result.prompt, extra, result.good_outputs)
-    log.info("queued %s as prompt %s", path.name, prompt_id)
+    status, answer = submit_workflow(runtime, workflow)
+    if status != 200:
+        log.error("cannot queue %s: %s\n%s", path, answer["error"]["message"], answer["error"]["details"])
+    else:
+        log.info("queued %s as prompt %s", path.name, answer["prompt_id"])

@@ -136,3 +136,24 @@ def test_object_info_models_plugins_and_extensions(server):
     assert "/extensions/atelier_pack/hello.js" in get_json(server.url + "/extensions")
     status, body = http(server.url + "/extensions/atelier_pack/hello.js")
     assert status == 200 and b"atelier test extension" in body
+
+
+def test_a_ui_workflow_runs_on_the_server_and_its_png_embeds_it(server):
+    nodes = [
+        {"id": 1, "type": "EmptyImage", "mode": 0, "widgets_values": [16, 16, 1, 0xFF0000],
+         "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1]}]},
+        {"id": 2, "type": "SaveImage", "mode": 0, "widgets_values": ["ui"],
+         "inputs": [{"name": "images", "type": "IMAGE", "link": 1}]},
+    ]
+    workflow = {"last_node_id": 2, "last_link_id": 1, "nodes": nodes, "links": [[1, 1, 0, 2, 0, "IMAGE"]],
+                "version": 0.4}
+    status, body = http(server.url + "/api/atelier/run", {"workflow": workflow})
+    assert status == 200, body
+    prompt_id = json.loads(body)["prompt_id"]
+    deadline = time.monotonic() + 60
+    while prompt_id not in get_json(server.url + "/history") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    image = get_json(f"{server.url}/history/{prompt_id}")[prompt_id]["outputs"]["2"]["images"][0]
+    png = Image.open(io.BytesIO(http(view_url(server.url, image))[1]))
+    assert json.loads(png.text["workflow"]) == workflow
+    assert png.getpixel((0, 0)) == (255, 0, 0)
