@@ -57,5 +57,25 @@ class TestEven:
         return {"ui": {"text": [str(number)]}, "result": (number,)}
 
 
-NODE_CLASS_MAPPINGS = {"TestSleep": TestSleep, "TestFail": TestFail, "TestEven": TestEven}
+class TestPreview:
+    """Reports three steps, each with a small preview image."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"value": ("INT", {"default": 0})}}
+
+    RETURN_TYPES = ("INT",)
+    FUNCTION = "run"
+    CATEGORY = "testing"
+
+    def run(self, value):
+        from PIL import Image
+
+        for step in range(3):
+            progress(step + 1, 3, Image.new("RGB", (8, 8), (step * 100, 0, 0)))
+        return (value,)
+
+
+NODE_CLASS_MAPPINGS = {"TestSleep": TestSleep, "TestFail": TestFail, "TestEven": TestEven,
+                       "TestPreview": TestPreview}
 NODE_DISPLAY_NAME_MAPPINGS = {"TestSleep": "Test Sleep"}

@@ -157,3 +157,30 @@ def test_a_ui_workflow_runs_on_the_server_and_its_png_embeds_it(server):
     png = Image.open(io.BytesIO(http(view_url(server.url, image))[1]))
     assert json.loads(png.text["workflow"]) == workflow
     assert png.getpixel((0, 0)) == (255, 0, 0)
+
+
+def test_binary_preview_frames_with_and_without_metadata(server):
+    import struct
+    import uuid
+
+    from websockets.sync.client import connect
+
+    prompt = {"1": {"class_type": "TestPreview", "inputs": {"value": 4}},
+              "2": {"class_type": "TestEven", "inputs": {"number": ["1", 0]}}}
+    _, _, frames = run_prompt(server.url, server.ws_url, prompt)
+    assert len(frames) == 3
+    event, image_format = struct.unpack(">II", frames[0][:8])
+    assert (event, image_format) == (1, 1) and frames[0][8:10] == b"\xff\xd8"  # PREVIEW_IMAGE, JPEG
+
+    client_id = uuid.uuid4().hex
+    with connect(f"{server.ws_url}?clientId={client_id}") as socket:
+        socket.recv(timeout=10)  # status
+        socket.send(json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}}))
+        assert json.loads(socket.recv(timeout=10))["type"] == "feature_flags"
+        changed = {**prompt, "1": {"class_type": "TestPreview", "inputs": {"value": 6}}}
+        http(server.url + "/prompt", {"prompt": changed, "client_id": client_id})
+        frame = next(m for m in iter(lambda: socket.recv(timeout=30), None) if isinstance(m, bytes))
+    event, length = struct.unpack(">II", frame[:8])
+    meta = json.loads(frame[8:8 + length])
+    assert event == 4 and meta["node_id"] == "1" and meta["image_type"] == "image/jpeg"
+    assert frame[8 + length:8 + length + 2] == b"\xff\xd8"
