@@ -53,6 +53,18 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
                 urls.append(f"/extensions/{module}/{path.relative_to(folder).as_posix()}")
         return web.json_response(urls)
 
+    @table.get("/view_metadata/{folder}")
+    async def view_metadata(request: web.Request) -> web.Response:
+        """The ``__metadata__`` of a safetensors file in a model folder."""
+        try:
+            path = runtime.folders.model_path(request.match_info["folder"], request.query.get("filename", ""))
+        except (KeyError, FileNotFoundError, PathEscapeError) as exc:
+            return json_error(404, "not_found", str(exc))
+        metadata = safetensors_metadata(path)
+        if metadata is None:
+            return json_error(404, "no_metadata", f"{path.name} has no safetensors metadata")
+        return web.json_response(metadata)
+
     @table.get("/atelier/plugins")
     async def plugins(request: web.Request) -> web.Response:
         modules = sorted({d.python_module for d in runtime.registry.definitions.values()
@@ -84,6 +96,21 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
         return web.json_response(json.loads(path.read_text()))
 
     return table
+
+
+def safetensors_metadata(path: Path) -> dict[str, str] | None:
+    """The header's ``__metadata__`` of a .safetensors file, read without loading any tensor."""
+    if path.suffix not in (".safetensors", ".sft"):
+        return None
+    with path.open("rb") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        if not 0 < size <= 100 << 20:
+            return None
+        try:
+            header = json.loads(handle.read(size))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+    return header.get("__metadata__")
 
 
 def _system() -> dict[str, object]:

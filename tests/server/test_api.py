@@ -184,3 +184,14 @@ def test_binary_preview_frames_with_and_without_metadata(server):
     meta = json.loads(frame[8:8 + length])
     assert event == 4 and meta["node_id"] == "1" and meta["image_type"] == "image/jpeg"
     assert frame[8 + length:8 + length + 2] == b"\xff\xd8"
+
+
+def test_view_metadata_reads_the_safetensors_header(server):
+    import torch
+    from safetensors.torch import save_file
+
+    folder = server.base / "models" / "loras"
+    save_file({"w": torch.zeros(2)}, str(folder / "style.safetensors"), metadata={"ss_network_dim": "16"})
+    assert get_json(server.url + "/api/view_metadata/loras?filename=style.safetensors") == {"ss_network_dim": "16"}
+    status, _ = http(server.url + "/api/view_metadata/loras?filename=../../secret.safetensors")
+    assert status == 404
