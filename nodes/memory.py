@@ -6,17 +6,11 @@ import gc
 
 
 def free_models() -> None:
-    try:
-        from engine.model_cache import default_cache
-    except ImportError:
-        default_cache = None
-    if default_cache is not None:
-        default_cache().clear()
-    gc.collect()
-    try:
-        import torch
+    from engine.model_cache import MODEL_CACHE
 
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass
+    MODEL_CACHE.clear()
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

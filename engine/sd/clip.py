@@ -1,0 +1,160 @@
+"""The CLIP value: a CLIP text encoder (transformers' ``CLIPTextModel``) turning prompts into conditioning.
+
+Sizes are read from the state dict's shapes. Weighted tokens are applied as ComfyUI applies them:
+``z = (z - z_empty) * weight + z_empty``, where ``z_empty`` encodes an empty prompt. Clones share the
+weights; LoRA patches live on a clone and replace weights only for its calls (``functional_call``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch.func import functional_call
+from transformers import CLIPTextConfig, CLIPTextModel
+
+from engine import device as devices
+from engine.sd.materialize import compute_copy, is_on
+from engine.sd.memory import module_bytes
+from engine.sd.tokenizer import EOS, ClipTokenizer, Token
+
+WeightPatch = Callable[[torch.Tensor], torch.Tensor]
+
+
+def heads_for(hidden: int) -> int:
+    """Attention heads, which shapes do not show: real CLIP text towers use 64-wide heads (768 -> 12,
+    1024 -> 16, 1280 -> 20); tiny test and demo models below 64 wide use 16-wide heads."""
+    return hidden // 64 if hidden >= 64 and hidden % 64 == 0 else max(1, hidden // 16)
+
+
+def clip_config(sd: Mapping[str, torch.Tensor]) -> CLIPTextConfig:
+    tokens = sd["text_model.embeddings.token_embedding.weight"]
+    layers = {int(m.group(1)) for key in sd if (m := re.match(r"text_model\.encoder\.layers\.(\d+)\.", key))}
+    hidden = int(tokens.shape[1])
+    return CLIPTextConfig(
+        vocab_size=int(tokens.shape[0]), hidden_size=hidden,
+        intermediate_size=int(sd["text_model.encoder.layers.0.mlp.fc1.weight"].shape[0]),
+        num_hidden_layers=max(layers) + 1, num_attention_heads=heads_for(hidden),
+        max_position_embeddings=int(sd["text_model.embeddings.position_embedding.weight"].shape[0]),
+        hidden_act="quick_gelu", layer_norm_eps=1e-5, projection_dim=hidden,
+        bos_token_id=49406, eos_token_id=EOS, pad_token_id=1,
+    )
+
+
+def normalise_keys(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """HF names with the ``text_model.`` prefix; ``position_ids`` (a buffer, not a weight) dropped."""
+    out = {}
+    for key, value in sd.items():
+        if key.endswith("position_ids"):
+            continue
+        out[key if key.startswith("text_model.") else "text_model." + key] = value
+    return out
+
+
+class ClipTextModel:
+    def __init__(self, model: CLIPTextModel, tokenizer: ClipTokenizer | None = None) -> None:
+        self.model = model  # storage copy; never modified
+        self.tokenizer = tokenizer or ClipTokenizer()
+        self.layer_idx: int | None = None  # None = last layer; -2 = penultimate, ...
+        self.patches: dict[str, list[WeightPatch]] = {}
+        self._shared: dict[str, Any] = {"compute": None}
+
+    def clone(self) -> ClipTextModel:
+        other = ClipTextModel.__new__(ClipTextModel)
+        other.model, other.tokenizer, other.layer_idx = self.model, self.tokenizer, self.layer_idx
+        other.patches = {key: list(value) for key, value in self.patches.items()}
+        other._shared = self._shared
+        return other
+
+    def set_last_layer(self, layer: int) -> None:
+        """CLIPSetLastLayer: -1 is the last layer, -2 the penultimate ("clip skip 2"), ..."""
+        self.layer_idx = None if layer == -1 else layer
+
+    def weight_keys(self) -> list[str]:
+        """The encoder's weight names in the checkpoint convention (``text_model.encoder.layers...``)."""
+        return ["text_model." + key if not key.startswith("text_model.") else key for key in self.model.state_dict()]
+
+    def _internal(self, key: str) -> str:
+        """transformers 5 flattens CLIPTextModel (no ``text_model.`` level); older versions keep it."""
+        own = self.model.state_dict()
+        return key if key in own else key.removeprefix("text_model.")
+
+    def add_patch(self, key: str, patch: WeightPatch) -> None:
+        """Queue ``patch`` for a weight named in the checkpoint convention."""
+        internal = self._internal(key)
+        if internal not in self.model.state_dict():
+            raise KeyError(f"the text encoder has no weight named {key!r}")
+        self.patches.setdefault(internal, []).append(patch)
+
+    def memory_bytes(self) -> int:
+        return module_bytes(self.model)
+
+    def _compute_model(self) -> CLIPTextModel:
+        device = devices.compute_device()
+        dtype = devices.compute_dtype(next(self.model.parameters()).dtype, device)
+        compute = self._shared["compute"]
+        if compute is None or not is_on(compute, device, dtype):
+            compute = self._shared["compute"] = compute_copy(self.model, device, dtype)
+        return compute
+
+    def _forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden states at the chosen layer (final layer norm applied) and the pooled EOS states."""
+        model = self._compute_model()
+        ids = ids.to(next(model.parameters()).device)
+        kwargs = {"input_ids": ids, "output_hidden_states": self.layer_idx is not None}
+        with torch.no_grad():
+            if self.patches:
+                weights = {key: _apply(model.state_dict()[key], patches) for key, patches in self.patches.items()}
+                out = functional_call(model, weights, (), kwargs, strict=False)
+            else:
+                out = model(**kwargs)
+            hidden = out.last_hidden_state
+            if self.layer_idx is not None:
+                tower = getattr(model, "text_model", model)
+                hidden = tower.final_layer_norm(out.hidden_states[self.layer_idx])
+        return hidden.float().cpu(), out.pooler_output.float().cpu()
+
+    def encode_tokens(self, windows: list[list[Token]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cond [1, 77 * windows, dim], pooled [1, dim]) for tokenized windows."""
+        weighted = any(weight != 1.0 for window in windows for _, weight in window)
+        batch = [[token for token, _ in window] for window in windows]
+        if weighted:
+            batch.append([token for token, _ in self.tokenizer.empty()])
+        hidden, pooled = self._forward(torch.tensor(batch, dtype=torch.long))
+        outputs = []
+        for index, window in enumerate(windows):
+            z = hidden[index:index + 1]
+            if weighted:
+                weights = torch.tensor([weight for _, weight in window])[None, :, None]
+                z = (z - hidden[-1:]) * weights + hidden[-1:]
+            outputs.append(z)
+        return torch.cat(outputs, dim=1), pooled[:1]
+
+    def encode(self, text: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encode_tokens(self.tokenizer.tokenize(text))
+
+
+def _apply(weight: torch.Tensor, patches: list[WeightPatch]) -> torch.Tensor:
+    for patch in patches:
+        weight = patch(weight).to(weight.dtype)
+    return weight
+
+
+def load_clip_from_state_dict(sd: Mapping[str, torch.Tensor]) -> ClipTextModel:
+    """A CLIP text encoder from Hugging Face-named weights (``text_model.*``), without copying them."""
+    sd = normalise_keys(sd)
+    config = clip_config(sd)
+    with torch.device("meta"):
+        model = CLIPTextModel(config)
+    if not any(key.startswith("text_model.") for key in model.state_dict()):
+        sd = {key.removeprefix("text_model."): value for key, value in sd.items()}
+    model.load_state_dict(sd, strict=False, assign=True)
+    missing = [name for name, param in model.named_parameters() if param.is_meta]
+    if missing:
+        raise KeyError(f"text encoder weights missing: {', '.join(missing[:5])}")
+    embeddings = getattr(model, "text_model", model).embeddings
+    embeddings.register_buffer("position_ids", torch.arange(config.max_position_embeddings)[None],
+                               persistent=False)
+    return ClipTextModel(model.eval().requires_grad_(False))

@@ -1,0 +1,35 @@
+"""Build modules without allocating weights, attach loaded tensors, and make compute-ready copies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+import torch
+from torch import nn
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def build_with_weights(factory: Callable[[], M], sd: Mapping[str, torch.Tensor]) -> M:
+    """Construct on the meta device (no allocation) and adopt ``sd``'s tensors as they are (no copy)."""
+    with torch.device("meta"):
+        module = factory()
+    module.load_state_dict(dict(sd), strict=True, assign=True)
+    return module.eval().requires_grad_(False)
+
+
+def is_on(module: nn.Module, device: torch.device, dtype: torch.dtype) -> bool:
+    return all(p.device.type == device.type and p.dtype == dtype for p in module.parameters())
+
+
+def compute_copy(module: M, device: torch.device, dtype: torch.dtype) -> M:
+    """``module`` itself when already on ``device`` in ``dtype``; else a converted copy (original kept).
+
+    The module's class must be constructible from its ``config`` attribute.
+    """
+    if is_on(module, device, dtype):
+        return module
+    converted = {k: v.to(device=device, dtype=dtype) for k, v in module.state_dict().items()}
+    config = module.config  # type: ignore[attr-defined]
+    return build_with_weights(lambda: type(module)(config), converted)

@@ -1,0 +1,146 @@
+"""The MODEL value: a UNet plus its noise schedule, turning noisy latents into denoised predictions.
+
+Clones share the loaded weights. Weight patches (LoRA and friends) live on a clone as functions of the
+weight; at apply time they produce patched copies of just the affected tensors, which replace the shared
+ones for that call only (``torch.func.functional_call``), so the cached base model is never modified.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import torch
+from torch.func import functional_call
+
+from engine import device as devices
+from engine.sd.latent_format import LatentFormat
+from engine.sd.materialize import compute_copy, is_on
+from engine.sd.memory import module_bytes
+from engine.sd.unet import Control, UNetModel
+
+WeightPatch = Callable[[torch.Tensor], torch.Tensor]  # current weight (compute dtype) -> patched weight
+UNetFn = Callable[..., torch.Tensor]
+
+
+class ModelSampling(Protocol):
+    def timestep(self, sigma: torch.Tensor) -> torch.Tensor: ...
+    def calculate_input(self, sigma: torch.Tensor, x: torch.Tensor) -> torch.Tensor: ...
+    def calculate_denoised(self, sigma: torch.Tensor, model_output: torch.Tensor, x: torch.Tensor) -> torch.Tensor: ...
+
+
+class _SharedWeights:
+    """The stored UNet and, once used, its copy in compute device/dtype; shared by all clones."""
+
+    def __init__(self, unet: UNetModel) -> None:
+        self.unet = unet
+        self.compute: UNetModel | None = None
+        self.channels_last = False
+
+    def storage_dtype(self) -> torch.dtype:
+        return next(self.unet.parameters()).dtype
+
+    def get(self) -> UNetModel:
+        device = devices.compute_device()
+        dtype = devices.compute_dtype(self.storage_dtype(), device)
+        if self.compute is None or not is_on(self.compute, device, dtype):
+            self.compute = compute_copy(self.unet, device, dtype)
+            if self.channels_last:
+                self.compute.to(memory_format=torch.channels_last)
+        return self.compute
+
+    def memory_bytes(self) -> int:
+        extra = self.compute if self.compute is not None and self.compute is not self.unet else None
+        return module_bytes(self.unet) + (module_bytes(extra) if extra is not None else 0)
+
+
+class DiffusionModel:
+    def __init__(self, unet: UNetModel, model_sampling: ModelSampling, latent_format: LatentFormat) -> None:
+        self.model_sampling = model_sampling
+        self.latent_format = latent_format
+        self.patches: dict[str, list[WeightPatch]] = {}
+        self._weights = _SharedWeights(unet)
+        self._patched: tuple[UNetModel, dict[str, torch.Tensor]] | None = None  # (compute unet, its patches)
+
+    @property
+    def unet(self) -> UNetModel:
+        return self._weights.unet
+
+    def clone(self) -> DiffusionModel:
+        """A model sharing this one's weights and schedule, with its own copy of the patch lists."""
+        other = copy.copy(self)
+        other.patches = {k: list(v) for k, v in self.patches.items()}
+        other._patched = None
+        return other
+
+    def add_patch(self, key: str, patch: WeightPatch) -> None:
+        """Queue ``patch`` for the UNet weight ``key`` (a ``state_dict`` key, e.g. ``out.2.weight``)."""
+        if key not in self.unet.state_dict():
+            raise KeyError(f"the UNet has no weight named {key!r}")
+        self.patches.setdefault(key, []).append(patch)
+        self._patched = None
+
+    def set_channels_last(self, enabled: bool = True) -> None:
+        """Run convolutions in NHWC layout (faster on some CPUs); affects every clone."""
+        self._weights.channels_last = enabled
+        self._weights.compute = None
+
+    def memory_bytes(self) -> int:
+        patched = sum(t.numel() * t.element_size() for t in self._patched[1].values()) if self._patched else 0
+        return self._weights.memory_bytes() + patched
+
+    def _patched_weights(self, unet: UNetModel) -> dict[str, torch.Tensor]:
+        if not self.patches:
+            return {}
+        if self._patched is None or self._patched[0] is not unet:
+            current = unet.state_dict()
+            weights = {}
+            for key, patch_list in self.patches.items():
+                weight = current[key]
+                for patch in patch_list:
+                    weight = patch(weight).to(current[key].dtype)
+                weights[key] = weight
+            self._patched = (unet, weights)
+        return self._patched[1]
+
+    @contextmanager
+    def patched_unet(self) -> Iterator[UNetFn]:
+        """The compute-ready UNet as a function, with this clone's patches applied to copies of its weights."""
+        unet = self._weights.get()
+        weights = self._patched_weights(unet)
+        if not weights:
+            yield unet
+            return
+
+        def run(*args: Any, **kwargs: Any) -> torch.Tensor:
+            return functional_call(unet, weights, args, kwargs, strict=False)
+
+        yield run
+
+    def apply(
+        self,
+        x: torch.Tensor,
+        sigma: torch.Tensor,
+        context: torch.Tensor,
+        y: torch.Tensor | None = None,
+        control: Control | None = None,
+    ) -> torch.Tensor:
+        """Denoised prediction x0 for ``x`` [B,C,h,w] (model space) at noise level ``sigma`` [B]."""
+        ms = self.model_sampling
+        sigma = sigma.to(x.device).expand(x.shape[0]) if sigma.ndim == 0 else sigma.to(x.device)
+        x_in = ms.calculate_input(sigma, x)
+        t = ms.timestep(sigma)
+        with self.patched_unet() as unet, torch.no_grad():
+            param = next(self.unet.parameters())
+            device = devices.compute_device()
+            dtype = devices.compute_dtype(param.dtype, device)
+            out = unet(
+                x_in.to(device, dtype),
+                t.to(device),
+                context.to(device, dtype),
+                y=None if y is None else y.to(device, dtype),
+                control=control,
+            )
+        return ms.calculate_denoised(sigma, out.to(x.device, x.dtype), x)
