@@ -1,0 +1,59 @@
+"""Sampler names (ComfyUI's, in its order) and the functions behind them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from engine.sampling import samplers
+from engine.sampling.dpm_solver import dpm_adaptive, dpm_fast
+from engine.sampling.unipc import uni_pc, uni_pc_bh2
+
+COMFYUI_ORDER = [
+    "euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2", "dpm_2",
+    "dpm_2_ancestral", "lms", "dpm_fast", "dpm_adaptive", "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp",
+    "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_cfg_pp", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu",
+    "dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun_gpu", "dpmpp_3m_sde", "dpmpp_3m_sde_gpu", "ddpm", "lcm", "ipndm",
+    "ipndm_v", "deis", "res_multistep", "res_multistep_cfg_pp", "res_multistep_ancestral",
+    "res_multistep_ancestral_cfg_pp", "gradient_estimation", "gradient_estimation_cfg_pp", "er_sde", "seeds_2",
+    "seeds_3", "sa_solver", "sa_solver_pece", "ddim", "uni_pc", "uni_pc_bh2",
+]
+
+
+def _dpmpp_2m_sde_heun(model: samplers.Denoiser, x: torch.Tensor, sigmas: torch.Tensor,
+                       callback: samplers.Callback = None, noise: samplers.Noise | None = None) -> torch.Tensor:
+    return samplers.dpmpp_2m_sde(model, x, sigmas, callback, noise, solver_type="heun")
+
+
+IMPLEMENTED: dict[str, Callable] = {
+    "euler": samplers.euler,
+    "euler_ancestral": samplers.euler_ancestral,
+    "heun": samplers.heun,
+    "dpm_2": samplers.dpm_2,
+    "dpm_2_ancestral": samplers.dpm_2_ancestral,
+    "lms": samplers.lms,
+    "dpm_fast": dpm_fast,
+    "dpm_adaptive": dpm_adaptive,
+    "dpmpp_2s_ancestral": samplers.dpmpp_2s_ancestral,
+    "dpmpp_sde": samplers.dpmpp_sde,
+    "dpmpp_2m": samplers.dpmpp_2m,
+    "dpmpp_2m_sde": samplers.dpmpp_2m_sde,
+    "dpmpp_2m_sde_heun": _dpmpp_2m_sde_heun,
+    "dpmpp_3m_sde": samplers.dpmpp_3m_sde,
+    "ddpm": samplers.ddpm,
+    "lcm": samplers.lcm,
+    "ipndm": samplers.ipndm,
+    "ddim": samplers.euler,  # ComfyUI's "ddim" is Euler over the DDIM-style schedule the user picks
+    "uni_pc": uni_pc,
+    "uni_pc_bh2": uni_pc_bh2,
+}
+SAMPLER_NAMES = [name for name in COMFYUI_ORDER if name in IMPLEMENTED]
+DISCARD_PENULTIMATE = {"dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2"}
+SDE_SAMPLERS = {"dpmpp_sde", "dpmpp_2m_sde", "dpmpp_2m_sde_heun", "dpmpp_3m_sde"}
+
+
+def sampler_function(name: str) -> Callable:
+    if name not in IMPLEMENTED:
+        raise ValueError(f"unknown sampler {name!r}; available: {', '.join(SAMPLER_NAMES)}")
+    return IMPLEMENTED[name]
