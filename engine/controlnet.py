@@ -1,0 +1,171 @@
+"""ControlNet: a copy of the UNet's encoder that turns a hint image into residuals for the UNet's skips.
+
+Files in the original layout (``control_model.*`` or unprefixed: ``input_hint_block``, ``zero_convs``,
+``middle_block_out`` beside the encoder's ``input_blocks``/``middle_block``) load directly; sizes are read
+from the tensors. ``ControlNetHint`` is what conditioning carries: a net, its hint image, a strength and a
+range of the schedule, chained to the previous ControlNet of the same conditioning.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine import device as devices
+from engine.sd.materialize import build_with_weights
+from engine.sd.state_dict import load_state_dict
+from engine.sd.unet import TimestepBlock, UNetModel, timestep_embedding
+from engine.sd.unet_config import UNetConfig, detect_unet_config
+
+Control = dict[str, list[torch.Tensor] | torch.Tensor]
+
+
+class ControlNetError(ValueError):
+    """A file that is not a ControlNet we can load."""
+
+
+def hint_block(hint_channels: int, widths: list[int], model_channels: int) -> TimestepBlock:
+    """Convs from the hint image down to latent resolution (3 stride-2 steps), SiLU between them."""
+    layers: list[nn.Module] = []
+    channels = hint_channels
+    for index, width in enumerate(widths):
+        stride = 2 if index in (2, 4, 6) else 1
+        layers += [nn.Conv2d(channels, width, 3, padding=1, stride=stride), nn.SiLU()]
+        channels = width
+    layers.append(nn.Conv2d(channels, model_channels, 3, padding=1))
+    return TimestepBlock(*layers)
+
+
+def skip_channels(config: UNetConfig) -> list[int]:
+    """Output channels of each input block of the UNet (one zero conv each)."""
+    channels = [config.model_channels]
+    for level, mult in enumerate(config.channel_mult):
+        channels += [mult * config.model_channels] * config.num_res_blocks
+        if level != len(config.channel_mult) - 1:
+            channels.append(mult * config.model_channels)
+    return channels
+
+
+class ControlNet(nn.Module):
+    def __init__(self, config: UNetConfig, hint_channels: int = 3, hint_widths: tuple[int, ...] = (
+            16, 16, 32, 32, 96, 96, 256)) -> None:
+        super().__init__()
+        self.config = config
+        encoder = UNetModel(config)  # the encoder half is the same network; the decoder is dropped
+        self.time_embed = encoder.time_embed
+        if config.adm_in_channels is not None:
+            self.label_emb = encoder.label_emb
+        self.input_blocks = encoder.input_blocks
+        self.middle_block = encoder.middle_block
+        self.input_hint_block = hint_block(hint_channels, list(hint_widths), config.model_channels)
+        self.zero_convs = nn.ModuleList(nn.Sequential(nn.Conv2d(ch, ch, 1)) for ch in skip_channels(config))
+        middle = config.model_channels * config.channel_mult[-1]
+        self.middle_block_out = nn.Sequential(nn.Conv2d(middle, middle, 1))
+
+    def forward(self, x: torch.Tensor, hint: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor,
+                y: torch.Tensor | None = None) -> Control:
+        """Residuals for the UNet given its inputs and a hint image [B, C, 8h, 8w] in 0..1."""
+        emb = self.time_embed(timestep_embedding(timesteps, self.config.model_channels).to(x.dtype))
+        if y is not None:
+            emb = emb + self.label_emb(y.to(x.dtype))
+        guided = self.input_hint_block(hint.to(x.dtype), emb, context)
+        down = []
+        h = x
+        for index, (block, zero_conv) in enumerate(zip(self.input_blocks, self.zero_convs, strict=True)):
+            h = block(h, emb, context)
+            if index == 0:
+                h = h + guided
+            down.append(zero_conv(h))
+        h = self.middle_block(h, emb, context)
+        return {"down": down, "mid": self.middle_block_out(h)}
+
+
+def strip_prefix(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    if any(key.startswith("control_model.") for key in sd):
+        return {key[len("control_model."):]: value for key, value in sd.items() if key.startswith("control_model.")}
+    return dict(sd)
+
+
+def detect_controlnet(sd: Mapping[str, torch.Tensor]) -> tuple[UNetConfig, int, tuple[int, ...]]:
+    """(encoder config, hint channels, hint widths) from a ControlNet state dict in the original layout."""
+    if "input_hint_block.0.weight" not in sd or "zero_convs.0.0.weight" not in sd:
+        raise ControlNetError("no input_hint_block / zero_convs tensors")
+    in_channels = int(sd["input_blocks.0.0.weight"].shape[1])
+    fake_out = {"out.2.weight": torch.empty((in_channels, 1, 1, 1), device="meta")}  # encoders have no output
+    config = detect_unet_config({**sd, **fake_out})
+    hint_indices = sorted(int(m.group(1)) for key in sd if (m := re.match(r"input_hint_block\.(\d+)\.weight", key)))
+    widths = tuple(int(sd[f"input_hint_block.{i}.weight"].shape[0]) for i in hint_indices[:-1])
+    return config, int(sd["input_hint_block.0.weight"].shape[1]), widths
+
+
+def controlnet_from_state_dict(sd: Mapping[str, torch.Tensor]) -> ControlNet:
+    sd = strip_prefix(sd)
+    config, hint_channels, widths = detect_controlnet(sd)
+    return build_with_weights(lambda: ControlNet(config, hint_channels, widths), sd)
+
+
+def load_controlnet(path: str | Path) -> ControlNet:
+    try:
+        return controlnet_from_state_dict(load_state_dict(Path(path)))
+    except (ControlNetError, KeyError) as error:
+        raise ControlNetError(f"{Path(path).name} is not a ControlNet in the original (LDM) layout: {error}. "
+                              "Expected control_model.input_hint_block / zero_convs tensors.") from error
+
+
+@dataclass
+class ControlNetHint:
+    """One ControlNet applied to a conditioning: called by the sampler at each step."""
+
+    net: ControlNet
+    hint: torch.Tensor  # IMAGE [B, H, W, C] in 0..1
+    strength: float = 1.0
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+    previous: ControlNetHint | None = None
+    _resized: dict[tuple, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    def chained(self) -> list[ControlNetHint]:
+        chain, node = [], self
+        while node is not None:
+            chain.append(node)
+            node = node.previous
+        return chain
+
+    def _hint_for(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        key = (tuple(x.shape), x.device, dtype)
+        if key not in self._resized:
+            image = self.hint.movedim(-1, 1)[:, :3]
+            image = F.interpolate(image, size=(x.shape[2] * 8, x.shape[3] * 8), mode="bilinear", antialias=True)
+            repeats = -(-x.shape[0] // image.shape[0])
+            self._resized = {key: image.repeat(repeats, 1, 1, 1)[: x.shape[0]].to(x.device, dtype)}
+        return self._resized[key]
+
+    def residuals(self, x_in: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor, sigma: float,
+                  percent_to_sigma: Callable[[float], float], y: torch.Tensor | None = None) -> Control | None:
+        """The summed residuals of this ControlNet and the ones before it that are active at ``sigma``."""
+        total: Control | None = None
+        for node in self.chained():
+            active = percent_to_sigma(node.end_percent) <= sigma <= percent_to_sigma(node.start_percent)
+            if not active or node.strength == 0:
+                continue
+            scaled = node._run(x_in, timesteps, context, y)
+            total = scaled if total is None else {
+                "down": [a + b for a, b in zip(total["down"], scaled["down"], strict=True)],
+                "mid": total["mid"] + scaled["mid"]}
+        return total
+
+    def _run(self, x_in: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor,
+             y: torch.Tensor | None) -> Control:
+        param = next(self.net.parameters())
+        dtype = devices.compute_dtype(param.dtype, x_in.device)
+        net = self.net if (param.dtype, param.device) == (dtype, x_in.device) else self.net.to(x_in.device, dtype)
+        with torch.no_grad():
+            out = net(x_in.to(dtype), self._hint_for(x_in, dtype), timesteps, context.to(dtype),
+                      None if y is None else y.to(dtype))
+        return {"down": [r * self.strength for r in out["down"]], "mid": out["mid"] * self.strength}
