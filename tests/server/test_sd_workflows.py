@@ -1,0 +1,117 @@
+"""The shipped Stable Diffusion workflows, end to end through the real server on a tiny random checkpoint."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from execution.workflow_format import ui_to_api
+from tests.conftest import ROOT, start_server, stop_server
+from tests.factories import write_tiny_sd15_checkpoint
+from tests.server.api_client import get_json, http, run_prompt, view_url
+
+WORKFLOWS = ROOT / "workflows"
+CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
+
+
+@pytest.fixture(scope="module")
+def sd_server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("sd")
+    write_tiny_sd15_checkpoint(base / "models" / "checkpoints" / CHECKPOINT)
+    (base / "input").mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(
+        base / "input" / "example.png")
+    server = start_server(base)
+    yield server
+    stop_server(server)
+
+
+def api_prompt(server, name: str, changes: dict | None = None) -> dict:
+    """A shipped UI workflow as an API prompt, made small: 64x64 and few steps."""
+    workflow = json.loads((WORKFLOWS / name).read_text())
+    prompt = ui_to_api(workflow, get_json(server.url + "/object_info"))
+    for node in prompt.values():
+        inputs = node["inputs"]
+        if node["class_type"] == "EmptyLatentImage":
+            inputs.update(width=64, height=64)
+        if node["class_type"] == "LatentUpscale":
+            inputs.update(width=96, height=96)
+        if node["class_type"] in ("KSampler", "KSamplerAdvanced"):
+            inputs["steps"] = 3
+    for (node_id, key), value in (changes or {}).items():
+        prompt[node_id]["inputs"][key] = value
+    return prompt
+
+
+def saved_pixels(server, prompt_id: str) -> np.ndarray:
+    history = get_json(f"{server.url}/history/{prompt_id}")[prompt_id]
+    assert history["status"]["status_str"] == "success", history["status"]
+    image = next(iter(history["outputs"].values()))["images"][0]
+    return np.asarray(Image.open(io.BytesIO(http(view_url(server.url, image))[1])).convert("RGB"))
+
+
+def executed_nodes(messages) -> list[str]:
+    return [m["data"]["node"] for m in messages if m["type"] == "executing" and m["data"]["node"] is not None]
+
+
+def wait_idle(server) -> None:
+    deadline = time.monotonic() + 30
+    while get_json(server.url + "/prompt")["exec_info"]["queue_remaining"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def test_text_to_image_is_deterministic_reports_progress_and_reruns_only_what_changed(sd_server):
+    prompt = api_prompt(sd_server, "txt2img_sd15.json")
+    first_id, messages, frames = run_prompt(sd_server.url, sd_server.ws_url, prompt)
+    first = saved_pixels(sd_server, first_id)
+    assert first.shape == (64, 64, 3)
+    assert executed_nodes(messages) and set(executed_nodes(messages)) == set(prompt)
+    progress = [m["data"] for m in messages if m["type"] == "progress"]
+    assert [p["value"] for p in progress] == [1, 2, 3] and {p["node"] for p in progress} == {"3"}
+    assert len(frames) == 3  # a latent preview per step
+
+    http(sd_server.url + "/free", {"free_memory": True, "unload_models": True})
+    time.sleep(1.0)  # the worker frees memory when idle
+    wait_idle(sd_server)
+    again_id, messages, _ = run_prompt(sd_server.url, sd_server.ws_url,
+                                       api_prompt(sd_server, "txt2img_sd15.json"))
+    assert set(executed_nodes(messages)) == set(prompt), "everything recomputed after /free"
+    assert np.array_equal(saved_pixels(sd_server, again_id), first), "same seed, same image"
+
+    reseeded = api_prompt(sd_server, "txt2img_sd15.json", {("3", "seed"): 12345})
+    changed_id, messages, _ = run_prompt(sd_server.url, sd_server.ws_url, reseeded)
+    assert executed_nodes(messages) == ["3", "8", "9"]  # KSampler, VAE Decode, Save Image
+    assert not np.array_equal(saved_pixels(sd_server, changed_id), first)
+
+
+@pytest.mark.parametrize("name", ["img2img_sd15.json", "hiresfix_sd15.json"])
+def test_shipped_workflows_run(sd_server, name):
+    prompt_id, messages, _ = run_prompt(sd_server.url, sd_server.ws_url, api_prompt(sd_server, name))
+    assert "execution_success" in [m["type"] for m in messages], messages
+    pixels = saved_pixels(sd_server, prompt_id)
+    assert pixels.shape == ((96, 96, 3) if "hires" in name else (64, 64, 3))
+
+
+def test_a_missing_model_file_is_named_in_the_error(sd_server):
+    prompt = api_prompt(sd_server, "txt2img_sd15.json", {("4", "ckpt_name"): "not-installed.safetensors"})
+    status, body = http(sd_server.url + "/prompt", {"prompt": prompt})
+    answer = json.loads(body)
+    assert status == 400
+    error = answer["node_errors"]["4"]["errors"][0]
+    assert error["type"] == "value_not_in_list" and error["extra_info"]["input_name"] == "ckpt_name"
+    assert "not-installed.safetensors" in error["details"] and "not installed" in error["details"]
+
+
+def test_a_corrupt_checkpoint_fails_its_node_clearly(sd_server):
+    bad = Path(sd_server.base) / "models" / "checkpoints" / "corrupt.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
+    prompt = api_prompt(sd_server, "txt2img_sd15.json", {("4", "ckpt_name"): "corrupt.safetensors"})
+    _, messages, _ = run_prompt(sd_server.url, sd_server.ws_url, prompt)
+    error = next(m["data"] for m in messages if m["type"] == "execution_error")
+    assert error["node_id"] == "4" and "corrupt.safetensors" in error["exception_message"]
