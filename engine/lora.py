@@ -176,3 +176,28 @@ def _read_update(sd: Mapping[str, torch.Tensor], prefix: str, used: set[str]) ->
 
 def load_lora_file(path: str | Path, names: Mapping[str, Target]) -> LoraFile:
     return parse_lora(load_state_dict(Path(path)), names)
+
+
+def model_key_map(model: object | None, clip: object | None) -> dict[str, Target]:
+    """The LoRA names of a DiffusionModel's UNet and a ClipTextModel's encoder (either may be None)."""
+    from engine.sd.unet_names import ldm_to_diffusers
+
+    unet_keys: dict[str, str] = {}
+    if model is not None:
+        unet = model.unet  # type: ignore[attr-defined]
+        unet_keys = ldm_to_diffusers(unet.config, list(unet.state_dict()))
+    clip_keys = clip.weight_keys() if clip is not None else []  # type: ignore[attr-defined]
+    return key_map(unet_keys, clip_keys)
+
+
+def apply_lora(model: object | None, clip: object | None, lora: LoraFile, strength_model: float,
+               strength_clip: float) -> tuple[object | None, object | None]:
+    """Clones of ``model`` and ``clip`` carrying the LoRA's patches; the originals are untouched."""
+    new_model = model.clone() if model is not None and strength_model else model  # type: ignore[attr-defined]
+    new_clip = clip.clone() if clip is not None and strength_clip else clip  # type: ignore[attr-defined]
+    for (kind, key), update in lora.updates.items():
+        if kind == "unet" and new_model is not model:
+            new_model.add_patch(key, update.patch(strength_model))  # type: ignore[union-attr]
+        elif kind == "clip" and new_clip is not clip:
+            new_clip.add_patch(key, update.patch(strength_clip))  # type: ignore[union-attr]
+    return new_model, new_clip

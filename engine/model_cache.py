@@ -59,6 +59,7 @@ class ModelCache:
             self._entries.move_to_end(key)
             return self._entries[key].value
         self._drop_stale(key)
+        self.evict_until(2 * Path(path).stat().st_size)  # room for the weights and a compute copy
         value = loader(Path(path))
         self._entries[key] = _Entry(value)
         return value

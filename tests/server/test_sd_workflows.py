@@ -52,7 +52,7 @@ def api_prompt(server, name: str, changes: dict | None = None) -> dict:
 def saved_pixels(server, prompt_id: str) -> np.ndarray:
     history = get_json(f"{server.url}/history/{prompt_id}")[prompt_id]
     assert history["status"]["status_str"] == "success", history["status"]
-    image = next(iter(history["outputs"].values()))["images"][0]
+    image = next(output["images"][0] for output in history["outputs"].values() if "images" in output)
     return np.asarray(Image.open(io.BytesIO(http(view_url(server.url, image))[1])).convert("RGB"))
 
 
@@ -115,3 +115,66 @@ def test_a_corrupt_checkpoint_fails_its_node_clearly(sd_server):
     _, messages, _ = run_prompt(sd_server.url, sd_server.ws_url, prompt)
     error = next(m["data"] for m in messages if m["type"] == "execution_error")
     assert error["node_id"] == "4" and "corrupt.safetensors" in error["exception_message"]
+
+
+@pytest.fixture(scope="module")
+def adapter_files(sd_server):
+    """A kohya-style LoRA and an LDM-layout ControlNet that fit the tiny checkpoint."""
+    import safetensors.torch
+    import torch
+
+    from engine.controlnet import ControlNet
+    from tests.factories import TINY_UNET, random_module
+
+    models = Path(sd_server.base) / "models"
+    lora = {}
+    gen = torch.Generator().manual_seed(0)
+    for name, (out_features, in_features) in {
+            "lora_unet_input_blocks_1_1_transformer_blocks_0_attn2_to_k": (32, 32),
+            "lora_te_text_model_encoder_layers_0_self_attn_q_proj": (32, 32)}.items():
+        lora[name + ".lora_up.weight"] = torch.randn(out_features, 4, generator=gen)
+        lora[name + ".lora_down.weight"] = torch.randn(4, in_features, generator=gen)
+        lora[name + ".alpha"] = torch.tensor(4.0)
+    lora["lora_unet_not_a_layer.lora_up.weight"] = torch.zeros(1, 1)
+    safetensors.torch.save_file(lora, str(models / "loras" / "style.safetensors"))
+    net = random_module(lambda config: ControlNet(config, 3), TINY_UNET, seed=5)
+    safetensors.torch.save_file({"control_model." + k: v.contiguous() for k, v in net.state_dict().items()},
+                                str(models / "controlnet" / "control_canny.safetensors"))
+
+
+def test_lora_workflow_patches_without_touching_the_cached_checkpoint(sd_server, adapter_files):
+    prompt = api_prompt(sd_server, "lora_sd15.json")
+    lora_id, messages, _ = run_prompt(sd_server.url, sd_server.ws_url, prompt)
+    warnings = next(m["data"]["output"]["text"] for m in messages
+                    if m["type"] == "executed" and m["data"]["node"] == "10")
+    assert warnings == ["lora key not loaded: lora_unet_not_a_layer.lora_up.weight"]
+    with_lora = saved_pixels(sd_server, lora_id)
+    off = json.loads(json.dumps(prompt))
+    off["10"]["inputs"].update(strength_model=0.0, strength_clip=0.0)
+    off_id, messages, _ = run_prompt(sd_server.url, sd_server.ws_url, off)
+    assert "4" not in executed_nodes(messages)  # the checkpoint is never reloaded
+    without = saved_pixels(sd_server, off_id)
+    plain = json.loads(json.dumps(prompt))  # the same graph with the LoRA node cut out
+    plain["3"]["inputs"]["model"] = ["4", 0]
+    plain["6"]["inputs"]["clip"] = plain["7"]["inputs"]["clip"] = ["4", 1]
+    del plain["10"]
+    plain_id, _, _ = run_prompt(sd_server.url, sd_server.ws_url, plain)
+    # Strength 0 equals no LoRA, after the LoRA ran on the same cached checkpoint: the base stayed unpatched.
+    assert np.array_equal(without, saved_pixels(sd_server, plain_id))
+    assert not np.array_equal(with_lora, without)
+
+
+def test_controlnet_canny_workflow_runs_and_strength_zero_is_no_controlnet(sd_server, adapter_files):
+    prompt = api_prompt(sd_server, "controlnet_canny_sd15.json")
+    guided_id, messages, _ = run_prompt(sd_server.url, sd_server.ws_url, prompt)
+    assert "execution_success" in [m["type"] for m in messages], messages
+    off = json.loads(json.dumps(prompt))
+    off["13"]["inputs"]["strength"] = 0.0
+    off_id, _, _ = run_prompt(sd_server.url, sd_server.ws_url, off)
+    plain = json.loads(json.dumps(prompt))
+    plain["3"]["inputs"].update(positive=["6", 0], negative=["7", 0])
+    for node_id in ("10", "11", "12", "13"):
+        del plain[node_id]
+    plain_id, _, _ = run_prompt(sd_server.url, sd_server.ws_url, plain)
+    assert np.array_equal(saved_pixels(sd_server, off_id), saved_pixels(sd_server, plain_id))
+    assert not np.array_equal(saved_pixels(sd_server, guided_id), saved_pixels(sd_server, plain_id))
