@@ -1,0 +1,1 @@
+"""Image-quality metrics: FID, KID, Inception Score and precision/recall over pluggable feature networks."""

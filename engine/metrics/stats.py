@@ -1,0 +1,69 @@
+"""Running feature statistics (constant memory), pytorch-fid-compatible ``.npz`` files, and resumable
+accumulation for large evaluations."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class RunningStats:
+    """Mean and covariance accumulated batch by batch (float64 sums), so 50k images never sit in memory."""
+
+    dims: int
+    count: int = 0
+    total: np.ndarray = field(default=None)  # type: ignore[assignment]
+    outer: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.total is None:
+            self.total = np.zeros(self.dims)
+            self.outer = np.zeros((self.dims, self.dims))
+
+    def add(self, features: np.ndarray) -> None:
+        features = np.asarray(features, dtype=np.float64)
+        self.count += len(features)
+        self.total += features.sum(axis=0)
+        self.outer += features.T @ features
+
+    def mean(self) -> np.ndarray:
+        return self.total / self.count
+
+    def covariance(self) -> np.ndarray:
+        """Unbiased, as numpy.cov (which pytorch-fid uses)."""
+        mu = self.mean()
+        return (self.outer - self.count * np.outer(mu, mu)) / (self.count - 1)
+
+    def save(self, path: Path) -> None:
+        np.savez(path, dims=self.dims, count=self.count, total=self.total, outer=self.outer)
+
+    @classmethod
+    def load(cls, path: Path) -> RunningStats:
+        with np.load(path) as data:
+            return cls(int(data["dims"]), int(data["count"]), data["total"], data["outer"])
+
+
+def save_stats(path: Path, mu: np.ndarray, sigma: np.ndarray) -> None:
+    """``mu``/``sigma`` in an ``.npz`` that pytorch-fid reads (its ``--save-stats`` format)."""
+    np.savez_compressed(path, mu=mu, sigma=sigma)
+
+
+def load_stats(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(path) as data:
+        if "mu" not in data or "sigma" not in data:
+            raise ValueError(f"{path.name} is not a statistics file (expected arrays 'mu' and 'sigma')")
+        return data["mu"], data["sigma"]
+
+
+def folder_key(files: list[Path], feature_net: str, extra: str = "") -> str:
+    """A key that changes when the folder's files, the feature network or the preprocessing change."""
+    digest = hashlib.sha256(feature_net.encode() + extra.encode())
+    for path in sorted(files):
+        stat = path.stat()
+        digest.update(json.dumps([path.name, stat.st_size, stat.st_mtime_ns]).encode())
+    return digest.hexdigest()[:24]
