@@ -65,7 +65,8 @@ def kernel_inception_distance(features1: np.ndarray, features2: np.ndarray, subs
     return float(np.mean(values)), float(np.std(values))
 
 
-def inception_score(logits: np.ndarray | torch.Tensor, splits: int = 10, seed: int | None = 2020) -> tuple[float, float]:
+def inception_score(logits: np.ndarray | torch.Tensor, splits: int = 10,
+                    seed: int | None = 2020) -> tuple[float, float]:
     """(mean, std) over ``splits`` of exp(E[KL(p(y|x) || p(y))]); images are shuffled first (seeded, as
     torch-fidelity does) so that splits do not follow generation order."""
     logits = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
