@@ -1,0 +1,122 @@
+"""Convert a StyleGAN2(-ADA) network pickle into Atelier's safetensors file, without running its code.
+
+    python -m engine.gan.convert_pickle network-snapshot.pkl models/gan/ffhq.safetensors
+
+NVlabs' pickles rebuild their classes from source code stored inside the file, so plain unpickling runs
+whatever the file contains. This reader allows only what rebuilds tensors and plain data; NVlabs'
+persistent objects become inert stand-ins whose state is read, never executed. Anything else is refused
+with the name of what it tried to load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import io
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+
+
+class RefusedPickle(pickle.UnpicklingError):
+    pass
+
+
+class PersistentStandIn:
+    """What an NVlabs persistent object (a network or its sub-module) becomes: its class name and state."""
+
+    def __init__(self, meta: dict[str, Any]) -> None:
+        self.class_name = meta.get("class_name", "?")
+        self.state = meta.get("state") or {}
+
+
+class EasyDict(dict):
+    """Stand-in for dnnlib.EasyDict (a dict with attribute access; holds plain data)."""
+
+
+def _reconstruct_persistent_obj(meta: dict[str, Any]) -> PersistentStandIn:
+    return PersistentStandIn(meta)
+
+
+def _load_storage_from_bytes(data: bytes) -> Any:
+    """Storages inside plain pickles are nested torch.save blobs: read them with weights_only=True."""
+    return torch.load(io.BytesIO(data), weights_only=True)
+
+
+ALLOWED = {
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
+    ("torch.storage", "_load_from_bytes"): _load_storage_from_bytes,
+    ("torch", "Size"): torch.Size,
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent_obj,
+    ("dnnlib.util", "EasyDict"): EasyDict,
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+}
+ALLOWED.update({("torch", name): getattr(torch, name) for name in (
+    "FloatStorage", "HalfStorage", "DoubleStorage", "BFloat16Storage", "LongStorage", "IntStorage",
+    "ByteStorage", "BoolStorage", "float32", "float16", "bfloat16", "float64", "int64", "uint8", "bool")})
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in ALLOWED:
+            return ALLOWED[(module, name)]
+        raise RefusedPickle(f"refused to load {module}.{name}: only tensors, plain data and NVlabs' persistent "
+                            "network objects may appear in a network pickle")
+
+
+def read_network_pickle(path: Path) -> dict[str, Any]:
+    with path.open("rb") as handle:
+        data = RestrictedUnpickler(handle).load()
+    if not isinstance(data, dict):
+        raise RefusedPickle(f"{path.name} does not hold a dict of networks")
+    return data
+
+
+def module_tensors(obj: PersistentStandIn, prefix: str = "") -> dict[str, torch.Tensor]:
+    """A stand-in module's parameters and buffers, recursively, named as state_dict() would name them."""
+    tensors: dict[str, torch.Tensor] = {}
+    for bucket in ("_parameters", "_buffers"):
+        for name, value in (obj.state.get(bucket) or {}).items():
+            if isinstance(value, torch.Tensor):
+                tensors[prefix + name] = value.detach().clone().contiguous()
+    for name, child in (obj.state.get("_modules") or {}).items():
+        if isinstance(child, PersistentStandIn):
+            tensors.update(module_tensors(child, f"{prefix}{name}."))
+        elif child is not None:
+            raise RefusedPickle(f"sub-module {prefix}{name} is not a persistent network object")
+    return tensors
+
+
+def convert(source: Path, target: Path) -> dict[str, Any]:
+    data = read_network_pickle(source)
+    generator = data.get("G_ema") or data.get("G")
+    if not isinstance(generator, PersistentStandIn):
+        raise RefusedPickle(f"{source.name} has no G_ema generator")
+    tensors = module_tensors(generator)
+    config = {key: value for key, value in (generator.state.get("init_kwargs") or {}).items()
+              if isinstance(value, (int, float, str, bool, dict, list, type(None)))}
+    clamp = (config.get("synthesis_kwargs") or {}).get("conv_clamp")
+    metadata = {"atelier_gan": "stylegan2", "source": source.name, "init_kwargs": json.dumps(config, default=str),
+                "conv_clamp": json.dumps(clamp)}
+    save_file(tensors, str(target), metadata=metadata)
+    return {"tensors": len(tensors), "config": config}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pickle", type=Path)
+    parser.add_argument("output", type=Path)
+    args = parser.parse_args(argv)
+    summary = convert(args.pickle, args.output)
+    print(f"wrote {args.output} ({summary['tensors']} tensors)")
+
+
+if __name__ == "__main__":
+    main()
