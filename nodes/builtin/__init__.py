@@ -7,7 +7,7 @@ import importlib
 from nodes.definition import NodeDefinition
 
 # Each module lists its node classes in NODES.
-MODULES = ["primitives", "image", "latent", "conditioning", "sd", "adapters"]
+MODULES = ["primitives", "image", "latent", "conditioning", "sd", "adapters", "gan", "metrics"]
 
 
 def builtin_definitions() -> list[NodeDefinition]:

@@ -1,0 +1,105 @@
+"""One evaluation: features of generated images against a reference, turned into a MetricsReport.
+
+Generated images arrive in batches (so 50k images stream at constant memory); when a work folder is given,
+each batch's features are stored there, and a run that was interrupted resumes from the stored batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.metrics.features import FeatureExtractor
+from engine.metrics.report import MetricsReport
+from engine.metrics.scores import (
+    frechet_distance,
+    inception_score,
+    kernel_inception_distance,
+    mean_and_covariance,
+    precision_recall,
+)
+from engine.metrics.stats import RunningStats
+
+METRIC_SETS = {"fid": {"fid"}, "fid+kid": {"fid", "kid"}, "all": {"fid", "kid", "is", "precision_recall"}}
+KEEP_FEATURES = 10000  # KID and precision/recall use at most this many generated images
+
+
+@dataclass
+class Reference:
+    """What generated images are compared with: features of real images, or only their statistics."""
+
+    name: str
+    features: np.ndarray | None = None
+    mu: np.ndarray | None = None
+    sigma: np.ndarray | None = None
+
+    def statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.mu is None:
+            self.mu, self.sigma = mean_and_covariance(self.features)
+        return self.mu, self.sigma  # type: ignore[return-value]
+
+
+Batch = torch.Tensor | Callable[[], torch.Tensor]  # a callable is only called when its features are not stored
+
+
+def stream_features(extractor: FeatureExtractor, batches: Iterator[Batch], want_logits: bool,
+                    work_dir: Path | None = None, progress: Callable[[int], None] | None = None
+                    ) -> tuple[RunningStats, np.ndarray, np.ndarray | None]:
+    """Running statistics, up to KEEP_FEATURES features and (if wanted) logits of every image."""
+    stats = RunningStats(extractor.dims)
+    kept: list[np.ndarray] = []
+    logits: list[np.ndarray] = []
+    for index, batch in enumerate(batches):
+        cached = work_dir / f"batch_{index:06d}.npz" if work_dir is not None else None
+        if cached is not None and cached.is_file():
+            with np.load(cached) as data:
+                features, batch_logits = data["features"], data.get("logits", None)
+        else:
+            features, batch_logits = _features(extractor, batch() if callable(batch) else batch, want_logits)
+            if cached is not None:
+                arrays = {"features": features} | ({"logits": batch_logits} if batch_logits is not None else {})
+                np.savez(cached, **arrays)
+        stats.add(features)
+        if sum(len(k) for k in kept) < KEEP_FEATURES:
+            kept.append(features)
+        if batch_logits is not None:
+            logits.append(batch_logits)
+        if progress is not None:
+            progress(stats.count)
+    kept_features = np.concatenate(kept)[:KEEP_FEATURES] if kept else np.zeros((0, extractor.dims))
+    return stats, kept_features, np.concatenate(logits) if logits else None
+
+
+def _features(extractor: FeatureExtractor, batch: torch.Tensor, want_logits: bool
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+    if want_logits and hasattr(extractor, "both"):
+        features, logits = extractor.both(batch)  # type: ignore[attr-defined]
+        return features.double().numpy(), logits.double().numpy()
+    features = extractor.features(batch).double().numpy()
+    return features, extractor.logits(batch).double().numpy() if want_logits else None
+
+
+def evaluate(extractor: FeatureExtractor, batches: Iterator[Batch], reference: Reference | None,
+             metrics: str, label: str, resize_mode: str = "", work_dir: Path | None = None,
+             progress: Callable[[int], None] | None = None, kid_subset_size: int = 1000) -> MetricsReport:
+    wanted = METRIC_SETS[metrics]
+    stats, features, logits = stream_features(extractor, batches, "is" in wanted, work_dir, progress)
+    report = MetricsReport(label=label, num_images=stats.count, feature_net=extractor.name, resize_mode=resize_mode,
+                           reference=reference.name if reference else "")
+    if stats.count < 2:
+        raise ValueError(f"{label}: at least 2 images are needed, got {stats.count}")
+    if reference is not None and "fid" in wanted:
+        report.fid = frechet_distance(stats.mean(), stats.covariance(), *reference.statistics())
+    if reference is not None and reference.features is not None:
+        if "kid" in wanted:
+            report.kid_mean, report.kid_std = kernel_inception_distance(features, reference.features,
+                                                                        subset_size=kid_subset_size)
+        if "precision_recall" in wanted:
+            report.precision, report.recall = precision_recall(reference.features, features)
+    if "is" in wanted and logits is not None:
+        report.is_mean, report.is_std = inception_score(logits, splits=min(10, len(logits)))
+    return report

@@ -1,0 +1,20 @@
+"""Feature networks by name: what the metrics nodes offer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.metrics.features import FeatureExtractor, InceptionFeatures
+from engine.metrics.inception import WEIGHTS_FILE, load_fid_inception
+from engine.model_cache import MODEL_CACHE
+
+FEATURE_NETWORKS = ["inception-v3 (FID standard)"]
+
+
+def feature_network(name: str, fid_folder: Path, resize_mode: str) -> FeatureExtractor:
+    if name == FEATURE_NETWORKS[0]:
+        weights = fid_folder / WEIGHTS_FILE
+        network = (MODEL_CACHE.get_or_load(weights, "fid-inception", lambda path: load_fid_inception(path.parent))
+                   if weights.is_file() else load_fid_inception(fid_folder))  # raises, saying what to put where
+        return InceptionFeatures(network, resize_mode)
+    raise ValueError(f"unknown feature network {name!r}; available: {', '.join(FEATURE_NETWORKS)}")
