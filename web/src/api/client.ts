@@ -1,0 +1,87 @@
+// The server's HTTP API (ComfyUI's routes under /api/).
+import type { ApiPrompt, ObjectInfo, UIWorkflow } from "../model/types";
+
+const BASE = "api";
+
+export interface ApiError {
+  type: string;
+  message: string;
+  details: string;
+  extra_info: Record<string, unknown>;
+}
+
+export interface NodeErrors {
+  [nodeId: string]: { errors: ApiError[]; class_type: string; dependent_outputs: string[] };
+}
+
+export class RequestFailed extends Error {
+  constructor(readonly status: number, readonly error: ApiError | null, readonly nodeErrors: NodeErrors) {
+    super(error ? `${error.message}: ${error.details}` : `HTTP ${status}`);
+  }
+}
+
+async function request<T>(path: string, init?: RequestInit): Promise<T> {
+  const response = await fetch(`${BASE}/${path}`, init);
+  const text = await response.text();
+  const body = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new RequestFailed(response.status, body?.error ?? null, body?.node_errors ?? {});
+  return body as T;
+}
+
+function post<T>(path: string, body: unknown): Promise<T> {
+  return request<T>(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+}
+
+const encodePath = (path: string) => encodeURIComponent(path);
+
+export const api = {
+  objectInfo: () => request<ObjectInfo>("object_info"),
+  queuePrompt: (prompt: ApiPrompt, clientId: string, workflow: UIWorkflow) =>
+    post<{ prompt_id: string; number: number; node_errors: NodeErrors }>("prompt", {
+      prompt, client_id: clientId, extra_data: { extra_pnginfo: { workflow } },
+    }),
+  queue: () => request<{ queue_running: unknown[][]; queue_pending: unknown[][] }>("queue"),
+  history: (maxItems = 50) => request<Record<string, HistoryEntry>>(`history?max_items=${maxItems}`),
+  deleteFromQueue: (ids: string[]) => post<null>("queue", { delete: ids }),
+  clearQueue: () => post<null>("queue", { clear: true }),
+  interrupt: () => post<null>("interrupt", {}),
+  clearHistory: () => post<null>("history", { clear: true }),
+  defaultWorkflow: () => request<UIWorkflow>("atelier/default_workflow"),
+  plugins: () => request<{ loaded: string[]; failed: { module: string; error: string }[] }>("atelier/plugins"),
+  listWorkflows: async () => {
+    try {
+      return await request<string[]>("userdata?dir=workflows&recurse=true");
+    } catch (error) {
+      if (error instanceof RequestFailed && error.status === 404) return [];
+      throw error;
+    }
+  },
+  loadWorkflow: (name: string) => request<UIWorkflow>(`userdata/${encodePath(`workflows/${name}`)}`),
+  saveWorkflow: (name: string, workflow: UIWorkflow) =>
+    request<string>(`userdata/${encodePath(`workflows/${name}`)}?overwrite=true`, { method: "POST", body: JSON.stringify(workflow) }),
+  deleteWorkflow: (name: string) => fetch(`${BASE}/userdata/${encodePath(`workflows/${name}`)}`, { method: "DELETE" }),
+  renameWorkflow: (from: string, to: string) =>
+    request<string>(`userdata/${encodePath(`workflows/${from}`)}/move/${encodePath(`workflows/${to}`)}?overwrite=false`, { method: "POST" }),
+  uploadImage: async (file: File) => {
+    const form = new FormData();
+    form.append("image", file);
+    return request<{ name: string; subfolder: string; type: string }>("upload/image", { method: "POST", body: form });
+  },
+};
+
+export interface ImageRef {
+  filename: string;
+  subfolder: string;
+  type: string;
+}
+
+export interface HistoryEntry {
+  prompt: [number, string, ApiPrompt, unknown, string[]];
+  outputs: Record<string, { images?: ImageRef[]; text?: string[] }>;
+  status: { status_str: string; completed: boolean; messages: [string, Record<string, unknown>][] };
+}
+
+export function viewUrl(image: ImageRef): string {
+  const query = new URLSearchParams({ filename: image.filename, subfolder: image.subfolder, type: image.type });
+  return `${BASE}/view?${query}`;
+}

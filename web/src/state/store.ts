@@ -1,0 +1,139 @@
+// The editor's state: open workflows (tabs, with undo/redo), node definitions, and what the server reports
+// about the running prompt. Components subscribe with useStore(selector).
+import { useSyncExternalStore } from "react";
+import type { ImageRef } from "../api/client";
+import type { NodeDef } from "../model/nodeDefs";
+import type { UIWorkflow } from "../model/types";
+
+export interface Tab {
+  id: string;
+  name: string;
+  savedAs: string | null; // file name in the server's workflows folder
+  doc: UIWorkflow;
+  undo: UIWorkflow[];
+  redo: UIWorkflow[];
+  dirty: boolean;
+}
+
+export interface RunState {
+  promptId: string | null;
+  executing: string | null;
+  progress: Record<string, { value: number; max: number }>;
+  cached: string[];
+  previews: Record<string, string>;
+  outputs: Record<string, ImageRef[]>;
+  texts: Record<string, string[]>;
+  nodeErrors: Record<string, { message: string; inputs: Record<string, string> }>;
+}
+
+export interface State {
+  defs: Record<string, NodeDef>;
+  tabs: Tab[];
+  active: string;
+  selected: number[];
+  run: RunState;
+  messages: { level: "error" | "info"; text: string }[];
+  gallery: ImageRef[];
+  queueRemaining: number;
+  connected: boolean;
+  palette: { x: number; y: number; from?: { node: number; slot: number; type: string } } | null;
+  panel: "queue" | "gallery" | "errors" | "workflows";
+  plugins: { module: string; error: string }[];
+}
+
+export const emptyRun = (): RunState => ({
+  promptId: null, executing: null, progress: {}, cached: [], previews: {}, outputs: {}, texts: {}, nodeErrors: {},
+});
+
+let state: State = {
+  defs: {}, tabs: [], active: "", selected: [], run: emptyRun(), messages: [], gallery: [], queueRemaining: 0,
+  connected: false, palette: null, panel: "queue", plugins: [],
+};
+const listeners = new Set<() => void>();
+
+export function getState(): State {
+  return state;
+}
+
+export function setState(change: Partial<State> | ((s: State) => Partial<State>)): void {
+  state = { ...state, ...(typeof change === "function" ? change(state) : change) };
+  for (const listener of listeners) listener();
+}
+
+export function useStore<T>(selector: (s: State) => T): T {
+  return useSyncExternalStore(
+    (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    () => selector(state),
+  );
+}
+
+export function activeTab(s: State = state): Tab | undefined {
+  return s.tabs.find((tab) => tab.id === s.active);
+}
+
+/** Replace the active document; ``record`` pushes the old one on the undo stack. */
+export function editDoc(change: (doc: UIWorkflow) => UIWorkflow, record = true): void {
+  setState((s) => ({
+    tabs: s.tabs.map((tab) => {
+      if (tab.id !== s.active) return tab;
+      const doc = change(tab.doc);
+      if (doc === tab.doc) return tab;
+      return record
+        ? { ...tab, doc, undo: [...tab.undo.slice(-99), tab.doc], redo: [], dirty: true }
+        : { ...tab, doc, dirty: true };
+    }),
+  }));
+}
+
+export function undo(): void {
+  setState((s) => ({
+    tabs: s.tabs.map((tab) => (tab.id === s.active && tab.undo.length
+      ? { ...tab, doc: tab.undo[tab.undo.length - 1], undo: tab.undo.slice(0, -1), redo: [...tab.redo, tab.doc], dirty: true }
+      : tab)),
+  }));
+}
+
+export function redo(): void {
+  setState((s) => ({
+    tabs: s.tabs.map((tab) => (tab.id === s.active && tab.redo.length
+      ? { ...tab, doc: tab.redo[tab.redo.length - 1], redo: tab.redo.slice(0, -1), undo: [...tab.undo, tab.doc], dirty: true }
+      : tab)),
+  }));
+}
+
+export function openTab(name: string, doc: UIWorkflow, savedAs: string | null = null): void {
+  const tab: Tab = { id: crypto.randomUUID(), name, savedAs, doc, undo: [], redo: [], dirty: false };
+  setState((s) => ({ tabs: [...s.tabs, tab], active: tab.id, selected: [], run: emptyRun() }));
+}
+
+export function notify(level: "error" | "info", text: string): void {
+  setState((s) => ({ messages: [...s.messages.slice(-49), { level, text }] }));
+}
+
+const SESSION_KEY = "atelier.session.v1";
+
+export function saveSession(): void {
+  const { tabs, active } = state;
+  const stored = tabs.map(({ id, name, savedAs, doc, dirty }) => ({ id, name, savedAs, doc, dirty }));
+  try {
+    localStorage.setItem(SESSION_KEY, JSON.stringify({ tabs: stored, active }));
+  } catch {
+    // storage full or unavailable: the session just is not restored
+  }
+}
+
+export function restoreSession(): boolean {
+  const raw = localStorage.getItem(SESSION_KEY);
+  if (!raw) return false;
+  try {
+    const { tabs, active } = JSON.parse(raw) as { tabs: Omit<Tab, "undo" | "redo">[]; active: string };
+    if (!tabs.length) return false;
+    setState({ tabs: tabs.map((tab) => ({ ...tab, undo: [], redo: [] })), active });
+    return true;
+  } catch {
+    return false;
+  }
+}
