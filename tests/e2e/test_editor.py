@@ -1,0 +1,144 @@
+"""The editor in a real browser (Debian's Chromium driven by Playwright) against the real server."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import ROOT, start_server, stop_server
+from tests.factories import write_tiny_sd15_checkpoint
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+if not (ROOT / "web" / "dist" / "index.html").is_file():
+    pytest.skip("the editor is not built (scripts/build-web)", allow_module_level=True)
+if not Path(CHROMIUM).exists():
+    pytest.skip("chromium is not installed (.ci/run installs Debian's package)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def editor_server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("editor")
+    write_tiny_sd15_checkpoint(base / "models" / "checkpoints" / "v1-5-pruned-emaonly.safetensors")
+    server = start_server(base)
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture
+def page(editor_server):
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(editor_server.url + "/")
+        page.wait_for_selector("[data-testid=node-3]")
+        yield page
+        assert errors == []
+        browser.close()
+
+
+def fill(page, test_id: str, value: str) -> None:
+    field = page.locator(f"[data-testid={test_id}]")
+    field.fill(value)
+
+
+def test_default_workflow_runs_with_progress_and_result(page):
+    fill(page, "widget-5-width", "64")
+    fill(page, "widget-5-height", "64")
+    fill(page, "widget-3-steps", "3")
+    page.click("[data-testid=queue-button]")
+    page.wait_for_selector("[data-testid=node-9] [data-testid=output-image]", timeout=60_000)
+    assert page.locator("[data-testid=progress-3]").count() == 1
+    image = page.locator("[data-testid=node-9] [data-testid=output-image]").first
+    assert image.evaluate("img => img.complete && img.naturalWidth") == 64
+    screenshot = Image.open(io.BytesIO(page.screenshot()))
+    colours = screenshot.convert("L").getextrema()
+    assert colours[1] - colours[0] > 50, "the screenshot is blank"
+
+
+def test_build_a_workflow_by_ui_actions_save_and_reload(page, editor_server):
+    page.click(".new-tab")
+    page.wait_for_timeout(300)
+
+    def add(node_type: str, x: int, y: int) -> None:
+        page.mouse.dblclick(x, y)
+        fill(page, "palette-search", node_type)
+        page.click(f"[data-testid=palette-item-{node_type}]")
+
+    add("EmptyImage", 250, 250)
+    add("ImageInvert", 600, 250)
+    add("PreviewImage", 900, 250)
+    add("CLIPTextEncode", 600, 550)
+    for node in (1, 2, 3, 4):
+        page.wait_for_selector(f"[data-testid=node-{node}]")
+    fill(page, "widget-1-width", "32")
+    fill(page, "widget-1-height", "32")
+
+    def wire(source: int, target: int) -> None:
+        page.drag_and_drop(f"[data-testid=node-{source}] .react-flow__handle.source",
+                           f"[data-testid=node-{target}] .react-flow__handle.target")
+
+    wire(1, 2)
+    wire(2, 3)
+    assert page.locator(".react-flow__edge").count() == 2
+    wire(1, 4)  # IMAGE into a CLIP input: refused
+    assert page.locator(".react-flow__edge").count() == 2
+    page.click("[data-testid=node-4] .node-title")
+    page.keyboard.press("Delete")
+    page.wait_for_selector("[data-testid=node-4]", state="detached")
+    page.click("[data-testid=queue-button]")
+    page.wait_for_selector("[data-testid=node-3] [data-testid=output-image]", timeout=30_000)
+
+    fill(page, "workflow-name", "my-flow")
+    page.click("[data-testid=save-workflow]")
+    page.wait_for_timeout(500)
+    saved = json.loads(urllib.request.urlopen(editor_server.url + "/api/userdata/workflows%2Fmy-flow.json").read())
+    assert [node["type"] for node in saved["nodes"]] == ["EmptyImage", "ImageInvert", "PreviewImage"]
+    page.wait_for_timeout(1200)  # the session is persisted once a second
+    page.reload()
+    page.wait_for_selector(".tab")
+    assert "my-flow" in page.locator(".tabs").inner_text()
+
+
+def test_validation_errors_show_on_the_node_and_input(page):
+    fill(page, "widget-5-width", "8")  # below EmptyLatentImage's minimum of 16
+    page.click("[data-testid=queue-button]")
+    page.wait_for_selector("[data-testid=error-5-width]")
+    assert "minimum" in page.locator("[data-testid=error-5-width]").inner_text()
+    assert page.locator("[data-testid=node-3]").count() == 1  # nothing in the graph is lost
+
+
+def test_dropping_a_png_opens_its_workflow_with_placeholders_for_missing_nodes(page):
+    workflow = json.loads((ROOT / "workflows" / "txt2img_sd15.json").read_text())
+    workflow["nodes"].append({"id": 40, "type": "NotInstalledNode", "pos": [0, 600], "size": [200, 80], "flags": {},
+                              "order": 9, "mode": 0, "properties": {}, "widgets_values": [1, 2]})
+    buffer = io.BytesIO()
+    info = __import__("PIL.PngImagePlugin", fromlist=["PngInfo"]).PngInfo()
+    info.add_text("workflow", json.dumps(workflow))
+    Image.new("RGB", (8, 8)).save(buffer, format="PNG", pnginfo=info)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    handle = page.evaluate_handle("""data => {
+        const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], "shared.png", { type: "image/png" }));
+        return transfer;
+    }""", data)
+    page.dispatch_event("[data-testid=canvas]", "drop", {"dataTransfer": handle})
+    page.wait_for_selector("[data-testid=node-40]")
+    assert "NotInstalledNode" in page.locator("[data-testid=missing-banner]").inner_text()
+    assert "shared" in page.locator(".tabs").inner_text()
+    assert page.locator("[data-testid=node-3]").count() == 1

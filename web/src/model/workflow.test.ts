@@ -1,0 +1,142 @@
+import { describe, expect, it } from "vitest";
+import defaultGraph from "./__fixtures__/default_graph.json";
+import { objectInfo } from "./__fixtures__/objectInfo";
+import { applyControls } from "./controls";
+import { addNode, canConnect, connect, removeNodes, toggleWidgetInput } from "./document";
+import { fromApiPrompt } from "./fromApi";
+import { buildNodeDef, type NodeDef, typesMatch } from "./nodeDefs";
+import { pngTextChunks } from "./png";
+import { toApiPrompt } from "./toApi";
+import type { UIWorkflow } from "./types";
+
+const defs: Record<string, NodeDef> = Object.fromEntries(Object.values(objectInfo).map((info) => [info.name, buildNodeDef(info)]));
+const graph = () => structuredClone(defaultGraph) as unknown as UIWorkflow;
+
+describe("UI -> API conversion", () => {
+  it("maps widgets positionally and skips the hidden seed control value", () => {
+    const prompt = toApiPrompt(graph(), defs);
+    expect(prompt["3"].inputs).toEqual({
+      seed: 156680208700286, steps: 20, cfg: 8, sampler_name: "euler", scheduler: "normal", denoise: 1,
+      model: ["4", 0], positive: ["6", 0], negative: ["7", 0], latent_image: ["5", 0],
+    });
+    expect(prompt["5"].inputs).toEqual({ width: 512, height: 512, batch_size: 1 });
+    expect(prompt["9"]).toMatchObject({ class_type: "SaveImage", inputs: { filename_prefix: "ComfyUI", images: ["8", 0] } });
+  });
+
+  it("drops muted nodes and splices bypassed ones through a same-type input", () => {
+    let doc = graph();
+    let invert: number;
+    [doc, invert] = addNode(doc, defs.ImageInvert, [0, 0]);
+    doc = connect(doc, 8, 0, invert, 0);
+    doc = connect(doc, invert, 0, 9, 0);
+    doc.nodes.find((n) => n.id === invert)!.mode = 4;
+    expect(toApiPrompt(doc, defs)["9"].inputs.images).toEqual(["8", 0]);
+    doc.nodes.find((n) => n.id === invert)!.mode = 2;
+    const prompt = toApiPrompt(doc, defs);
+    expect(prompt[String(invert)]).toBeUndefined();
+    expect(prompt["9"].inputs.images).toBeUndefined();
+  });
+
+  it("follows reroutes and turns primitive nodes into constants", () => {
+    const doc = graph();
+    doc.nodes.push(
+      { id: 20, type: "Reroute", pos: [0, 0], size: [75, 26], flags: {}, order: 9, mode: 0, properties: {},
+        inputs: [{ name: "", type: "*", link: 100 }], outputs: [{ name: "", type: "*", links: [101] }] },
+      { id: 21, type: "PrimitiveNode", pos: [0, 0], size: [200, 80], flags: {}, order: 10, mode: 0, properties: {},
+        outputs: [{ name: "INT", type: "INT", links: [102], widget: { name: "seed" } }], widgets_values: [777, "fixed"] },
+    );
+    doc.links = doc.links.filter((l) => l[3] !== 8 || l[4] !== 0);
+    doc.links.push([100, 3, 0, 20, 0, "LATENT"], [101, 20, 0, 8, 0, "LATENT"], [102, 21, 0, 3, 10, "INT"]);
+    doc.nodes.find((n) => n.id === 8)!.inputs![0].link = 101;
+    doc.nodes.find((n) => n.id === 3)!.inputs!.push({ name: "seed", type: "INT", link: 102, widget: { name: "seed" } });
+    const prompt = toApiPrompt(doc, defs);
+    expect(prompt["8"].inputs.samples).toEqual(["3", 0]);
+    expect(prompt["3"].inputs.seed).toBe(777);
+    expect(prompt["20"]).toBeUndefined();
+    expect(prompt["21"]).toBeUndefined();
+  });
+
+  it("accounts for the upload value after image choosers", () => {
+    let doc = graph();
+    let load: number;
+    [doc, load] = addNode(doc, defs.LoadImage, [0, 0]);
+    expect(doc.nodes.find((n) => n.id === load)!.widgets_values).toEqual(["example.png", "image"]);
+    expect(toApiPrompt(doc, defs)[String(load)].inputs).toEqual({ image: "example.png" });
+  });
+});
+
+describe("UI-format round trips", () => {
+  it("keeps every field of a workflow, including unknown ones", () => {
+    const doc = graph();
+    (doc as Record<string, unknown>).extra = { ds: { scale: 1.2, offset: [3, 4] }, custom: { keep: true } };
+    (doc.nodes[0] as Record<string, unknown>).color = "#335";
+    doc.nodes.push({ id: 50, type: "SomePluginNode", pos: [1, 2], size: [3, 4], flags: {}, order: 7, mode: 0, properties: { x: 1 },
+      widgets_values: [1, "two", { three: 3 }] });
+    const saved = JSON.parse(JSON.stringify(doc));
+    const reopened = JSON.parse(JSON.stringify(saved));
+    expect(reopened).toEqual(doc);
+    expect(toApiPrompt(reopened, defs)["50"]).toEqual({ class_type: "SomePluginNode", inputs: {}, _meta: { title: "SomePluginNode" } });
+  });
+
+  it("edits keep links consistent on both ends", () => {
+    let doc = graph();
+    doc = removeNodes(doc, new Set([8]));
+    expect(doc.links.some((l) => l[1] === 8 || l[3] === 8)).toBe(false);
+    expect(doc.nodes.find((n) => n.id === 9)!.inputs![0].link).toBeNull();
+    expect(doc.nodes.find((n) => n.id === 3)!.outputs![0].links).toEqual([]);
+  });
+
+  it("converts a widget to an input and back", () => {
+    let doc = toggleWidgetInput(graph(), 3, "steps", "INT");
+    expect(doc.nodes.find((n) => n.id === 3)!.inputs!.at(-1)).toEqual({ name: "steps", type: "INT", link: null, widget: { name: "steps" } });
+    doc = toggleWidgetInput(doc, 3, "steps", "INT");
+    expect(doc.nodes.find((n) => n.id === 3)!.inputs!.map((i) => i.name)).toEqual(["model", "positive", "negative", "latent_image"]);
+  });
+
+  it("rebuilds a workflow from an API prompt", () => {
+    const prompt = toApiPrompt(graph(), defs);
+    const { doc, missing } = fromApiPrompt({ ...prompt, "99": { class_type: "Unknown", inputs: {} } }, defs);
+    expect(missing).toEqual(["Unknown"]);
+    const again = toApiPrompt(doc, defs);
+    expect(Object.values(again).map((n) => n.class_type).sort()).toEqual(Object.values(prompt).map((n) => n.class_type).sort());
+    const sampler = Object.values(again).find((n) => n.class_type === "KSampler")!;
+    expect(sampler.inputs.seed).toBe(156680208700286);
+    expect(sampler.inputs.steps).toBe(20);
+  });
+});
+
+describe("links and controls", () => {
+  it("checks link types like ComfyUI", () => {
+    expect(typesMatch("IMAGE", "IMAGE")).toBe(true);
+    expect(typesMatch("*", "MODEL")).toBe(true);
+    expect(typesMatch("INT,FLOAT", "FLOAT")).toBe(true);
+    expect(typesMatch("IMAGE", "LATENT")).toBe(false);
+    const doc = graph();
+    expect(canConnect(doc, 4, 0, 3, 0)).toBe(true); // MODEL -> model
+    expect(canConnect(doc, 4, 1, 3, 0)).toBe(false); // CLIP -> model is refused
+    expect(connect(doc, 4, 1, 3, 0)).toBe(doc);
+  });
+
+  it("applies control_after_generate to seeds after queueing", () => {
+    const doc = graph();
+    doc.nodes.find((n) => n.id === 3)!.widgets_values = [10, "increment", 20, 8, "euler", "normal", 1];
+    expect((applyControls(doc, defs).nodes.find((n) => n.id === 3)!.widgets_values as unknown[])[0]).toBe(11);
+    doc.nodes.find((n) => n.id === 3)!.widgets_values = [10, "randomize", 20, 8, "euler", "normal", 1];
+    expect((applyControls(doc, defs, () => 0.5).nodes.find((n) => n.id === 3)!.widgets_values as unknown[])[0]).toBe(562949953421312);
+    doc.nodes.find((n) => n.id === 3)!.widgets_values = [10, "fixed", 20, 8, "euler", "normal", 1];
+    expect((applyControls(doc, defs).nodes.find((n) => n.id === 3)!.widgets_values as unknown[])[0]).toBe(10);
+  });
+
+  it("reads tEXt chunks from a PNG", () => {
+    const text = (key: string, value: string) => {
+      const data = new TextEncoder().encode(`${key}\0${value}`);
+      const chunk = new Uint8Array(12 + data.length);
+      new DataView(chunk.buffer).setUint32(0, data.length);
+      chunk.set(new TextEncoder().encode("tEXt"), 4);
+      chunk.set(data, 8);
+      return chunk;
+    };
+    const bytes = new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10, ...text("workflow", '{"nodes":[]}'), ...text("prompt", "{}")]);
+    expect(pngTextChunks(bytes)).toEqual({ workflow: '{"nodes":[]}', prompt: "{}" });
+  });
+});
