@@ -30,6 +30,7 @@ class Settings:
     cache_bytes: int = 4 << 30
     max_upload_bytes: int = MAX_UPLOAD_MB << 20
     workflows_dir: Path = Path(__file__).resolve().parent.parent / "workflows"
+    examples_dir: Path = Path(__file__).resolve().parent.parent / "examples" / "input"
     web_dist: Path = Path(__file__).resolve().parent.parent / "web" / "dist"
 
 
@@ -38,6 +39,7 @@ class Runtime:
         self.settings = settings
         self.folders = settings.folders
         self.folders.create()
+        self.folders.add_examples(settings.examples_dir)
         set_folders(self.folders)
         self.registry = Registry()
         self.registry.add_all(builtin_definitions(), builtin=True)

@@ -6,6 +6,7 @@ Every path a request names is resolved with ``safe_join``, so nothing escapes it
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +67,18 @@ class Folders:
             folder.mkdir(parents=True, exist_ok=True)
         for names in MODEL_FOLDERS.values():
             (self.models_dir / names[0]).mkdir(parents=True, exist_ok=True)
+
+    def add_examples(self, examples: Path) -> None:
+        """Copy the shipped example inputs (example.png, held-out digits) that the input folder lacks."""
+        if not examples.is_dir():
+            return
+        for source in examples.rglob("*"):
+            target = self.input_dir / source.relative_to(examples)
+            if source.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+            elif not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
 
     def model_dirs(self, kind: str) -> list[Path]:
         kind = LEGACY_NAMES.get(kind, kind)

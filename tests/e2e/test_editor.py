@@ -30,7 +30,8 @@ sync_api = pytest.importorskip("playwright.sync_api")
 @pytest.fixture(scope="module")
 def editor_server(tmp_path_factory):
     base = tmp_path_factory.mktemp("editor")
-    write_tiny_sd15_checkpoint(base / "models" / "checkpoints" / "v1-5-pruned-emaonly.safetensors")
+    # The default workflow names the shipped digits model; a tiny random checkpoint stands in for it here.
+    write_tiny_sd15_checkpoint(base / "models" / "checkpoints" / "atelier-digits.safetensors")
     server = start_server(base)
     yield server
     stop_server(server)
