@@ -18,12 +18,24 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import save_file
+
+from engine.gan.files import gan_from_state_dict
+
+try:
+    from numpy._core import multiarray as numpy_multiarray
+except ImportError:  # NumPy 1.x
+    from numpy.core import multiarray as numpy_multiarray
 
 
 class RefusedPickle(pickle.UnpicklingError):
     pass
+
+
+class UnsupportedNetwork(ValueError):
+    """A safe pickle holding a network variant we do not implement."""
 
 
 class PersistentStandIn:
@@ -51,6 +63,7 @@ ALLOWED = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
     ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): torch._utils._rebuild_parameter_with_state,
     ("torch.storage", "_load_from_bytes"): _load_storage_from_bytes,
     ("torch", "Size"): torch.Size,
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent_obj,
@@ -58,6 +71,12 @@ ALLOWED = {
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
 }
+# NumPy scalars and arrays (NVlabs' modules keep e.g. np.sqrt(2) gains as attributes); their contents are
+# themselves unpickled through this same allow-list.
+for _numpy_module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+    ALLOWED[(_numpy_module, "scalar")] = numpy_multiarray.scalar
+    ALLOWED[(_numpy_module, "_reconstruct")] = numpy_multiarray._reconstruct
+ALLOWED.update({("numpy", "dtype"): np.dtype, ("numpy", "ndarray"): np.ndarray})
 ALLOWED.update({("torch", name): getattr(torch, name) for name in (
     "FloatStorage", "HalfStorage", "DoubleStorage", "BFloat16Storage", "LongStorage", "IntStorage",
     "ByteStorage", "BoolStorage", "float32", "float16", "bfloat16", "float64", "int64", "uint8", "bool")})
@@ -100,13 +119,37 @@ def convert(source: Path, target: Path) -> dict[str, Any]:
     if not isinstance(generator, PersistentStandIn):
         raise RefusedPickle(f"{source.name} has no G_ema generator")
     tensors = module_tensors(generator)
-    config = {key: value for key, value in (generator.state.get("init_kwargs") or {}).items()
-              if isinstance(value, (int, float, str, bool, dict, list, type(None)))}
-    clamp = (config.get("synthesis_kwargs") or {}).get("conv_clamp")
+    config = generator_config(generator)
+    synthesis = config.get("synthesis_kwargs") or {}
+    if synthesis.get("architecture", "skip") != "skip":
+        raise UnsupportedNetwork(f"{source.name}: synthesis architecture {synthesis['architecture']!r}; "
+                                 "only StyleGAN2's 'skip' generator is supported")
+    clamp = synthesis.get("conv_clamp")
     metadata = {"atelier_gan": "stylegan2", "source": source.name, "init_kwargs": json.dumps(config, default=str),
                 "conv_clamp": json.dumps(clamp)}
+    gan_from_state_dict(tensors, {"conv_clamp": clamp}, source.name)  # refuse files we could not load later
     save_file(tensors, str(target), metadata=metadata)
     return {"tensors": len(tensors), "config": config}
+
+
+def plain(value: Any) -> Any:
+    """Plain JSON-able data (NumPy scalars become Python numbers; EasyDicts become dicts)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+
+
+def generator_config(generator: PersistentStandIn) -> dict[str, Any]:
+    """Generator(z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs, synthesis_kwargs)."""
+    state = generator.state
+    config = {key: plain(state[key]) for key in ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels",
+                                                  "num_ws") if key in state}
+    config.update(plain(dict(state.get("_init_kwargs") or state.get("init_kwargs") or {})))
+    return config
 
 
 def main(argv: list[str] | None = None) -> None:

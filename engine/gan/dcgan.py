@@ -32,7 +32,8 @@ class DCGANGenerator(nn.Module):
             layers += [nn.Tanh()] if last else [nn.BatchNorm2d(width), nn.ReLU(True)]
             channels = width
         self.main = nn.Sequential(*layers)
-        self.nz = nz
+        self.nz = self.z_dim = nz
+        self.resolution = 4 * 2 ** (len(widths) - 1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.main(z.reshape(len(z), self.nz, 1, 1))

@@ -29,6 +29,8 @@ class StyleGAN2Config:
     img_resolution: int = 256
     img_channels: int = 3
     mapping_layers: int = 8
+    embed_features: int | None = None  # class embedding width; NVlabs' default is w_dim
+    layer_features: int | None = None  # hidden mapping width; NVlabs' default is w_dim
     channels: tuple[int, ...] = ()  # per block resolution, 4 .. img_resolution
     conv_clamp: float | None = 256.0
 
@@ -83,10 +85,11 @@ class MappingNetwork(nn.Module):
     def __init__(self, config: StyleGAN2Config) -> None:
         super().__init__()
         self.config = config
-        embed = config.w_dim if config.c_dim else 0
+        embed = (config.embed_features or config.w_dim) if config.c_dim else 0
         if config.c_dim:
             self.embed = FullyConnectedLayer(config.c_dim, embed)
-        features = [config.z_dim + embed] + [config.w_dim] * config.mapping_layers
+        hidden = config.layer_features or config.w_dim
+        features = [config.z_dim + embed] + [hidden] * (config.mapping_layers - 1) + [config.w_dim]
         for index in range(config.mapping_layers):
             self.add_module(f"fc{index}", FullyConnectedLayer(features[index], features[index + 1], lrelu=True,
                                                               lr_multiplier=0.01))
@@ -131,12 +134,10 @@ class SynthesisLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.noise_strength = nn.Parameter(torch.zeros([]))
         self.register_buffer("noise_const", torch.randn(resolution, resolution))
-        if up:
-            self.register_buffer("resample_filter", fir_filter())
+        self.register_buffer("resample_filter", fir_filter())  # NVlabs stores it in every layer
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
-        x = modulated_conv2d(x, self.weight, self.affine(w), up=self.up,
-                             kernel=getattr(self, "resample_filter", None))
+        x = modulated_conv2d(x, self.weight, self.affine(w), up=self.up, kernel=self.resample_filter)
         if noise_mode == "random":
             x = x + torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device) * self.noise_strength
         elif noise_mode == "const":
@@ -165,10 +166,10 @@ class SynthesisBlock(nn.Module):
         super().__init__()
         self.first = in_channels == 0
         clamp = config.conv_clamp
+        self.register_buffer("resample_filter", fir_filter())
         if self.first:
             self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
         else:
-            self.register_buffer("resample_filter", fir_filter())
             self.conv0 = SynthesisLayer(in_channels, out_channels, config.w_dim, resolution, True, clamp)
         self.conv1 = SynthesisLayer(out_channels, out_channels, config.w_dim, resolution, False, clamp)
         self.torgb = ToRGBLayer(out_channels, config.img_channels, config.w_dim, clamp)
@@ -210,6 +211,8 @@ class StyleGAN2Generator(nn.Module):
         self.config = config
         self.mapping = MappingNetwork(config)
         self.synthesis = SynthesisNetwork(config)
+        self.z_dim, self.w_dim, self.num_classes = config.z_dim, config.w_dim, config.c_dim
+        self.resolution = config.img_resolution
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
                 noise_mode: str = "const") -> torch.Tensor:
@@ -230,6 +233,8 @@ def detect_stylegan2(sd: Mapping[str, torch.Tensor], conv_clamp: float | None = 
         img_resolution=resolutions[-1],
         img_channels=int(sd[f"synthesis.b{resolutions[-1]}.torgb.weight"].shape[0]),
         mapping_layers=layers,
+        embed_features=int(embed.shape[0]) if embed is not None else None,
+        layer_features=int(sd["mapping.fc0.weight"].shape[0]) if layers > 1 else None,
         channels=tuple(int(sd[f"synthesis.b{r}.conv1.weight"].shape[0]) for r in resolutions),
         conv_clamp=conv_clamp,
     )

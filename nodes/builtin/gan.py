@@ -6,7 +6,7 @@ import torch
 
 from engine.gan import GANGenerator, load_gan
 from engine.model_cache import MODEL_CACHE
-from nodes.api import Combo, Float, Int, Node, Output, Socket, progress
+from nodes.api import Combo, Float, Int, Node, Output, Socket, String, progress
 from nodes.folders import folders
 
 SEED_MAX = 0xFFFFFFFF  # NumPy's RandomState takes 32-bit seeds
@@ -38,16 +38,18 @@ class GANGeneratorNode(Node):
     inputs = [Socket("gan", "GAN"), Int("seed", 0, min=0, max=SEED_MAX, control_after_generate=True),
               Int("batch_size", 4, min=1, max=4096), Float("truncation", 1.0, min=0.0, max=2.0, step=0.01),
               Int("class_label", 0, min=0, max=100000, tooltip="Used by class-conditional generators only."),
-              Combo("noise_mode", ["const", "random", "none"])]
+              Combo("noise_mode", ["const", "random", "none"]),
+              String("text", "", multiline=True, optional=True, tooltip="The caption, for text-to-image GANs "
+                     "such as DF-GAN; other generators ignore it.")]
     outputs = [Output("IMAGE")]
 
     def execute(self, gan: GANGenerator, seed: int, batch_size: int, truncation: float, class_label: int,
-                noise_mode: str) -> tuple:
+                noise_mode: str, text: str = "") -> tuple:
         label = class_label if gan.num_classes else None
         images = []
         for start in range(0, batch_size, CHUNK):
             seeds = range(seed + start, seed + min(batch_size, start + CHUNK))
-            images.append(gan.generate(list(seeds), truncation, label, noise_mode))
+            images.append(gan.generate(list(seeds), truncation, label, text=text or None, noise_mode=noise_mode))
             progress(min(batch_size, start + CHUNK), batch_size)
         return (torch.cat(images),)
 
@@ -67,25 +69,27 @@ class GANLatentWalk(Node):
     category = "gan"
     inputs = [Socket("gan", "GAN"), Int("seed_a", 0, min=0, max=SEED_MAX), Int("seed_b", 1, min=0, max=SEED_MAX),
               Int("frames", 8, min=2, max=240), Combo("space", ["z", "w"]),
-              Float("truncation", 1.0, min=0.0, max=2.0, step=0.01), Int("class_label", 0, min=0, max=100000)]
+              Float("truncation", 1.0, min=0.0, max=2.0, step=0.01), Int("class_label", 0, min=0, max=100000),
+              String("text", "", multiline=True, optional=True)]
     outputs = [Output("IMAGE")]
 
     def execute(self, gan: GANGenerator, seed_a: int, seed_b: int, frames: int, space: str, truncation: float,
-                class_label: int) -> tuple:
+                class_label: int, text: str = "") -> tuple:
         label = class_label if gan.num_classes else None
         z = gan.sample_z([seed_a, seed_b])
         steps = [i / (frames - 1) for i in range(frames)]
-        if space == "w" and gan.kind == "stylegan2":
+        has_w = gan.w_dim is not None
+        if space == "w" and has_w:
             w = gan.mapping(z, label, truncation)
             latents = torch.stack([torch.lerp(w[0], w[1], t) for t in steps])
         elif space == "w":
             raise ValueError(f"{gan.kind} generators have no w space; walk in z")
         else:
             zs = torch.stack([slerp(z[0], z[1], t) for t in steps])
-            latents = gan.mapping(zs, label, truncation) if gan.kind == "stylegan2" else zs * truncation
+            latents = gan.mapping(zs, label, truncation) if has_w else zs * truncation
         frames_out = []
         for start in range(0, frames, CHUNK):
-            frames_out.append(gan.synthesis(latents[start:start + CHUNK], "const"))
+            frames_out.append(gan.synthesis(latents[start:start + CHUNK], "const", text or None))
             progress(min(frames, start + CHUNK), frames)
         return (torch.cat(frames_out),)
 

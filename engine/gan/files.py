@@ -1,0 +1,105 @@
+"""GAN files: ``.safetensors`` whose architecture is read from tensor names and shapes.
+
+DF-GAN: ``netG.*`` + ``text_encoder.*``; StyleGAN2: ``mapping.*`` + ``synthesis.bN.*``; DCGAN: ``main.N.*``.
+What shapes cannot tell (StyleGAN2's ``conv_clamp``, DF-GAN's vocabulary ``wordtoix``) comes from the file's
+metadata (written by ``save_gan`` and the pickle converter) or from ``<name>.json`` beside the file, which
+wins where both have a setting.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from engine.gan.dcgan import DCGANGenerator, detect_dcgan
+from engine.gan.dfgan import build_dfgan
+from engine.gan.generator import GANGenerator
+from engine.gan.stylegan2 import StyleGAN2Generator, detect_stylegan2
+
+# Constant buffers older files may lack; the module's own values are the right ones.
+OPTIONAL_KEYS = ("resample_filter", "num_batches_tracked")
+
+
+class GANError(ValueError):
+    """A file that is not a GAN generator we can load."""
+
+
+def read_settings(path: Path) -> dict[str, Any]:
+    """Settings from the safetensors metadata (JSON-encoded strings), then the JSON beside the file."""
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    settings: dict[str, Any] = {}
+    for key, value in metadata.items():
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value
+    beside = path.with_suffix(".json")
+    if beside.is_file():
+        settings.update(json.loads(beside.read_text(encoding="utf-8")))
+    return settings
+
+
+def build_network(sd: Mapping[str, torch.Tensor], settings: Mapping[str, Any], name: str) -> tuple[str, nn.Module]:
+    if "netG.fc.weight" in sd:
+        if not isinstance(settings.get("wordtoix"), dict):
+            raise GANError(f"{name} is a DF-GAN but its vocabulary is missing: put {{\"wordtoix\": {{...}}}} in "
+                           f"{Path(name).with_suffix('.json').name} beside it (the DAMSM captions' wordtoix)")
+        words = settings["wordtoix"]
+        if max(words.values(), default=0) >= sd["text_encoder.encoder.weight"].shape[0]:
+            raise GANError(f"{name}: the vocabulary (wordtoix) has more words than the text encoder's embedding")
+        return "dfgan", build_dfgan(sd, words)
+    if "mapping.w_avg" in sd:
+        return "stylegan2", StyleGAN2Generator(detect_stylegan2(sd, settings.get("conv_clamp", 256.0)))
+    try:
+        return "dcgan", DCGANGenerator(**detect_dcgan(sd))
+    except KeyError as error:
+        raise GANError(f"{name or 'this file'} is not a known GAN generator: expected DCGAN (main.N.*), "
+                       "StyleGAN2 (mapping.*, synthesis.bN.*) or DF-GAN (netG.*, text_encoder.*) tensors") from error
+
+
+def gan_from_state_dict(sd: Mapping[str, torch.Tensor], settings: Mapping[str, Any] | None = None,
+                        name: str = "") -> GANGenerator:
+    try:
+        kind, network = build_network(sd, settings or {}, name)
+    except KeyError as error:
+        raise GANError(f"{name}: tensors missing for its architecture: {error}") from error
+    missing, unexpected = network.load_state_dict(dict(sd), strict=False)
+    problems = [k for k in missing if not k.endswith(OPTIONAL_KEYS)] + list(unexpected)
+    if problems:
+        raise GANError(f"{name}: tensors do not fit a {kind} generator: {problems[:5]}")
+    return GANGenerator(kind, network, name)
+
+
+def load_gan(path: str | Path) -> GANGenerator:
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise GANError(f"{path.name}: GAN files are .safetensors (convert network pickles with "
+                       "`python -m engine.gan.convert_pickle`)")
+    try:
+        settings = read_settings(path)
+        sd = load_file(str(path))
+    except Exception as error:  # safetensors raises its own types for truncated or foreign files
+        raise GANError(f"{path.name}: not a readable safetensors file ({error})") from error
+    return gan_from_state_dict(sd, settings, path.name)
+
+
+def save_gan(generator: GANGenerator, path: str | Path) -> None:
+    """Our format: the network's state_dict plus JSON-encoded settings in the safetensors metadata."""
+    settings: dict[str, Any] = {"atelier_gan": generator.kind}
+    config = getattr(generator.network, "config", None)
+    if config is not None:
+        settings["config"] = asdict(config)
+        settings["conv_clamp"] = config.conv_clamp
+    if generator.needs_text:
+        settings["wordtoix"] = generator.network.wordtoix
+    tensors = {k: v.detach().contiguous() for k, v in generator.network.state_dict().items()}
+    save_file(tensors, str(path), metadata={key: json.dumps(value) for key, value in settings.items()})
