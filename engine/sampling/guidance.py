@@ -34,9 +34,13 @@ class _Entry:
 
 def _area(options: dict[str, Any], height: int, width: int) -> tuple[int, int, int, int]:
     area = options.get("area")
-    if area is None or len(area) != 4:
+    if area is None or len(area) not in (4, 5):
         return height, width, 0, 0
-    h, w, y, x = (int(v) for v in area)
+    if area[0] == "percentage":  # ConditioningSetAreaPercentage: fractions of the latent
+        h, w = max(1, round(area[1] * height)), max(1, round(area[2] * width))
+        y, x = round(area[3] * height), round(area[4] * width)
+    else:
+        h, w, y, x = (int(v) for v in area)
     y, x = min(y, height - 1), min(x, width - 1)
     return max(1, min(h, height - y)), max(1, min(w, width - x)), y, x
 

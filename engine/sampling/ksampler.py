@@ -79,11 +79,20 @@ def sample(model: Any, noise: torch.Tensor, positive: Conditioning, negative: Co
            noise_mask: torch.Tensor | None = None, callback: StepCallback | None = None,
            seed: int = 0) -> torch.Tensor:
     """Denoise ``latent`` (VAE space) and return the result in VAE space."""
-    ms, fmt = model.model_sampling, model.latent_format
-    sigmas = schedule(ms, scheduler, sampler_name, steps, denoise)
+    sigmas = schedule(model.model_sampling, scheduler, sampler_name, steps, denoise)
     sigmas = trim(sigmas, start_step, last_step, force_full_denoise) if len(sigmas) else None
     if sigmas is None or len(sigmas) == 0:
         return latent
+    return sample_sigmas(model, noise, positive, negative, cfg, sampler_name, sigmas, latent, noise_mask, callback,
+                         seed)
+
+
+def sample_sigmas(model: Any, noise: torch.Tensor, positive: Conditioning, negative: Conditioning, cfg: float,
+                  sampler_name: str, sigmas: torch.Tensor, latent: torch.Tensor,
+                  noise_mask: torch.Tensor | None = None, callback: StepCallback | None = None,
+                  seed: int = 0) -> torch.Tensor:
+    """Run ``sampler_name`` over an explicit schedule (SamplerCustom); VAE space in and out."""
+    ms, fmt = model.model_sampling, model.latent_format
     latent = _fit_channels(latent, fmt.channels)
     start = fmt.process_in(latent)
     full_denoise = math.isclose(float(ms.sigma_max), float(sigmas[0]), rel_tol=1e-5) or sigmas[0] > ms.sigma_max

@@ -91,6 +91,13 @@ class ClipTextModel:
     def memory_bytes(self) -> int:
         return module_bytes(self.model)
 
+    def patched_state_dict(self) -> dict[str, torch.Tensor]:
+        """The encoder's weights in the checkpoint convention (``text_model.*``), patches applied."""
+        weights = dict(self.model.state_dict())
+        for key, patches in self.patches.items():
+            weights[key] = _apply(weights[key], patches)
+        return {("text_model." + k if not k.startswith("text_model.") else k): v for k, v in weights.items()}
+
     def _compute_model(self) -> CLIPTextModel:
         device = devices.compute_device()
         dtype = devices.compute_dtype(next(self.model.parameters()).dtype, device)

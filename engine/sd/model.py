@@ -105,6 +105,16 @@ class DiffusionModel:
             self._patched = (unet, weights)
         return self._patched[1]
 
+    def patched_state_dict(self) -> dict[str, torch.Tensor]:
+        """The UNet's weights as this clone sees them (patches applied), e.g. to save a merged checkpoint."""
+        weights = dict(self.unet.state_dict())
+        for key, patch_list in self.patches.items():
+            weight = weights[key]
+            for patch in patch_list:
+                weight = patch(weight).to(weights[key].dtype)
+            weights[key] = weight
+        return weights
+
     @contextmanager
     def patched_unet(self) -> Iterator[UNetFn]:
         """The compute-ready UNet as a function, with this clone's patches applied to copies of its weights."""

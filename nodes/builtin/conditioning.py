@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from nodes.api import Float, Int, Node, Output, Socket
+import torch
+
+from nodes.api import Combo, Float, Int, Node, Output, Socket
 
 MAX_RESOLUTION = 16384
 Conditioning = list[list[Any]]
@@ -44,4 +46,97 @@ class ConditioningSetArea(Node):
         return (with_options(conditioning, area=area, strength=strength, set_area_to_bounds=False),)
 
 
-NODES = [ConditioningCombine, ConditioningSetArea]
+
+class ConditioningAverage(Node):
+    """Blends the first conditioning of ``from`` into each of ``to`` (token counts matched with zeros)."""
+
+    category = "conditioning"
+    inputs = [Socket("conditioning_to", "CONDITIONING"), Socket("conditioning_from", "CONDITIONING"),
+              Float("conditioning_to_strength", 1.0, min=0.0, max=1.0, step=0.01)]
+    outputs = [Output("CONDITIONING")]
+
+    def execute(self, conditioning_to: Conditioning, conditioning_from: Conditioning,
+                conditioning_to_strength: float) -> tuple:
+        source, source_options = conditioning_from[0]
+        out = []
+        for cond, options in conditioning_to:
+            matched = source[:, : cond.shape[1]]
+            if matched.shape[1] < cond.shape[1]:
+                padding = torch.zeros(1, cond.shape[1] - matched.shape[1], cond.shape[2])
+                matched = torch.cat([matched, padding], dim=1)
+            blended = cond * conditioning_to_strength + matched * (1 - conditioning_to_strength)
+            extras = dict(options)
+            if options.get("pooled_output") is not None and source_options.get("pooled_output") is not None:
+                extras["pooled_output"] = (options["pooled_output"] * conditioning_to_strength
+                                           + source_options["pooled_output"] * (1 - conditioning_to_strength))
+            out.append([blended, extras])
+        return (out,)
+
+
+class ConditioningConcat(Node):
+    """Appends the tokens of ``from`` to each conditioning of ``to`` (one longer prompt)."""
+
+    category = "conditioning"
+    inputs = [Socket("conditioning_to", "CONDITIONING"), Socket("conditioning_from", "CONDITIONING")]
+    outputs = [Output("CONDITIONING")]
+
+    def execute(self, conditioning_to: Conditioning, conditioning_from: Conditioning) -> tuple:
+        source = conditioning_from[0][0]
+        return ([[torch.cat([cond, source], dim=1), dict(options)] for cond, options in conditioning_to],)
+
+
+class ConditioningSetMask(Node):
+    category = "conditioning"
+    inputs = [Socket("conditioning", "CONDITIONING"), Socket("mask", "MASK"),
+              Float("strength", 1.0, min=0.0, max=10.0, step=0.01),
+              Combo("set_cond_area", ["default", "mask bounds"])]
+    outputs = [Output("CONDITIONING")]
+
+    def execute(self, conditioning: Conditioning, mask: torch.Tensor, strength: float, set_cond_area: str) -> tuple:
+        mask = mask if mask.ndim == 3 else mask[None]
+        return (with_options(conditioning, mask=mask, mask_strength=strength,
+                             set_area_to_bounds=set_cond_area != "default"),)
+
+
+class ConditioningZeroOut(Node):
+    category = "advanced/conditioning"
+    inputs = [Socket("conditioning", "CONDITIONING")]
+    outputs = [Output("CONDITIONING")]
+
+    def execute(self, conditioning: Conditioning) -> tuple:
+        out = []
+        for cond, options in conditioning:
+            extras = dict(options)
+            if options.get("pooled_output") is not None:
+                extras["pooled_output"] = torch.zeros_like(options["pooled_output"])
+            out.append([torch.zeros_like(cond), extras])
+        return (out,)
+
+
+class ConditioningSetTimestepRange(Node):
+    """Limits a conditioning to part of the schedule (0 = the start, pure noise; 1 = the end)."""
+
+    category = "advanced/conditioning"
+    inputs = [Socket("conditioning", "CONDITIONING"), Float("start", 0.0, min=0.0, max=1.0, step=0.001),
+              Float("end", 1.0, min=0.0, max=1.0, step=0.001)]
+    outputs = [Output("CONDITIONING")]
+
+    def execute(self, conditioning: Conditioning, start: float, end: float) -> tuple:
+        return (with_options(conditioning, start_percent=start, end_percent=end),)
+
+
+class ConditioningSetAreaPercentage(Node):
+    category = "conditioning"
+    inputs = [Socket("conditioning", "CONDITIONING"), Float("width", 1.0, min=0.0, max=1.0, step=0.01),
+              Float("height", 1.0, min=0.0, max=1.0, step=0.01), Float("x", 0.0, min=0.0, max=1.0, step=0.01),
+              Float("y", 0.0, min=0.0, max=1.0, step=0.01), Float("strength", 1.0, min=0.0, max=10.0, step=0.01)]
+    outputs = [Output("CONDITIONING")]
+
+    def execute(self, conditioning: Conditioning, width: float, height: float, x: float, y: float,
+                strength: float) -> tuple:
+        return (with_options(conditioning, area=("percentage", height, width, y, x), strength=strength,
+                             set_area_to_bounds=False),)
+
+
+NODES = [ConditioningCombine, ConditioningSetArea, ConditioningAverage, ConditioningConcat, ConditioningSetMask,
+         ConditioningZeroOut, ConditioningSetTimestepRange, ConditioningSetAreaPercentage]

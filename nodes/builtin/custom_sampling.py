@@ -1,0 +1,103 @@
+"""Custom sampling: pick a sampler and a schedule separately, and change how a model reads noise levels."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+
+from engine.sampling import SAMPLER_NAMES, SCHEDULER_NAMES
+from engine.sampling.ksampler import sample_sigmas, schedule
+from engine.sampling.model_sampling import ModelSamplingDiscrete
+from engine.sampling.noise import prepare_noise
+from engine.sampling.schedulers import karras
+from nodes.api import Boolean, Combo, Float, Int, Node, Output, Socket
+from nodes.builtin.sd import SEED_MAX, preview_callback
+
+
+class KSamplerSelect(Node):
+    category = "sampling/custom_sampling/samplers"
+    inputs = [Combo("sampler_name", SAMPLER_NAMES)]
+    outputs = [Output("SAMPLER")]
+
+    def execute(self, sampler_name: str) -> tuple:
+        return (sampler_name,)
+
+
+class BasicScheduler(Node):
+    category = "sampling/custom_sampling/schedulers"
+    inputs = [Socket("model", "MODEL"), Combo("scheduler", SCHEDULER_NAMES), Int("steps", 20, min=1, max=10000),
+              Float("denoise", 1.0, min=0.0, max=1.0, step=0.01)]
+    outputs = [Output("SIGMAS")]
+
+    def execute(self, model: Any, scheduler: str, steps: int, denoise: float) -> tuple:
+        return (schedule(model.model_sampling, scheduler, "euler", steps, denoise),)
+
+
+class KarrasScheduler(Node):
+    category = "sampling/custom_sampling/schedulers"
+    inputs = [Int("steps", 20, min=1, max=10000), Float("sigma_max", 14.614642, min=0.0, max=5000.0, step=0.01),
+              Float("sigma_min", 0.0291675, min=0.0, max=5000.0, step=0.01),
+              Float("rho", 7.0, min=0.0, max=100.0, step=0.01)]
+    outputs = [Output("SIGMAS")]
+
+    def execute(self, steps: int, sigma_max: float, sigma_min: float, rho: float) -> tuple:
+        return (karras(steps, sigma_min, sigma_max, rho),)
+
+
+class SamplerCustom(Node):
+    """Samples with an explicit sampler and schedule; also returns the last denoised prediction."""
+
+    category = "sampling/custom_sampling"
+    inputs = [Socket("model", "MODEL"), Boolean("add_noise", True),
+              Int("noise_seed", 0, min=0, max=SEED_MAX, control_after_generate=True),
+              Float("cfg", 8.0, min=0.0, max=100.0, step=0.1, round=0.01), Socket("positive", "CONDITIONING"),
+              Socket("negative", "CONDITIONING"), Socket("sampler", "SAMPLER"), Socket("sigmas", "SIGMAS"),
+              Socket("latent_image", "LATENT")]
+    outputs = [Output("LATENT", "output"), Output("LATENT", "denoised_output")]
+
+    def execute(self, model: Any, add_noise: bool, noise_seed: int, cfg: float, positive: list, negative: list,
+                sampler: str, sigmas: torch.Tensor, latent_image: dict) -> tuple:
+        latent = latent_image["samples"]
+        noise = prepare_noise(latent, noise_seed, latent_image.get("batch_index")) if add_noise \
+            else torch.zeros_like(latent)
+        if len(sigmas) < 2:
+            return (latent_image, latent_image)
+        last: dict[str, torch.Tensor] = {}
+        preview = preview_callback(model)
+
+        def callback(step: int, total: int, x0: torch.Tensor) -> None:
+            last["x0"] = x0
+            preview(step, total, x0)
+
+        samples = sample_sigmas(model, noise, positive, negative, cfg, sampler, sigmas, latent,
+                                latent_image.get("noise_mask"), callback, noise_seed)
+        denoised = model.latent_format.process_out(last["x0"]) if "x0" in last else samples
+        return ({**latent_image, "samples": samples}, {**latent_image, "samples": denoised})
+
+
+class ModelSamplingDiscreteNode(Node):
+    """Sets what the model predicts (eps or v) and optionally zero terminal SNR, on a clone of the model."""
+
+    node_name = "ModelSamplingDiscrete"
+    category = "advanced/model"
+    inputs = [Socket("model", "MODEL"), Combo("sampling", ["eps", "v_prediction"]), Boolean("zsnr", False)]
+    outputs = [Output("MODEL")]
+
+    def execute(self, model: Any, sampling: str, zsnr: bool) -> tuple:
+        patched = model.clone()
+        model_sampling = ModelSamplingDiscrete(sampling)
+        if zsnr:
+            model_sampling = copy.copy(model_sampling)
+            alphas_cumprod = 1 / (model_sampling.sigmas.double() ** 2 + 1)
+            root = alphas_cumprod.sqrt()
+            root = (root - root[-1]) * root[0] / (root[0] - root[-1])  # rescale so the last step is pure noise
+            alphas = (root**2).clamp(min=1e-10)
+            model_sampling.sigmas = ((1 - alphas) / alphas).sqrt().float().clamp(max=4096.0)
+            model_sampling.log_sigmas = model_sampling.sigmas.log()
+        patched.model_sampling = model_sampling
+        return (patched,)
+
+
+NODES = [KSamplerSelect, BasicScheduler, KarrasScheduler, SamplerCustom, ModelSamplingDiscreteNode]

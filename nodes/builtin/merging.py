@@ -1,0 +1,95 @@
+"""Model merging and saving: weights combined as patches on clones, and written back as one checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+
+from nodes.api import Float, Node, NodeResult, Output, Socket, String
+from nodes.builtin.image import next_counter
+from nodes.folders import folders, safe_join
+
+Combine = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+SKIP_CLIP = ("position_ids", "logit_scale")
+
+
+def _merge(target: Any, other_weights: dict[str, torch.Tensor], keys: list[str], combine: Combine) -> Any:
+    merged = target.clone()
+    for key in keys:
+        if key in other_weights and not key.endswith(SKIP_CLIP):
+            other = other_weights[key]
+            merged.add_patch(key, lambda weight, other=other: combine(weight, other.to(weight)))
+    return merged
+
+
+def _unet_keys(model: Any) -> list[str]:
+    return list(model.unet.state_dict())
+
+
+class ModelMergeSimple(Node):
+    """model1 * ratio + model2 * (1 - ratio)."""
+
+    category = "advanced/model_merging"
+    inputs = [Socket("model1", "MODEL"), Socket("model2", "MODEL"), Float("ratio", 1.0, min=0.0, max=1.0, step=0.01)]
+    outputs = [Output("MODEL")]
+
+    def execute(self, model1: Any, model2: Any, ratio: float) -> tuple:
+        weights = model2.patched_state_dict()
+        return (_merge(model1, weights, _unet_keys(model1), lambda a, b: a * ratio + b * (1 - ratio)),)
+
+
+class ModelMergeAdd(Node):
+    category = "advanced/model_merging"
+    inputs = [Socket("model1", "MODEL"), Socket("model2", "MODEL")]
+    outputs = [Output("MODEL")]
+
+    def execute(self, model1: Any, model2: Any) -> tuple:
+        return (_merge(model1, model2.patched_state_dict(), _unet_keys(model1), lambda a, b: a + b),)
+
+
+class ModelMergeSubtract(Node):
+    category = "advanced/model_merging"
+    inputs = [Socket("model1", "MODEL"), Socket("model2", "MODEL"),
+              Float("multiplier", 1.0, min=-10.0, max=10.0, step=0.01)]
+    outputs = [Output("MODEL")]
+
+    def execute(self, model1: Any, model2: Any, multiplier: float) -> tuple:
+        return (_merge(model1, model2.patched_state_dict(), _unet_keys(model1), lambda a, b: a - b * multiplier),)
+
+
+class CLIPMergeSimple(Node):
+    category = "advanced/model_merging"
+    inputs = [Socket("clip1", "CLIP"), Socket("clip2", "CLIP"), Float("ratio", 1.0, min=0.0, max=1.0, step=0.01)]
+    outputs = [Output("CLIP")]
+
+    def execute(self, clip1: Any, clip2: Any, ratio: float) -> tuple:
+        weights = clip2.patched_state_dict()
+        return (_merge(clip1, weights, clip1.weight_keys(), lambda a, b: a * ratio + b * (1 - ratio)),)
+
+
+class CheckpointSave(Node):
+    """Writes model, text encoder and VAE (patches and merges applied) as one SD1.x single-file checkpoint."""
+
+    display_name = "Save Checkpoint"
+    category = "advanced/model_merging"
+    output_node = True
+    inputs = [Socket("model", "MODEL"), Socket("clip", "CLIP"), Socket("vae", "VAE"),
+              String("filename_prefix", "checkpoints/ComfyUI")]
+    outputs = []
+
+    def execute(self, model: Any, clip: Any, vae: Any, filename_prefix: str) -> NodeResult:
+        tensors: dict[str, torch.Tensor] = {}
+        tensors.update({"model.diffusion_model." + k: v for k, v in model.patched_state_dict().items()})
+        tensors.update({"first_stage_model." + k: v for k, v in vae.model.state_dict().items()})
+        tensors.update({"cond_stage_model.transformer." + k: v for k, v in clip.patched_state_dict().items()})
+        target = safe_join(folders().output_dir, filename_prefix)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path = target.parent / f"{target.name}_{next_counter(target.parent, target.name):05}_.safetensors"
+        save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(path))
+        return NodeResult((), {"text": [f"saved {path.relative_to(folders().output_dir)}"]})
+
+
+NODES = [ModelMergeSimple, ModelMergeAdd, ModelMergeSubtract, CLIPMergeSimple, CheckpointSave]
