@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,3 +68,18 @@ def folder_key(files: list[Path], feature_net: str, extra: str = "") -> str:
         stat = path.stat()
         digest.update(json.dumps([path.name, stat.st_size, stat.st_mtime_ns]).encode())
     return digest.hexdigest()[:24]
+
+
+def cached_folder_stats(files: list[Path], feature_net: str, resize_mode: str, cache_dir: Path,
+                        compute: Callable[[list[Path]], tuple[np.ndarray, np.ndarray]]
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Statistics of a folder's images, computed once: ``compute(files)`` runs only when no stats file exists for
+    this folder path, its files' names/sizes/mtimes, the feature network and the resize mode."""
+    folder = str(files[0].parent.resolve()) if files else ""
+    path = Path(cache_dir) / f"stats_{folder_key(files, feature_net, folder + '|' + resize_mode)}.npz"
+    if path.is_file():
+        return load_stats(path)
+    mu, sigma = compute(files)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_stats(path, mu, sigma)
+    return mu, sigma

@@ -136,3 +136,13 @@ def test_resize_modes_differ_and_extraction_streams():
 
     features = extract_features(Mean(), (images(5, seed=s, size=8) for s in range(3)), progress=seen.append)
     assert features.shape == (15, 3) and seen == [5, 10, 15]
+
+
+def test_fid_matches_torch_fidelity_on_a_near_singular_covariance():
+    metric_fid = pytest.importorskip("torch_fidelity.metric_fid")
+    a, b = feature_sets(dims=64, count=40)  # fewer images than dimensions: both covariances are singular
+    (mu1, s1), (mu2, s2) = mean_and_covariance(a), mean_and_covariance(b)
+    ours = frechet_distance(mu1, s1, mu2, s2)
+    theirs = metric_fid.fid_statistics_to_metric({"mu": mu1, "sigma": s1}, {"mu": mu2, "sigma": s2}, False)
+    theirs = theirs["frechet_inception_distance"]
+    assert abs(ours - theirs) / abs(theirs) < 1e-3
