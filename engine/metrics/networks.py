@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.metrics.digits import WEIGHTS_FILE as DIGITS_FILE
+from engine.metrics.digits import DigitsFeatures, load_digits_classifier
 from engine.metrics.features import FeatureExtractor, InceptionFeatures
 from engine.metrics.inception import WEIGHTS_FILE, load_fid_inception
 from engine.model_cache import MODEL_CACHE
 
-FEATURE_NETWORKS = ["inception-v3 (FID standard)"]
+FEATURE_NETWORKS = ["inception-v3 (FID standard)", "atelier-digits (classifier)"]
 
 
 def feature_network(name: str, fid_folder: Path, resize_mode: str) -> FeatureExtractor:
@@ -17,4 +19,8 @@ def feature_network(name: str, fid_folder: Path, resize_mode: str) -> FeatureExt
         network = (MODEL_CACHE.get_or_load(weights, "fid-inception", lambda path: load_fid_inception(path.parent))
                    if weights.is_file() else load_fid_inception(fid_folder))  # raises, saying what to put where
         return InceptionFeatures(network, resize_mode)
+    if name == FEATURE_NETWORKS[1]:
+        path = fid_folder / DIGITS_FILE
+        return DigitsFeatures(MODEL_CACHE.get_or_load(path, "digits-classifier", load_digits_classifier)
+                              if path.is_file() else load_digits_classifier(path))
     raise ValueError(f"unknown feature network {name!r}; available: {', '.join(FEATURE_NETWORKS)}")

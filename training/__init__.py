@@ -1,0 +1,1 @@
+"""Scripts that train the small models Atelier ships (not imported by the product)."""
