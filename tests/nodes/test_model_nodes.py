@@ -90,8 +90,10 @@ def test_sampler_custom_equals_ksampler(registry):
 
 def test_merging_and_saving_a_checkpoint(registry, tmp_path):
     run = Capture(registry)
-    merge = {**base_prompt(), "ck2": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "b.safetensors"}},
-             "m": {"class_type": "ModelMergeSimple", "inputs": {"model1": ["ck", 0], "model2": ["ck2", 0], "ratio": 1.0}},
+    merge = {**base_prompt(),
+             "ck2": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "b.safetensors"}},
+             "m": {"class_type": "ModelMergeSimple",
+                   "inputs": {"model1": ["ck", 0], "model2": ["ck2", 0], "ratio": 1.0}},
              "ks": ksampler(), "km": ksampler(("m", 0))}
     plain = run(with_image(merge, "ks"), "ks")["samples"]
     assert torch.allclose(run(with_image(merge, "km"), "km")["samples"], plain, atol=1e-5)  # ratio 1 = model1
@@ -126,7 +128,8 @@ def test_conditioning_nodes(registry):
                                                                                  "start": 0.2, "end": 0.8}},
               "area": {"class_type": "ConditioningSetAreaPercentage", "inputs": {
                   "conditioning": ["range", 0], "width": 0.5, "height": 0.5, "x": 0.25, "y": 0.25, "strength": 1.0}},
-              "ks": {**ksampler(), "inputs": {**ksampler()["inputs"], "positive": ["area", 0], "negative": ["zero", 0]}}}
+              "ks": {**ksampler(),
+                     "inputs": {**ksampler()["inputs"], "positive": ["area", 0], "negative": ["zero", 0]}}}
     prompt = with_image(prompt, "ks")
     concatenated = run(prompt, "cat")
     assert concatenated[0][0].shape[1] == 154
