@@ -23,6 +23,13 @@ def json_error(status: int, kind: str, message: str) -> web.Response:
                              status=status)
 
 
+def json_failure(status: int, kind: str, message: str) -> web.HTTPException:
+    """The same error as ``json_error``, to raise from helpers."""
+    classes = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound, 409: web.HTTPConflict}
+    body = {"error": {"type": kind, "message": message, "details": message, "extra_info": {}}}
+    return classes[status](text=json.dumps(body), content_type="application/json")
+
+
 def routes(runtime: Runtime) -> web.RouteTableDef:
     table = web.RouteTableDef()
 

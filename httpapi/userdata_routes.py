@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from httpapi.atomic import write_atomic
-from httpapi.file_routes import json_error
+from httpapi.file_routes import json_error, json_failure
 from httpapi.runtime import Runtime
 from nodes.folders import PathEscapeError, safe_join
 
@@ -26,20 +26,27 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
     table = web.RouteTableDef()
 
     def resolve(encoded: str) -> Path:
+        """The user-data path a request names; a path leaving the user folder is answered with 403."""
         relative = urllib.parse.unquote(encoded)
-        if not relative or relative.startswith(("/", "\\")) or "\\" in relative:
-            raise PathEscapeError(f"invalid user data path {relative!r}")
-        return safe_join(runtime.user_root(), relative)
+        try:
+            if not relative or relative.startswith(("/", "\\")) or "\\" in relative:
+                raise PathEscapeError(f"invalid user data path {relative!r}")
+            return safe_join(runtime.user_root(), relative)
+        except PathEscapeError as exc:
+            raise json_failure(403, "forbidden_path", str(exc)) from exc
+
+    def existing_file(encoded: str) -> Path:
+        path = resolve(encoded)
+        if not path.is_file():
+            raise json_failure(404, "not_found", f"{urllib.parse.unquote(encoded)} not found")
+        return path
 
     @table.get("/userdata")
     async def list_userdata(request: web.Request) -> web.Response:
         directory = request.query.get("dir", "")
         if not directory:
             return json_error(400, "missing_dir", "the 'dir' query parameter is required")
-        try:
-            folder = resolve(directory)
-        except PathEscapeError as exc:
-            return json_error(403, "forbidden_path", str(exc))
+        folder = resolve(directory)
         if not folder.is_dir():
             return json_error(404, "not_found", f"user data folder {directory!r} does not exist")
         recurse = request.query.get("recurse", "").lower() == "true"
@@ -56,20 +63,11 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
 
     @table.get("/userdata/{file}")
     async def get_userdata(request: web.Request) -> web.StreamResponse:
-        try:
-            path = resolve(request.match_info["file"])
-        except PathEscapeError as exc:
-            return json_error(403, "forbidden_path", str(exc))
-        if not path.is_file():
-            return json_error(404, "not_found", f"{request.match_info['file']} not found")
-        return web.FileResponse(path)
+        return web.FileResponse(existing_file(request.match_info["file"]))
 
     @table.post("/userdata/{file}")
     async def post_userdata(request: web.Request) -> web.Response:
-        try:
-            path = resolve(request.match_info["file"])
-        except PathEscapeError as exc:
-            return json_error(403, "forbidden_path", str(exc))
+        path = resolve(request.match_info["file"])
         if request.query.get("overwrite", "true").lower() == "false" and path.exists():
             return json_error(409, "exists", f"{path.name} already exists")
         data = await request.read()
@@ -83,23 +81,12 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
 
     @table.delete("/userdata/{file}")
     async def delete_userdata(request: web.Request) -> web.Response:
-        try:
-            path = resolve(request.match_info["file"])
-        except PathEscapeError as exc:
-            return json_error(403, "forbidden_path", str(exc))
-        if not path.is_file():
-            return json_error(404, "not_found", f"{request.match_info['file']} not found")
-        path.unlink()
+        existing_file(request.match_info["file"]).unlink()
         return web.Response(status=204)
 
     @table.post("/userdata/{file}/move/{dest}")
     async def move_userdata(request: web.Request) -> web.Response:
-        try:
-            source, dest = resolve(request.match_info["file"]), resolve(request.match_info["dest"])
-        except PathEscapeError as exc:
-            return json_error(403, "forbidden_path", str(exc))
-        if not source.is_file():
-            return json_error(404, "not_found", f"{request.match_info['file']} not found")
+        source, dest = existing_file(request.match_info["file"]), resolve(request.match_info["dest"])
         if request.query.get("overwrite", "true").lower() == "false" and dest.exists():
             return json_error(409, "exists", f"{dest.name} already exists")
         dest.parent.mkdir(parents=True, exist_ok=True)
