@@ -93,11 +93,13 @@ def test_build_a_workflow_by_ui_actions_save_and_reload(page, editor_server):
         page.drag_and_drop(f"[data-testid=node-{source}] .react-flow__handle.source",
                            f"[data-testid=node-{target}] .react-flow__handle.target")
 
+    edges = page.locator(".react-flow__edge")
     wire(1, 2)
     wire(2, 3)
-    assert page.locator(".react-flow__edge").count() == 2
+    sync_api.expect(edges).to_have_count(2)
     wire(1, 4)  # IMAGE into a CLIP input: refused
-    assert page.locator(".react-flow__edge").count() == 2
+    page.wait_for_timeout(300)
+    sync_api.expect(edges).to_have_count(2)
     page.click("[data-testid=node-4] .node-title")
     page.keyboard.press("Delete")
     page.wait_for_selector("[data-testid=node-4]", state="detached")

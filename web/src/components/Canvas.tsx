@@ -3,7 +3,7 @@ import {
   Background, type Connection, Controls, type Edge, type EdgeChange, MiniMap, type Node, type NodeChange, ReactFlow,
   useReactFlow,
 } from "@xyflow/react";
-import { type DragEvent, type MouseEvent as ReactMouseEvent, useCallback, useMemo, useRef } from "react";
+import { type DragEvent, type MouseEvent as ReactMouseEvent, useCallback, useMemo, useRef, useState } from "react";
 import { canConnect, connect, moveNodes, removeLink, removeNodes } from "../model/document";
 import { typeColour } from "../model/nodeDefs";
 import { openFile } from "../state/actions";
@@ -18,11 +18,13 @@ export function Canvas() {
   const selected = useStore((s) => s.selected);
   const flow = useReactFlow();
   const dragging = useRef(false);
+  // React Flow reports measured sizes through onNodesChange; controlled nodes must carry them back (minimap, edges).
+  const [sizes, setSizes] = useState<Map<string, { width: number; height: number }>>(() => new Map());
 
   const nodes: Node[] = useMemo(() => (doc?.nodes ?? []).map((node) => ({
     id: String(node.id), type: "atelier", position: { x: node.pos[0], y: node.pos[1] },
-    data: { nodeId: node.id }, selected: selected.includes(node.id),
-  })), [doc?.nodes, selected]);
+    data: { nodeId: node.id }, selected: selected.includes(node.id), measured: sizes.get(String(node.id)),
+  })), [doc?.nodes, selected, sizes]);
 
   const edges: Edge[] = useMemo(() => (doc?.links ?? []).map((link) => ({
     id: String(link[0]), source: String(link[1]), sourceHandle: `out-${link[2]}`, target: String(link[3]),
@@ -34,8 +36,11 @@ export function Canvas() {
     let selection: number[] | null = null;
     const removed = new Set<number>();
     let dragEnded = false;
+    const measured: [string, { width: number; height: number }][] = [];
     for (const change of changes) {
-      if (change.type === "position") {
+      if (change.type === "dimensions") {
+        if (change.dimensions) measured.push([change.id, change.dimensions]);
+      } else if (change.type === "position") {
         if (change.position) positions.set(Number(change.id), [change.position.x, change.position.y]);
         if (!change.dragging) dragEnded = true;
       } else if (change.type === "select") {
@@ -46,6 +51,7 @@ export function Canvas() {
         removed.add(Number(change.id));
       }
     }
+    if (measured.length) setSizes((old) => new Map([...old, ...measured]));
     if (positions.size) {
       editDoc((d) => moveNodes(d, positions), !dragging.current); // one undo step per drag, taken at its start
       dragging.current = true;
