@@ -26,14 +26,15 @@ export function missingTypes(doc: UIWorkflow): string[] {
 export async function queuePrompt(): Promise<void> {
   const tab = activeTab();
   if (!tab) return;
-  const { defs, run } = getState();
+  const { defs } = getState();
   const missing = missingTypes(tab.doc);
   if (missing.length) notify("error", `Missing node types run nowhere: ${missing.join(", ")}`);
   const prompt = toApiPrompt(tab.doc, defs);
+  // Cleared before sending: a small prompt can finish (and report) before its answer arrives.
+  setState((s) => ({ run: { ...s.run, nodeErrors: {} } }));
   try {
     const socket = (window as unknown as { atelierSocket?: { clientId: string } }).atelierSocket;
     const answer = await api.queuePrompt(prompt, socket?.clientId ?? "", tab.doc);
-    setState({ run: { ...run, nodeErrors: {} } });
     showNodeErrors(answer.node_errors);
     editDoc((doc) => applyControls(doc, defs), false);
   } catch (error) {
