@@ -117,6 +117,34 @@ def test_build_a_workflow_by_ui_actions_save_and_reload(page, editor_server):
     assert "my-flow" in page.locator(".tabs").inner_text()
 
 
+def test_group_the_selection_and_move_it_with_its_nodes(page):
+    page.click("[data-testid=node-6] .node-title span")
+    page.click("[data-testid=node-7] .node-title span", modifiers=["Shift"])
+    page.keyboard.press("Control+g")
+    group = page.locator("[data-testid=group-0]")
+    sync_api.expect(group).to_have_count(1)
+
+    def corner(test_id: str) -> tuple[float, float]:
+        box = page.locator(f"[data-testid={test_id}]").bounding_box()
+        return box["x"], box["y"]
+
+    names = ("group-0", "node-6", "node-7", "node-4", "node-3")
+    before = {name: corner(name) for name in names}
+    title = group.locator(".group-title").bounding_box()
+    page.mouse.move(title["x"] + 30, title["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(title["x"] + 90, title["y"] + 50, steps=6)
+    page.mouse.up()
+    after = {name: corner(name) for name in names}
+    shift = (after["group-0"][0] - before["group-0"][0], after["group-0"][1] - before["group-0"][1])
+    assert shift[0] > 30 and shift[1] > 20, "the group did not follow the mouse"
+    for name in names[1:]:
+        expected = shift if name in ("node-6", "node-7") else (0, 0)  # the nodes inside move with it, no others
+        assert after[name] == pytest.approx((before[name][0] + expected[0], before[name][1] + expected[1]), abs=2), name
+    page.keyboard.press("Control+z")  # one undo step takes the whole drag back
+    assert corner("node-6") == pytest.approx(before["node-6"], abs=2)
+
+
 def test_validation_errors_show_on_the_node_and_input(page):
     fill(page, "widget-5-width", "8")  # below EmptyLatentImage's minimum of 16
     page.click("[data-testid=queue-button]")

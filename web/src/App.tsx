@@ -8,6 +8,7 @@ import { Palette } from "./components/Palette";
 import { SidePanel } from "./components/Panels";
 import { Tabs, Toolbar } from "./components/Toolbar";
 import { duplicate, removeNodes, updateNode } from "./model/document";
+import { groupAround } from "./model/groups";
 import { MODE_ALWAYS, MODE_BYPASSED, MODE_MUTED, type UILink, type UINode } from "./model/types";
 import { handleEvent, loadDefinitions, missingTypes, queuePrompt, saveActive, showPreview } from "./state/actions";
 import { activeTab, editDoc, getState, notify, openTab, redo, restoreSession, saveSession, setState, undo, useStore } from "./state/store";
@@ -74,6 +75,9 @@ function onKey(event: KeyboardEvent): void {
   } else if (ctrl && key === "b") {
     event.preventDefault();
     toggleMode(MODE_BYPASSED);
+  } else if (ctrl && key === "g") {
+    event.preventDefault();
+    editDoc((doc) => groupAround(doc, getState().selected));
   } else if (ctrl && key === "a") {
     event.preventDefault();
     setState({ selected: activeTab()?.doc.nodes.map((n) => n.id) ?? [] });

@@ -6,11 +6,16 @@ import {
 import { type DragEvent, type MouseEvent as ReactMouseEvent, useCallback, useMemo, useRef, useState } from "react";
 import { canConnect, connect, moveNodes, removeLink, removeNodes } from "../model/document";
 import { typeColour } from "../model/nodeDefs";
+import type { UIWorkflow } from "../model/types";
 import { openFile } from "../state/actions";
-import { activeTab, editDoc, getState, setState, useStore } from "../state/store";
+import { moveGroup, removeGroups, updateGroup } from "../model/groups";
+import { activeTab, editDoc, getState, recordNodeSizes, setState, useStore } from "../state/store";
 import { GraphNode } from "./GraphNode";
+import { GroupBox } from "./GroupBox";
 
-const nodeTypes = { atelier: GraphNode };
+const nodeTypes = { atelier: GraphNode, groupBox: GroupBox };
+const GROUP = "group-"; // React Flow ids of groups; nodes use their numeric ids
+const groupIndex = (id: string) => Number(id.slice(GROUP.length));
 const slotOf = (handle: string | null | undefined) => Number((handle ?? "-0").split("-")[1]);
 
 export function Canvas() {
@@ -18,31 +23,77 @@ export function Canvas() {
   const selected = useStore((s) => s.selected);
   const flow = useReactFlow();
   const dragging = useRef(false);
-  // React Flow reports measured sizes through onNodesChange; controlled nodes must carry them back (minimap, edges).
-  const [sizes, setSizes] = useState<Map<string, { width: number; height: number }>>(() => new Map());
+  const [selectedGroups, setSelectedGroups] = useState<number[]>([]);
 
-  const nodes: Node[] = useMemo(() => (doc?.nodes ?? []).map((node) => ({
-    id: String(node.id), type: "atelier", position: { x: node.pos[0], y: node.pos[1] },
-    data: { nodeId: node.id }, selected: selected.includes(node.id), measured: sizes.get(String(node.id)),
-  })), [doc?.nodes, selected, sizes]);
+  // Measured sizes live in the document (node.size) and come back as ``measured``, which React Flow needs on
+  // controlled nodes to keep their handle positions (edges) and to draw the minimap.
+  const nodes: Node[] = useMemo(() => [
+    ...(doc?.groups ?? []).map((group, index): Node => {
+      const [x, y, width, height] = group.bounding;
+      return {
+        id: `${GROUP}${index}`, type: "groupBox", position: { x, y }, width, height, measured: { width, height },
+        zIndex: -1, className: "group-node", dragHandle: ".group-title", data: { index }, selected: selectedGroups.includes(index),
+      };
+    }),
+    ...(doc?.nodes ?? []).map((node): Node => ({
+      id: String(node.id), type: "atelier", position: { x: node.pos[0], y: node.pos[1] },
+      data: { nodeId: node.id }, selected: selected.includes(node.id), measured: { width: node.size[0], height: node.size[1] },
+    })),
+  ], [doc?.groups, doc?.nodes, selected, selectedGroups]);
 
   const edges: Edge[] = useMemo(() => (doc?.links ?? []).map((link) => ({
     id: String(link[0]), source: String(link[1]), sourceHandle: `out-${link[2]}`, target: String(link[3]),
     targetHandle: `in-${link[4]}`, style: { stroke: typeColour(link[5]), strokeWidth: 2 },
   })), [doc?.links]);
 
-  const onNodesChange = useCallback((changes: NodeChange[]) => {
+  /** An edit made while dragging or resizing: one undo step per gesture, taken at its start. */
+  const gestureEdit = useCallback((change: (doc: UIWorkflow) => UIWorkflow, ended: boolean) => {
+    editDoc(change, !dragging.current);
+    dragging.current = !ended;
+  }, []);
+
+  const onGroupChanges = useCallback((changes: NodeChange[]) => {
+    for (const index of new Set(changes.map((c) => groupIndex((c as { id: string }).id)))) {
+      const mine = changes.filter((c) => "id" in c && groupIndex(c.id) === index);
+      const moved = mine.find((c) => c.type === "position");
+      const resized = mine.find((c) => c.type === "dimensions" && c.resizing !== undefined);
+      if (resized?.type === "dimensions" && resized.dimensions) {
+        const { width, height } = resized.dimensions;
+        const corner = moved?.type === "position" ? moved.position : undefined; // resizing from the top or left edge
+        gestureEdit((d) => {
+          const [x, y] = d.groups![index].bounding;
+          return updateGroup(d, index, { bounding: [corner?.x ?? x, corner?.y ?? y, width, height] });
+        }, !resized.resizing);
+      } else if (moved?.type === "position" && moved.position) {
+        const { x, y } = moved.position;
+        gestureEdit((d) => moveGroup(d, index, [x, y]), !moved.dragging);
+      }
+      for (const change of mine) {
+        if (change.type === "select") {
+          setSelectedGroups((old) => (change.selected ? [...new Set([...old, index])] : old.filter((other) => other !== index)));
+        }
+      }
+    }
+    const removed = new Set(changes.filter((c) => c.type === "remove").map((c) => groupIndex(c.id)));
+    if (removed.size) {
+      editDoc((d) => removeGroups(d, removed));
+      setSelectedGroups([]);
+    }
+  }, [gestureEdit]);
+
+  const onNodesChange = useCallback((allChanges: NodeChange[]) => {
+    const isGroup = (c: NodeChange) => "id" in c && c.id.startsWith(GROUP);
+    if (allChanges.some(isGroup)) onGroupChanges(allChanges.filter(isGroup));
+    const changes = allChanges.filter((c) => !isGroup(c));
     const positions = new Map<number, [number, number]>();
+    const sizes = new Map<number, [number, number]>();
     let selection: number[] | null = null;
     const removed = new Set<number>();
-    let dragEnded = false;
-    const measured: [string, { width: number; height: number }][] = [];
     for (const change of changes) {
       if (change.type === "dimensions") {
-        if (change.dimensions) measured.push([change.id, change.dimensions]);
+        if (change.dimensions) sizes.set(Number(change.id), [change.dimensions.width, change.dimensions.height]);
       } else if (change.type === "position") {
         if (change.position) positions.set(Number(change.id), [change.position.x, change.position.y]);
-        if (!change.dragging) dragEnded = true;
       } else if (change.type === "select") {
         selection = selection ?? [...getState().selected];
         const id = Number(change.id);
@@ -51,18 +102,14 @@ export function Canvas() {
         removed.add(Number(change.id));
       }
     }
-    if (measured.length) setSizes((old) => new Map([...old, ...measured]));
-    if (positions.size) {
-      editDoc((d) => moveNodes(d, positions), !dragging.current); // one undo step per drag, taken at its start
-      dragging.current = true;
-    }
-    if (dragEnded) dragging.current = false;
+    if (sizes.size) recordNodeSizes(sizes);
+    if (positions.size) gestureEdit((d) => moveNodes(d, positions), !changes.some((c) => c.type === "position" && c.dragging));
     if (selection) setState({ selected: selection });
     if (removed.size) {
       editDoc((d) => removeNodes(d, removed));
       setState({ selected: [] });
     }
-  }, []);
+  }, [onGroupChanges, gestureEdit]);
 
   const onEdgesChange = useCallback((changes: EdgeChange[]) => {
     for (const change of changes) if (change.type === "remove") editDoc((d) => removeLink(d, Number(change.id)));

@@ -4,6 +4,7 @@ import { objectInfo } from "./__fixtures__/objectInfo";
 import { applyControls } from "./controls";
 import { addNode, canConnect, connect, removeNodes, toggleWidgetInput } from "./document";
 import { fromApiPrompt } from "./fromApi";
+import { groupAround, moveGroup, nodesInGroup, removeGroups } from "./groups";
 import { buildNodeDef, type NodeDef, typesMatch } from "./nodeDefs";
 import { pngTextChunks } from "./png";
 import { toApiPrompt } from "./toApi";
@@ -138,5 +139,44 @@ describe("links and controls", () => {
     };
     const bytes = new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10, ...text("workflow", '{"nodes":[]}'), ...text("prompt", "{}")]);
     expect(pngTextChunks(bytes)).toEqual({ workflow: '{"nodes":[]}', prompt: "{}" });
+  });
+});
+
+describe("groups", () => {
+  it("frame the selected nodes, move with the nodes inside, and leave the rest", () => {
+    let doc = graph();
+    const [a, b] = [doc.nodes.find((n) => n.id === 4)!, doc.nodes.find((n) => n.id === 5)!];
+    doc = groupAround(doc, [4, 5], "Inputs");
+    const [x, y, width, height] = doc.groups!.at(-1)!.bounding;
+    for (const node of [a, b]) {
+      expect(node.pos[0]).toBeGreaterThan(x);
+      expect(node.pos[1]).toBeGreaterThan(y);
+      expect(node.pos[0] + node.size[0]).toBeLessThan(x + width);
+      expect(node.pos[1] + node.size[1]).toBeLessThan(y + height);
+    }
+    const index = doc.groups!.length - 1;
+    const inside = nodesInGroup(doc, index).map((n) => n.id);
+    expect(inside).toEqual(expect.arrayContaining([4, 5]));
+    const outside = doc.nodes.filter((n) => !inside.includes(n.id));
+    expect(outside.length).toBeGreaterThan(0);
+
+    const moved = moveGroup(doc, index, [x + 100, y - 50]);
+    expect(moved.groups![index].bounding).toEqual([x + 100, y - 50, width, height]);
+    for (const node of moved.nodes) {
+      const before = doc.nodes.find((n) => n.id === node.id)!;
+      const shift = inside.includes(node.id) ? [100, -50] : [0, 0];
+      expect(node.pos).toEqual([before.pos[0] + shift[0], before.pos[1] + shift[1]]);
+    }
+    expect(doc.groups![index].bounding).toEqual([x, y, width, height]); // the original is untouched (undo)
+  });
+
+  it("survive export to API format untouched and are removed without their nodes", () => {
+    const doc = groupAround(graph(), [3], "Sampler");
+    expect(toApiPrompt(doc, defs)).toEqual(toApiPrompt(graph(), defs));
+    const count = doc.groups!.length;
+    const removed = removeGroups(doc, new Set([count - 1]));
+    expect(removed.groups).toHaveLength(count - 1);
+    expect(removed.nodes).toEqual(doc.nodes);
+    expect(groupAround(doc, [])).toBe(doc);
   });
 });

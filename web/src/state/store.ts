@@ -88,6 +88,15 @@ export function editDoc(change: (doc: UIWorkflow) => UIWorkflow, record = true):
   }));
 }
 
+/** Records the sizes the canvas measured into the active document: layout, not an edit (no undo step, not dirty). */
+export function recordNodeSizes(sizes: Map<number, [number, number]>): void {
+  setState((s) => ({
+    tabs: s.tabs.map((tab) => (tab.id !== s.active ? tab : {
+      ...tab, doc: { ...tab.doc, nodes: tab.doc.nodes.map((node) => (sizes.has(node.id) ? { ...node, size: sizes.get(node.id)! } : node)) },
+    })),
+  }));
+}
+
 export function undo(): void {
   setState((s) => ({
     tabs: s.tabs.map((tab) => (tab.id === s.active && tab.undo.length
