@@ -32,4 +32,23 @@ def compute_copy(module: M, device: torch.device, dtype: torch.dtype) -> M:
         return module
     converted = {k: v.to(device=device, dtype=dtype) for k, v in module.state_dict().items()}
     config = module.config  # type: ignore[attr-defined]
-    return build_with_weights(lambda: type(module)(config), converted)
+    copy = build_with_weights(lambda: type(module)(config), converted)
+    _copy_non_persistent_buffers(module, copy, device, dtype)
+    return copy
+
+
+def _copy_non_persistent_buffers(source: nn.Module, target: nn.Module, device: torch.device,
+                                 dtype: torch.dtype) -> None:
+    """Buffers outside the state dict (CLIP's ``position_ids``) would otherwise stay on the meta device, where
+    they hold no data: the copy would read uninitialised memory."""
+    persistent = set(source.state_dict())
+    for name, buffer in source.named_buffers():
+        if name in persistent:
+            continue
+        owner, _, leaf = name.rpartition(".")
+        value = buffer.to(device=device, dtype=dtype if buffer.is_floating_point() else buffer.dtype)
+        target.get_submodule(owner).register_buffer(leaf, value, persistent=False)
+    left_on_meta = [name for name, tensor in target.state_dict(keep_vars=True).items() if tensor.is_meta]
+    left_on_meta += [name for name, tensor in target.named_buffers() if tensor.is_meta]
+    if left_on_meta:
+        raise RuntimeError(f"compute copy left tensors without data: {', '.join(left_on_meta[:5])}")

@@ -85,3 +85,17 @@ def test_patches_live_on_clones_only():
     again, _ = clip.encode("a cat")
     assert (after - before).abs().max() > 1e-4
     assert torch.equal(again, before)
+
+
+def test_a_half_precision_file_computes_in_another_dtype_with_every_buffer():
+    """fp16 weights run on the CPU through a converted compute copy; it must carry ``position_ids`` too."""
+    ref = reference()
+    clip = load_clip_from_state_dict({k: v.half() for k, v in checkpoint_keys(ref).items()})
+    compute = clip._compute_model()
+    assert compute is not clip.model and not any(b.is_meta for b in compute.buffers())
+    cond, _ = clip.encode("a photo of an astronaut riding a horse")
+    with torch.no_grad():
+        out = ref(input_ids=ids("a photo of an astronaut riding a horse")).last_hidden_state
+    # fp16 storage, then bf16 (or fp32) compute: agreement to the precision of the weights, not exact.
+    assert torch.isfinite(cond).all()
+    assert (cond - out).abs().max() < 0.1 * out.abs().max()
