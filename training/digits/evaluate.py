@@ -20,10 +20,11 @@ from engine.sd.checkpoint import load_checkpoint
 PROMPT = "a handwritten digit {d}"
 
 
-def generate_digits(checkpoint: Path, digit: int, count: int, seed: int, steps: int = 20,
+def generate_digits(loaded: tuple, digit: int, count: int, seed: int, steps: int = 20,
                     cfg: float = 5.0) -> torch.Tensor:
-    """IMAGE [count, 32, 32, 3] for one prompted digit, through the same engine calls as the KSampler node."""
-    model, clip, vae = load_checkpoint(checkpoint)
+    """IMAGE [count, 32, 32, 3] for one prompted digit, through the same engine calls as the KSampler node.
+    ``loaded`` is what ``load_checkpoint`` returns."""
+    model, clip, vae = loaded
     cond, pooled = clip.encode(PROMPT.format(d=digit))
     uncond, _ = clip.encode("")
     latent = torch.zeros(count, 4, 4, 4)
@@ -38,13 +39,13 @@ def digits_fid(features: DigitsFeatures, images: torch.Tensor, reference: tuple[
     return frechet_distance(*mean_and_covariance(generated), *reference)
 
 
-def evaluate_models(models: Path, held_out: object | None = None, per_digit: int = 30) -> dict[str, float]:
+def evaluate_models(models: Path, per_digit: int = 30) -> dict[str, float]:
     features = DigitsFeatures(load_digits_classifier(models / "fid" / "atelier-digits-classifier.safetensors"))
     reference = load_stats(models / "fid" / "atelier-digits-heldout.npz")
-    checkpoint = models / "checkpoints" / "atelier-digits.safetensors"
+    loaded = load_checkpoint(models / "checkpoints" / "atelier-digits.safetensors")
     images, correct = [], 0
     for digit in range(10):
-        batch = generate_digits(checkpoint, digit, per_digit, seed=digit)
+        batch = generate_digits(loaded, digit, per_digit, seed=digit)
         correct += int((features.classify(batch) == digit).sum())
         images.append(batch)
     generated = torch.cat(images)

@@ -31,9 +31,12 @@ def train_classifier(train: Digits, held_out: Digits, out: Path, epochs: int = 3
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    model.eval()
-    with torch.no_grad():
-        accuracy = float((model(held_out.images).argmax(1) == held_out.labels).float().mean())
+    accuracy = classifier_accuracy(model.eval(), held_out)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out),
               metadata={"held_out_accuracy": f"{accuracy:.4f}"})
     return accuracy
+
+
+def classifier_accuracy(model: DigitsClassifier, digits: Digits) -> float:
+    with torch.no_grad():
+        return float((model(digits.images).argmax(1) == digits.labels).float().mean())
