@@ -6,7 +6,7 @@ import {
 import { type DragEvent, type MouseEvent as ReactMouseEvent, useCallback, useMemo, useRef, useState } from "react";
 import { canConnect, connect, moveNodes, removeLink, removeNodes } from "../model/document";
 import { typeColour } from "../model/nodeDefs";
-import type { UIWorkflow } from "../model/types";
+import type { UINode, UIWorkflow } from "../model/types";
 import { openFile } from "../state/actions";
 import { moveGroup, removeGroups, updateGroup } from "../model/groups";
 import { activeTab, editDoc, getState, recordNodeSizes, setState, useStore } from "../state/store";
@@ -24,6 +24,7 @@ export function Canvas() {
   const flow = useReactFlow();
   const dragging = useRef(false);
   const [selectedGroups, setSelectedGroups] = useState<number[]>([]);
+  const flowNodes = useRef(new WeakMap<UINode, Node>());
 
   // Measured sizes live in the document (node.size) and come back as ``measured``, which React Flow needs on
   // controlled nodes to keep their handle positions (edges) and to draw the minimap.
@@ -35,10 +36,18 @@ export function Canvas() {
         zIndex: -1, className: "group-node", dragHandle: ".group-title", data: { index }, selected: selectedGroups.includes(index),
       };
     }),
-    ...(doc?.nodes ?? []).map((node): Node => ({
-      id: String(node.id), type: "atelier", position: { x: node.pos[0], y: node.pos[1] },
-      data: { nodeId: node.id }, selected: selected.includes(node.id), measured: { width: node.size[0], height: node.size[1] },
-    })),
+    ...(doc?.nodes ?? []).map((node): Node => {
+      // Unchanged document nodes keep their React Flow node object, so only edited nodes re-render.
+      const isSelected = selected.includes(node.id);
+      const cached = flowNodes.current.get(node);
+      if (cached?.selected === isSelected) return cached;
+      const created: Node = {
+        id: String(node.id), type: "atelier", position: { x: node.pos[0], y: node.pos[1] },
+        data: { nodeId: node.id }, selected: isSelected, measured: { width: node.size[0], height: node.size[1] },
+      };
+      flowNodes.current.set(node, created);
+      return created;
+    }),
   ], [doc?.groups, doc?.nodes, selected, selectedGroups]);
 
   const edges: Edge[] = useMemo(() => (doc?.links ?? []).map((link) => ({

@@ -84,13 +84,9 @@ export function setWidget(doc: UIWorkflow, id: number, index: number, value: unk
   });
 }
 
+/** Only the moved nodes are new objects: a drag then re-renders those nodes alone. */
 export function moveNodes(doc: UIWorkflow, positions: Map<number, [number, number]>): UIWorkflow {
-  const next = clone(doc);
-  for (const node of next.nodes) {
-    const pos = positions.get(node.id);
-    if (pos) node.pos = pos;
-  }
-  return next;
+  return { ...doc, nodes: doc.nodes.map((node) => (positions.has(node.id) ? { ...node, pos: positions.get(node.id)! } : node)) };
 }
 
 /** A widget becomes a socket (and back): the value stays in widgets_values, as ComfyUI keeps it. */

@@ -1,0 +1,125 @@
+"""The editor with 300 nodes on screen, in headless Chromium (software rendering, so a lower bound):
+time to open the workflow, then frame intervals while panning, zooming and dragging a node. Prints figures.
+
+    .venv/bin/python bench/bench_editor.py [--nodes 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from tests.conftest import start_server, stop_server  # noqa: E402
+
+RECORD_FRAMES = """() => { const frames = window.__frames = [];
+  const tick = (t) => { if (window.__frames !== frames) return; frames.push(t); requestAnimationFrame(tick); };
+  requestAnimationFrame(tick); }"""
+DROP_JSON = """text => { const transfer = new DataTransfer();
+  transfer.items.add(new File([text], "big.json", { type: "application/json" })); return transfer; }"""
+
+
+def tiled_workflow(copies: int) -> dict:
+    """``copies`` of the default workflow side by side, as one UI-format document."""
+    base = json.loads((ROOT / "workflows" / "default.json").read_text())
+    doc = {**base, "nodes": [], "links": [], "groups": []}
+    node_step, link_step = max(n["id"] for n in base["nodes"]), max(link[0] for link in base["links"])
+    for copy in range(copies):
+        dx, dy = (copy % 6) * 1800, (copy // 6) * 900
+        for node in base["nodes"]:
+            node = json.loads(json.dumps(node))
+            node["id"] += copy * node_step
+            node["pos"] = [node["pos"][0] + dx, node["pos"][1] + dy]
+            for slot in node.get("inputs") or []:
+                if slot.get("link") is not None:
+                    slot["link"] += copy * link_step
+            for slot in node.get("outputs") or []:
+                slot["links"] = [link + copy * link_step for link in slot.get("links") or []]
+            doc["nodes"].append(node)
+        for link in base["links"]:
+            doc["links"].append([link[0] + copy * link_step, link[1] + copy * node_step, link[2],
+                                 link[3] + copy * node_step, link[4], link[5]])
+    doc["last_node_id"] = max(n["id"] for n in doc["nodes"])
+    doc["last_link_id"] = max(link[0] for link in doc["links"])
+    return doc
+
+
+def frame_figures(page, action) -> tuple[float, float, float]:
+    """Runs ``action`` while recording animation frames: (frames per second, median and 95th-percentile interval ms)."""
+    page.evaluate(RECORD_FRAMES)
+    action()
+    frames = page.evaluate("() => window.__frames")
+    intervals = sorted(b - a for a, b in zip(frames, frames[1:], strict=False))
+    if not intervals:
+        return 0.0, float("nan"), float("nan")
+    seconds = (frames[-1] - frames[0]) / 1000
+    return (len(frames) - 1) / seconds, statistics.median(intervals), intervals[int(0.95 * (len(intervals) - 1))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=300)
+    args = parser.parse_args()
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    doc = tiled_workflow(-(-args.nodes // 7))
+    base = Path(tempfile.mkdtemp())
+    server = start_server(base)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(server.url + "/")
+            page.wait_for_selector("[data-testid=node-3]")
+            started = time.perf_counter()
+            page.dispatch_event("[data-testid=canvas]", "drop",
+                                {"dataTransfer": page.evaluate_handle(DROP_JSON, json.dumps(doc))})
+            page.wait_for_function("() => document.querySelector('.tabs').innerText.includes('big')")
+            page.locator(".react-flow__controls-fitview").click()
+            page.wait_for_selector(f"[data-testid=node-{doc['nodes'][-1]['id']}]")
+            opened = time.perf_counter() - started
+            page.wait_for_timeout(1000)
+            shown = page.locator(".react-flow__node").count()
+            print(f"{len(doc['nodes'])} nodes, {len(doc['links'])} links; {shown} rendered after fit view; "
+                  f"opened and fitted in {opened * 1000:.0f} ms")
+
+            def pan() -> None:
+                page.mouse.move(800, 20)
+                page.mouse.down()
+                for step in range(60):
+                    page.mouse.move(800 - 5 * step, 20 + 3 * step)
+                page.mouse.up()
+
+            def zoom() -> None:
+                page.mouse.move(800, 500)
+                for step in range(30):
+                    page.mouse.wheel(0, -40 if step < 15 else 40)
+                    page.wait_for_timeout(16)
+
+            def drag_node() -> None:
+                title = page.locator(".graph-node .node-title span").first.bounding_box()
+                page.mouse.move(title["x"] + 5, title["y"] + 5)
+                page.mouse.down()
+                for step in range(60):
+                    page.mouse.move(title["x"] + 5 + 3 * step, title["y"] + 5 + step)
+                page.mouse.up()
+
+            for name, action in (("pan", pan), ("zoom", zoom), ("drag a node", drag_node)):
+                fps, median, p95 = frame_figures(page, action)
+                print(f"{name:12s} {fps:5.1f} frames/s, frame interval median {median:5.1f} ms, 95th pct {p95:6.1f} ms")
+            browser.close()
+    finally:
+        stop_server(server)
+
+
+if __name__ == "__main__":
+    main()
