@@ -28,9 +28,13 @@ function NodeStatus({ id }: { id: string }) {
         </div>
       )}
       {preview && !outputs && <img className="preview" src={preview} alt="live preview" />}
-      {outputs?.map((image) => (
-        <img key={`${image.subfolder}/${image.filename}`} className="output" data-testid="output-image" src={viewUrl(image)} alt={image.filename} />
-      ))}
+      {outputs && (
+        <div className={outputs.length > 1 ? "outputs grid" : "outputs"}>
+          {outputs.map((image) => (
+            <img key={`${image.subfolder}/${image.filename}`} className="output" data-testid="output-image" src={viewUrl(image)} alt={image.filename} />
+          ))}
+        </div>
+      )}
       {texts?.map((line, index) => <div key={index} className="node-text">{line}</div>)}
       {error && <div className="node-error" data-testid={`node-error-${id}`}>{error.message}</div>}
     </>

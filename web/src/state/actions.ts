@@ -76,7 +76,12 @@ export function handleEvent(event: ServerEvent): void {
       setState((s) => ({ run: { ...s.run, cached: (data.nodes as string[]) ?? [] } }));
       break;
     case "executing":
-      setState((s) => ({ run: { ...s.run, executing: (data.node as string | null) ?? null } }));
+      if (data.node == null) { // the prompt is done: live previews give way to the outputs
+        for (const url of Object.values(getState().run.previews)) URL.revokeObjectURL(url);
+        setState((s) => ({ run: { ...s.run, executing: null, previews: {} } }));
+      } else {
+        setState((s) => ({ run: { ...s.run, executing: data.node as string } }));
+      }
       break;
     case "progress":
       setState((s) => ({ run: { ...s.run, progress: { ...s.run.progress, [data.node as string]: { value: data.value as number, max: data.max as number } } } }));
