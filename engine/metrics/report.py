@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 COLUMNS = [("fid", "FID ↓"), ("kid_mean", "KID ↓"), ("is_mean", "IS ↑"), ("precision", "Precision ↑"),
-           ("recall", "Recall ↑")]
+           ("recall", "Recall ↑"), ("clip_score", "CLIP score ↑")]
 BAR_COLOURS = [(76, 120, 168), (245, 133, 24), (84, 162, 75), (228, 87, 86), (114, 183, 178), (178, 121, 162)]
 
 
@@ -29,9 +29,11 @@ class MetricsReport:
     is_std: float | None = None
     precision: float | None = None
     recall: float | None = None
+    clip_score: float | None = None
+    clip_model: str = ""
 
     def summary(self) -> str:
-        parts = [f"{title.split()[0]} {getattr(self, key):.4g}" for key, title in COLUMNS
+        parts = [f"{title.rsplit(' ', 1)[0]} {getattr(self, key):.4g}" for key, title in COLUMNS
                  if getattr(self, key) is not None]
         return f"{self.label}: " + ", ".join(parts) + f" ({self.num_images} images, {self.feature_net})"
 

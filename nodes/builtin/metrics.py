@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import torch
 from PIL import Image
 
 from engine import image_ops
+from engine.metrics.clip_score import load_clip_scorer
 from engine.metrics.evaluate import METRIC_SETS, Reference, evaluate
 from engine.metrics.features import RESIZE_MODES
 from engine.metrics.networks import FEATURE_NETWORKS, feature_network
@@ -116,6 +118,45 @@ class MetricsEvaluator(Node):
         return NodeResult((report,), {"text": [report.summary()]})
 
 
+def clip_models() -> list[str]:
+    """Folders in models/fid holding a Hugging Face CLIP model (config.json beside model.safetensors)."""
+    configs = folders().list_models("fid", ("config.json",))
+    return [name.rsplit("/", 1)[0] for name in configs
+            if "/" in name and name.endswith("/config.json") and _clip_folder(name.rsplit("/", 1)[0])]
+
+
+def _clip_folder(name: str) -> bool:
+    return any((folder / name / "model.safetensors").is_file() for folder in folders().model_dirs("fid"))
+
+
+class CLIPScore(Node):
+    """How well images match their prompt (CLIP score, 0-100, higher is better), added to METRICS."""
+
+    display_name = "CLIP Score"
+    category = "metrics"
+    inputs = [Socket("images", "IMAGE"),
+              Combo("clip_model", clip_models, tooltip="A Hugging Face CLIP folder in models/fid "
+                    "(config.json + model.safetensors), e.g. openai/clip-vit-base-patch32."),
+              String("prompt", "", multiline=True, tooltip="The prompt the images were made from; one line per "
+                     "image to give each its own."),
+              String("label", "model", tooltip="The name this model gets in comparisons."),
+              Socket("metrics", "METRICS", optional=True,
+                     tooltip="Add the score to these metrics of the same model (their label is kept).")]
+    outputs = [Output("METRICS")]
+
+    def execute(self, images: torch.Tensor, clip_model: str, prompt: str, label: str,
+                metrics: MetricsReport | None = None) -> NodeResult:
+        candidates = [safe_join(base, clip_model) for base in folders().model_dirs("fid")]
+        folder = next((path for path in candidates if (path / "config.json").is_file()), None)
+        if folder is None:
+            raise FileNotFoundError(f"CLIP model folder {clip_model!r} not found in models/fid")
+        prompts = [line for line in prompt.splitlines() if line.strip()] or [""]
+        scores = load_clip_scorer(folder).scores(images, prompts)
+        report = replace(metrics) if metrics is not None else MetricsReport(label, len(images), "")
+        report.clip_score, report.clip_model = float(scores.mean()), clip_model
+        return NodeResult((report,), {"text": [report.summary()]})
+
+
 class GANMetricsEvaluator(Node):
     """Generates and scores many GAN images in batches (10k-50k), at constant memory. Each batch's features
     are kept under user/metrics, so an interrupted evaluation resumes where it stopped."""
@@ -196,4 +237,4 @@ class CompareModels(Node):
         return NodeResult((image,), {"text": lines})
 
 
-NODES = [LoadImageFolder, MetricsEvaluator, GANMetricsEvaluator, SaveReferenceStats, CompareModels]
+NODES = [LoadImageFolder, MetricsEvaluator, CLIPScore, GANMetricsEvaluator, SaveReferenceStats, CompareModels]

@@ -86,3 +86,28 @@ def test_streaming_gan_evaluation_resumes_after_an_interrupt(setup):
     assert len(sorted((folders.user_dir / "metrics").rglob("batch_*.npz"))) == 3
     assert all(path.stat().st_mtime_ns == stamp for path, stamp in stamps.items())  # reused, not recomputed
     assert resumed.ui_outputs["2"]["text"][0].startswith("tiny: IS")  # no reference given: only IS
+
+
+def test_clip_score_joins_the_metrics_of_the_same_model_in_the_comparison(setup):
+    from tests.engine.test_clip_score import tiny_clip
+
+    folders, registry = setup
+    tiny_clip().save_pretrained(folders.models_dir / "fid" / "clip-tiny")
+    assert registry.get("CLIPScore").object_info()["input"]["required"]["clip_model"][0] == ["clip-tiny"]
+    prompt = {
+        "1": {"class_type": "GANLoader", "inputs": {"gan_name": "tiny.safetensors"}},
+        "2": {"class_type": "GANGenerator", "inputs": {"gan": ["1", 0], "seed": 0, "batch_size": 4, "truncation": 1.0,
+                                                       "class_label": 0, "noise_mode": "const"}},
+        "3": {"class_type": "MetricsEvaluator", "inputs": {"images": ["2", 0], "label": "tiny GAN", "metrics": "fid",
+                                                           "feature_net": "inception-v3 (FID standard)",
+                                                           "resize_mode": "pytorch-fid", "reference_images": ["2", 0]}},
+        "4": {"class_type": "CLIPScore", "inputs": {"images": ["2", 0], "clip_model": "clip-tiny", "label": "unused",
+                                                    "prompt": "a photo of a face", "metrics": ["3", 0]}},
+        "5": {"class_type": "CompareModels", "inputs": {"metrics_1": ["4", 0], "title": "t", "filename_prefix": "c"}},
+    }
+    outcome, _ = run(registry, prompt)
+    assert outcome.status == "success", outcome.messages
+    text = outcome.ui_outputs["5"]["text"][0]
+    assert text.startswith("tiny GAN: FID ") and "CLIP score " in text, text
+    saved = next((folders.output_dir).glob("c_*_.json")).read_text()
+    assert '"clip_model": "clip-tiny"' in saved and '"clip_score": ' in saved and '"fid": ' in saved
