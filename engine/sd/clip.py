@@ -8,7 +8,8 @@ weights; LoRA patches live on a clone and replace weights only for its calls (``
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -106,12 +107,14 @@ class ClipTextModel:
             compute = self._shared["compute"] = compute_copy(self.model, device, dtype)
         return compute
 
-    def _forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Hidden states at the chosen layer (final layer norm applied) and the pooled EOS states."""
+    def _forward(self, ids: torch.Tensor, extra: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden states at the chosen layer (final layer norm applied) and the pooled EOS states. Ids past the
+        vocabulary stand for the rows of ``extra`` (textual-inversion vectors)."""
         model = self._compute_model()
         ids = ids.to(next(model.parameters()).device)
         kwargs = {"input_ids": ids, "output_hidden_states": self.layer_idx is not None}
-        with torch.no_grad():
+        tower = getattr(model, "text_model", model)
+        with torch.no_grad(), _extra_tokens(tower.embeddings.token_embedding, ids, extra):
             if self.patches:
                 weights = {key: _apply(model.state_dict()[key], patches) for key, patches in self.patches.items()}
                 out = functional_call(model, weights, (), kwargs, strict=False)
@@ -119,17 +122,17 @@ class ClipTextModel:
                 out = model(**kwargs)
             hidden = out.last_hidden_state
             if self.layer_idx is not None:
-                tower = getattr(model, "text_model", model)
                 hidden = tower.final_layer_norm(out.hidden_states[self.layer_idx])
         return hidden.float().cpu(), out.pooler_output.float().cpu()
 
-    def encode_tokens(self, windows: list[list[Token]]) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_tokens(self, windows: list[list[Token]], extra: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
         """(cond [1, 77 * windows, dim], pooled [1, dim]) for tokenized windows."""
         weighted = any(weight != 1.0 for window in windows for _, weight in window)
         batch = [[token for token, _ in window] for window in windows]
         if weighted:
             batch.append([token for token, _ in self.tokenizer.empty()])
-        hidden, pooled = self._forward(torch.tensor(batch, dtype=torch.long))
+        hidden, pooled = self._forward(torch.tensor(batch, dtype=torch.long), extra)
         outputs = []
         for index, window in enumerate(windows):
             z = hidden[index:index + 1]
@@ -139,8 +142,48 @@ class ClipTextModel:
             outputs.append(z)
         return torch.cat(outputs, dim=1), pooled[:1]
 
-    def encode(self, text: str) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.encode_tokens(self.tokenizer.tokenize(text))
+    @property
+    def width(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def encode(self, text: str, embeddings: Callable[[str], torch.Tensor] | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``embeddings`` gives the vectors [n, width] of each ``embedding:NAME`` in the prompt (or raises)."""
+        extra: list[torch.Tensor] = []
+
+        def placeholder_ids(name: str) -> list[int]:
+            vectors = embeddings(name)  # type: ignore[misc]
+            start = int(self.model.config.vocab_size) + sum(len(v) for v in extra)
+            extra.append(vectors)
+            return list(range(start, start + len(vectors)))
+
+        windows = self.tokenizer.tokenize(text, placeholder_ids if embeddings else None)
+        return self.encode_tokens(windows, torch.cat(extra) if extra else None)
+
+
+@contextmanager
+def _extra_tokens(table: torch.nn.Embedding, ids: torch.Tensor, extra: torch.Tensor | None) -> Iterator[None]:
+    """While active, ids past the vocabulary look up ``extra``'s rows instead of the embedding table."""
+    if extra is None:
+        yield
+        return
+    vocab = table.num_embeddings
+    beyond = ids >= vocab
+
+    def clamp(_: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return (args[0].clamp(max=vocab - 1), *args[1:])
+
+    def substitute(_: torch.nn.Module, __: Any, out: torch.Tensor) -> torch.Tensor:
+        out = out.clone()
+        out[beyond] = extra[ids[beyond] - vocab].to(out.device, out.dtype)
+        return out
+
+    handles = [table.register_forward_pre_hook(clamp), table.register_forward_hook(substitute)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _apply(weight: torch.Tensor, patches: list[WeightPatch]) -> torch.Tensor:

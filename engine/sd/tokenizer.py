@@ -8,6 +8,8 @@ fewer than 8 tokens is kept whole in one window, a longer one may be split acros
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from instant_clip_tokenizer import Tokenizer
@@ -19,6 +21,10 @@ MAX_LENGTH = 77
 MAX_WORD_LENGTH = 8
 
 Token = tuple[int, float]  # (token id, weight)
+# Textual-inversion embeddings are written ``embedding:NAME`` in prompts, as in ComfyUI; the caller turns a name
+# into placeholder token ids (beyond the vocabulary) that the text encoder maps to the embedding's vectors.
+EMBEDDING = re.compile(r"embedding:([^\s,()]+)")
+EmbeddingIds = Callable[[str], list[int]]
 
 
 @functools.cache
@@ -36,10 +42,24 @@ class ClipTokenizer:
     pad_token: int = EOS  # SD1's CLIP-L pads with EOS; OpenCLIP (SD2, SDXL's bigG) pads with 0
     max_length: int = MAX_LENGTH
 
-    def tokenize(self, text: str) -> list[list[Token]]:
+    def tokenize(self, text: str, embedding_ids: EmbeddingIds | None = None) -> list[list[Token]]:
         """Windows of ``max_length`` (token, weight) pairs."""
-        groups = [[(token, weight) for token in encode_text(segment)] for segment, weight in parse_prompt(text)]
+        groups = [[(token, weight) for token in self._ids(segment, embedding_ids)]
+                  for segment, weight in parse_prompt(text)]
         return self._windows([group for group in groups if group])
+
+    @staticmethod
+    def _ids(segment: str, embedding_ids: EmbeddingIds | None) -> list[int]:
+        if embedding_ids is None:
+            return encode_text(segment)
+        ids: list[int] = []
+        for index, part in enumerate(EMBEDDING.split(segment)):  # odd parts are embedding names
+            if index % 2:
+                name = part.rstrip(".")  # a sentence's full stop is not part of the name
+                ids.extend(embedding_ids(name) + encode_text(part[len(name):]))
+            else:
+                ids.extend(encode_text(part))
+        return ids
 
     def _windows(self, groups: list[list[Token]]) -> list[list[Token]]:
         windows: list[list[Token]] = []

@@ -12,6 +12,7 @@ from engine.sampling import SAMPLER_NAMES, SCHEDULER_NAMES
 from engine.sampling.ksampler import sample
 from engine.sampling.noise import prepare_noise
 from engine.sd.checkpoint import load_checkpoint, load_vae
+from engine.sd.embeddings import load_embedding
 from nodes.api import Combo, Float, Int, Node, Output, Socket, String, progress
 from nodes.folders import folders, model_choices
 
@@ -42,6 +43,22 @@ class VAELoader(Node):
         return (load_vae(folders().model_path("vae", vae_name)),)
 
 
+EMBEDDING_SUFFIXES = ("", ".safetensors", ".pt", ".bin", ".pth")
+
+
+def embeddings_for(width: int) -> Callable[[str], torch.Tensor]:
+    """Finds ``embedding:NAME`` files in models/embeddings (with or without their extension)."""
+    def vectors(name: str) -> torch.Tensor:
+        for suffix in EMBEDDING_SUFFIXES:
+            try:
+                path = folders().model_path("embeddings", name + suffix)
+            except FileNotFoundError:
+                continue
+            return load_embedding(path, width)
+        raise FileNotFoundError(f"embedding {name!r} (embedding:{name} in the prompt) is not in models/embeddings")
+    return vectors
+
+
 class CLIPTextEncode(Node):
     """Encodes a text prompt with a CLIP model into conditioning that guides the diffusion model."""
 
@@ -54,7 +71,7 @@ class CLIPTextEncode(Node):
     def execute(self, text: str, clip: Any) -> tuple:
         if clip is None:
             raise ValueError("clip input is invalid: None (the checkpoint may not contain a text encoder)")
-        cond, pooled = clip.encode(text)
+        cond, pooled = clip.encode(text, embeddings_for(clip.width))
         return ([[cond, {"pooled_output": pooled}]],)
 
 

@@ -162,3 +162,26 @@ def test_inpainting_nodes(registry):
             "ks": ksampler(latent=("masked", 0))}
     keep = with_image(keep, "ks")
     assert torch.allclose(run(keep, "ks")["samples"], run(keep, "enc")["samples"], atol=1e-4)
+
+
+def test_clip_text_encode_reads_embeddings_from_the_embeddings_folder(registry):
+    from safetensors.torch import save_file
+
+    from engine.sd.tokenizer import encode_text
+    from nodes.builtin.sd import CLIPTextEncode
+    from nodes.folders import folders
+
+    _, clip, _ = load_checkpoint(folders().models_dir / "checkpoints" / "a.safetensors")
+    table = clip.model.get_input_embeddings().weight.detach()
+    save_file({"emb_params": table[encode_text("fluffy cat")].clone()},
+              str(folders().models_dir / "embeddings" / "fluffy.safetensors"))
+
+    def encoded(text: str) -> torch.Tensor:
+        return CLIPTextEncode().execute(text=text, clip=clip)[0][0][0]
+
+    assert torch.allclose(encoded("a embedding:fluffy on a mat"), encoded("a fluffy cat on a mat"), atol=1e-3)
+    assert not torch.allclose(encoded("a embedding:fluffy on a mat"), encoded("a dog on a mat"), atol=1e-3)
+    with pytest.raises(FileNotFoundError, match="embedding 'missing'"):
+        encoded("embedding:missing")
+    with pytest.raises(Exception, match="escape|outside"):
+        encoded("embedding:../checkpoints/a")
