@@ -20,6 +20,7 @@ from engine.metrics.networks import FEATURE_NETWORKS, feature_network
 from engine.metrics.report import MetricsReport, render_comparison, to_csv, to_json
 from engine.metrics.scores import mean_and_covariance
 from engine.metrics.stats import load_stats, save_stats
+from engine.model_cache import MODEL_CACHE
 from nodes.api import Combo, Float, Int, Node, NodeResult, Output, Socket, String, progress
 from nodes.builtin.image import next_counter
 from nodes.folders import IMAGE_EXTENSIONS, folders, safe_join
@@ -151,7 +152,10 @@ class CLIPScore(Node):
         if folder is None:
             raise FileNotFoundError(f"CLIP model folder {clip_model!r} not found in models/fid")
         prompts = [line for line in prompt.splitlines() if line.strip()] or [""]
-        scores = load_clip_scorer(folder).scores(images, prompts)
+        weights = folder / "model.safetensors"
+        scorer = (MODEL_CACHE.get_or_load(weights, "clip-score", lambda path: load_clip_scorer(path.parent))
+                  if weights.is_file() else load_clip_scorer(folder))  # raises, saying what the folder needs
+        scores = scorer.scores(images, prompts)
         report = replace(metrics) if metrics is not None else MetricsReport(label, len(images), "")
         report.clip_score, report.clip_model = float(scores.mean()), clip_model
         return NodeResult((report,), {"text": [report.summary()]})
