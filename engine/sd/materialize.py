@@ -48,7 +48,6 @@ def _copy_non_persistent_buffers(source: nn.Module, target: nn.Module, device: t
         owner, _, leaf = name.rpartition(".")
         value = buffer.to(device=device, dtype=dtype if buffer.is_floating_point() else buffer.dtype)
         target.get_submodule(owner).register_buffer(leaf, value, persistent=False)
-    left_on_meta = [name for name, tensor in target.state_dict(keep_vars=True).items() if tensor.is_meta]
-    left_on_meta += [name for name, tensor in target.named_buffers() if tensor.is_meta]
+    left_on_meta = [name for name, tensor in [*target.named_parameters(), *target.named_buffers()] if tensor.is_meta]
     if left_on_meta:
         raise RuntimeError(f"compute copy left tensors without data: {', '.join(left_on_meta[:5])}")

@@ -121,13 +121,16 @@ class MetricsEvaluator(Node):
 
 def clip_models() -> list[str]:
     """Folders in models/fid holding a Hugging Face CLIP model (config.json beside model.safetensors)."""
-    configs = folders().list_models("fid", ("config.json",))
-    return [name.rsplit("/", 1)[0] for name in configs
-            if "/" in name and name.endswith("/config.json") and _clip_folder(name.rsplit("/", 1)[0])]
+    configs = [name for name in folders().list_models("fid", ("config.json",)) if name.endswith("/config.json")]
+    return [name for name in (config.rsplit("/", 1)[0] for config in configs) if _clip_folder(name)]
 
 
-def _clip_folder(name: str) -> bool:
-    return any((folder / name / "model.safetensors").is_file() for folder in folders().model_dirs("fid"))
+def _clip_folder(name: str) -> Path | None:
+    for base in folders().model_dirs("fid"):
+        path = safe_join(base, name)
+        if (path / "config.json").is_file() and (path / "model.safetensors").is_file():
+            return path
+    return None
 
 
 class CLIPScore(Node):
@@ -147,14 +150,13 @@ class CLIPScore(Node):
 
     def execute(self, images: torch.Tensor, clip_model: str, prompt: str, label: str,
                 metrics: MetricsReport | None = None) -> NodeResult:
-        candidates = [safe_join(base, clip_model) for base in folders().model_dirs("fid")]
-        folder = next((path for path in candidates if (path / "config.json").is_file()), None)
+        folder = _clip_folder(clip_model)
         if folder is None:
-            raise FileNotFoundError(f"CLIP model folder {clip_model!r} not found in models/fid")
+            raise FileNotFoundError(f"no CLIP model folder {clip_model!r} (config.json + model.safetensors) in "
+                                    "models/fid")
         prompts = [line for line in prompt.splitlines() if line.strip()] or [""]
-        weights = folder / "model.safetensors"
-        scorer = (MODEL_CACHE.get_or_load(weights, "clip-score", lambda path: load_clip_scorer(path.parent))
-                  if weights.is_file() else load_clip_scorer(folder))  # raises, saying what the folder needs
+        scorer = MODEL_CACHE.get_or_load(folder / "model.safetensors", "clip-score",
+                                         lambda weights: load_clip_scorer(weights.parent))
         scores = scorer.scores(images, prompts)
         report = replace(metrics) if metrics is not None else MetricsReport(label, len(images), "")
         report.clip_score, report.clip_model = float(scores.mean()), clip_model
