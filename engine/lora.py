@@ -111,7 +111,7 @@ def key_map(unet_keys: Mapping[str, str], clip_keys: Iterable[str]) -> dict[str,
     """Every module name a LoRA file may use -> the weight it patches.
 
     ``unet_keys`` maps each LDM UNet weight key to its diffusers name; ``clip_keys`` are the text encoder's
-    (Hugging Face) weight keys.
+    (Hugging Face) weight keys, under ``clip_l.``/``clip_g.`` for SDXL's pair.
     """
     names: dict[str, Target] = {}
     for ldm, diffusers in unet_keys.items():
@@ -124,9 +124,15 @@ def key_map(unet_keys: Mapping[str, str], clip_keys: Iterable[str]) -> dict[str,
     for key in clip_keys:
         if not key.endswith(".weight") or ".layers." not in key:
             continue
-        base = key[: -len(".weight")]
-        for name in ("lora_te_" + base.replace(".", "_"), "lora_te1_" + base.replace(".", "_"),
-                     "text_encoder." + base, "text_encoders." + base):
+        encoder, _, hf = key.partition(".") if key.startswith(("clip_l.", "clip_g.")) else ("", "", key)
+        base = hf[: -len(".weight")]
+        flat = base.replace(".", "_")
+        # kohya numbers SDXL's encoders te1 (CLIP-L) and te2 (bigG); diffusers calls them text_encoder(_2).
+        if encoder == "clip_g":
+            aliases = ("lora_te2_" + flat, "text_encoder_2." + base)
+        else:
+            aliases = ("lora_te_" + flat, "lora_te1_" + flat, "text_encoder." + base, "text_encoders." + base)
+        for name in aliases:
             names[name] = ("clip", key)
     return names
 

@@ -27,6 +27,17 @@ TINY_UNET = UNetConfig(
 )
 # Four levels keep SD's 8x downscale, so LATENT sizes are H/8 x W/8 as with real files.
 TINY_VAE = VAEConfig(ch=32, ch_mult=(1, 2, 2, 2), num_res_blocks=1)
+# SD2/SDXL UNets use linear projections and 64-wide heads, so their tiny versions are 64 channels wide. Their
+# context is the text width: OpenCLIP (32) for SD2 and the refiner, CLIP-L + bigG (32 + 32) for SDXL; their ADM
+# input is the pooled text (32) plus 6 (SDXL) or 5 (refiner) 256-wide size embeddings.
+_LINEAR = {"model_channels": 64, "channel_mult": (1, 2), "num_res_blocks": 1, "num_head_channels": 64,
+           "use_linear_in_transformer": True}
+TINY_SD2_UNET = UNetConfig(**_LINEAR, transformer_depth=(1, 1), transformer_depth_middle=1, context_dim=32)
+TINY_SDXL_UNET = UNetConfig(**_LINEAR, transformer_depth=(0, 2), transformer_depth_middle=2, context_dim=64,
+                            adm_in_channels=32 + 6 * 256)
+TINY_REFINER_UNET = UNetConfig(**_LINEAR, transformer_depth=(0, 1), transformer_depth_middle=1, context_dim=32,
+                               adm_in_channels=32 + 5 * 256)
+TINY_OPENCLIP_WIDTH = 32
 TINY_CLIP = {
     "vocab_size": 49408,
     "hidden_size": 32,
@@ -94,6 +105,37 @@ def tiny_clip_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
     return sd
 
 
+def tiny_openclip_state_dict(seed: int = 0, layers: int = 3) -> dict[str, torch.Tensor]:
+    """A random OpenCLIP text tower in OpenCLIP's own names (``transformer.resblocks.N.attn.in_proj_weight``...),
+    as SD2 and SDXL checkpoints store it, with a ``text_projection``."""
+    gen = torch.Generator().manual_seed(seed)
+    d, inner = TINY_OPENCLIP_WIDTH, 4 * TINY_OPENCLIP_WIDTH
+
+    def randn(*shape: int, std: float = 0.02) -> torch.Tensor:
+        return std * torch.randn(shape, generator=gen)
+
+    def norm(name: str) -> dict[str, torch.Tensor]:
+        return {f"{name}.weight": 1.0 + randn(d, std=0.1), f"{name}.bias": randn(d, std=0.1)}
+
+    sd = {"token_embedding.weight": randn(TINY_CLIP["vocab_size"], d),
+          "positional_embedding": randn(77, d, std=0.01),
+          "text_projection": randn(d, d, std=d**-0.5), "logit_scale": torch.tensor(4.6052)}
+    for i in range(layers):
+        p = f"transformer.resblocks.{i}."
+        sd.update(norm(p + "ln_1"))
+        sd[p + "attn.in_proj_weight"] = randn(3 * d, d, std=d**-0.5)
+        sd[p + "attn.in_proj_bias"] = randn(3 * d)
+        sd[p + "attn.out_proj.weight"] = randn(d, d, std=d**-0.5)
+        sd[p + "attn.out_proj.bias"] = randn(d)
+        sd.update(norm(p + "ln_2"))
+        sd[p + "mlp.c_fc.weight"] = randn(inner, d, std=d**-0.5)
+        sd[p + "mlp.c_fc.bias"] = randn(inner)
+        sd[p + "mlp.c_proj.weight"] = randn(d, inner, std=inner**-0.5)
+        sd[p + "mlp.c_proj.bias"] = randn(d)
+    sd.update(norm("ln_final"))
+    return sd
+
+
 def _ddpm_buffers() -> dict[str, torch.Tensor]:
     """The schedule buffers original LDM checkpoints carry (loaders must ignore them)."""
     betas = torch.linspace(0.00085**0.5, 0.012**0.5, 1000, dtype=torch.float64) ** 2
@@ -120,6 +162,43 @@ def write_tiny_sd15_checkpoint(path: str | Path, seed: int = 0, dtype: torch.dty
     sd.update({"cond_stage_model.transformer." + k: v for k, v in tiny_clip_state_dict(seed + 2).items()})
     sd.update(_ddpm_buffers())
     return save_weights(sd, Path(path), dtype)
+
+
+def _write_checkpoint(path: str | Path, unet: UNetConfig, encoders: dict[str, dict[str, torch.Tensor]], seed: int,
+                      dtype: torch.dtype) -> Path:
+    sd: dict[str, torch.Tensor] = {}
+    sd.update({"model.diffusion_model." + k: v for k, v in tiny_unet_state_dict(seed, unet).items()})
+    sd.update({"first_stage_model." + k: v for k, v in tiny_vae_state_dict(seed + 1).items()})
+    for prefix, tensors in encoders.items():
+        sd.update({prefix + k: v for k, v in tensors.items()})
+    sd.update(_ddpm_buffers())
+    return save_weights(sd, Path(path), dtype)
+
+
+def write_tiny_sd2_checkpoint(path: str | Path, seed: int = 0, dtype: torch.dtype = torch.float32) -> Path:
+    """SD2.x layout: a linear-projection UNet and an OpenCLIP text encoder under ``cond_stage_model.model.``."""
+    return _write_checkpoint(path, TINY_SD2_UNET, {"cond_stage_model.model.": tiny_openclip_state_dict(seed + 2)},
+                             seed, dtype)
+
+
+def write_tiny_sdxl_checkpoint(path: str | Path, seed: int = 0, dtype: torch.dtype = torch.float32) -> Path:
+    """SDXL base layout: CLIP-L under ``conditioner.embedders.0.transformer.``, bigG under
+    ``conditioner.embedders.1.model.``, and a UNet with the size/pooled-text embedding ``label_emb``."""
+    encoders = {"conditioner.embedders.0.transformer.": tiny_clip_state_dict(seed + 2),
+                "conditioner.embedders.1.model.": tiny_openclip_state_dict(seed + 3)}
+    return _write_checkpoint(path, TINY_SDXL_UNET, encoders, seed, dtype)
+
+
+def write_tiny_sdxl_refiner_checkpoint(path: str | Path, seed: int = 0, dtype: torch.dtype = torch.float32) -> Path:
+    """SDXL refiner layout: bigG alone under ``conditioner.embedders.0.model.``."""
+    encoders = {"conditioner.embedders.0.model.": tiny_openclip_state_dict(seed + 3)}
+    return _write_checkpoint(path, TINY_REFINER_UNET, encoders, seed, dtype)
+
+
+def write_tiny_sd15_inpaint_checkpoint(path: str | Path, seed: int = 0, dtype: torch.dtype = torch.float32) -> Path:
+    """An SD1.x inpainting checkpoint: the UNet takes 9 channels (latent, mask, masked-image latent)."""
+    unet = UNetConfig(**{**TINY_UNET.__dict__, "in_channels": 9})
+    return _write_checkpoint(path, unet, {"cond_stage_model.transformer.": tiny_clip_state_dict(seed + 2)}, seed, dtype)
 
 
 def write_tiny_vae(path: str | Path, seed: int = 0, dtype: torch.dtype = torch.float32) -> Path:

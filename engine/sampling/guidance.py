@@ -5,7 +5,9 @@ Each conditioning entry is ``[cond [1, tokens, dim], options]``; options may res
 (``start_percent``/``end_percent``) or carry a ControlNet (``control``). At every step all active entries of
 the positive and negative lists run through the model in as few batched calls as their shapes allow (usually
 one call with cond and uncond together), each prediction is spread over its area, and overlapping predictions
-are averaged by weight. Guidance then mixes the two: ``uncond + cfg * (cond - uncond)``.
+are averaged by weight. Guidance then mixes the two: ``uncond + cfg * (cond - uncond)``. Models that take more
+than the text (SDXL's size vector ``y``, inpainting models' extra channels) get them from ``model.extra_inputs``,
+built once per entry.
 """
 
 from __future__ import annotations
@@ -88,12 +90,16 @@ def _pad_tokens(contexts: list[torch.Tensor]) -> list[torch.Tensor]:
 class GuidedDenoiser:
     """The denoiser the samplers call: x, sigma[B] -> guided x0 (model space)."""
 
-    def __init__(self, model: Any, positive: Conditioning, negative: Conditioning, cfg: float) -> None:
+    def __init__(self, model: Any, positive: Conditioning, negative: Conditioning, cfg: float,
+                 latent_image: torch.Tensor | None = None, denoise_mask: torch.Tensor | None = None) -> None:
         self.model = model
         self.positive = positive
         self.negative = negative if not math.isclose(cfg, 1.0) else []
         self.cfg = cfg
+        self.latent_image = latent_image  # the start latent (model space), for inpainting models
+        self.denoise_mask = denoise_mask
         self.calls = 0  # model calls, for tests and benchmarks
+        self._extras: dict[tuple[int, bool], tuple[torch.Tensor | None, torch.Tensor | None]] = {}
 
     def _entries(self, x: torch.Tensor, sigma: float) -> list[_Entry]:
         entries = []
@@ -139,9 +145,28 @@ class GuidedDenoiser:
         context = torch.cat([c.expand(batch, -1, -1) if c.shape[0] == 1 else c for c in contexts])
         sigmas = sigma.repeat(len(group))
         control = self._control(group[0].options.get("control"), x_in, sigmas, context)
+        extras = [self._extra_inputs(entry, x) for entry in group]
+        kwargs: dict[str, Any] = {"control": control}
+        if any(y is not None for y, _ in extras):
+            kwargs["y"] = torch.cat([y.expand(batch, -1) if y.shape[0] == 1 else y for y, _ in extras])
+        if any(concat is not None for _, concat in extras):
+            kwargs["concat"] = torch.cat([concat[..., yo:yo + h, xo:xo + w]
+                                          for (_, concat), (h, w, yo, xo) in zip(extras, (e.area for e in group),
+                                                                                 strict=True)])
         self.calls += 1
-        out = self.model.apply(x_in, sigmas, context, control=control)
+        out = self.model.apply(x_in, sigmas, context, **kwargs)
         return list(out.split(batch))
+
+    def _extra_inputs(self, entry: _Entry, x: torch.Tensor) -> tuple[Any, Any]:
+        key = (id(entry.options), entry.negative)
+        if key not in self._extras:
+            extra_inputs = getattr(self.model, "extra_inputs", None)
+            if extra_inputs is None:
+                self._extras[key] = (None, None)
+            else:
+                latent = self.latent_image if self.latent_image is not None else torch.zeros_like(x)
+                self._extras[key] = extra_inputs(entry.options, latent, self.denoise_mask, entry.negative)
+        return self._extras[key]
 
     def _control(self, hint: Any, x_in: torch.Tensor, sigmas: torch.Tensor, context: torch.Tensor) -> Any:
         if hint is None:

@@ -98,7 +98,7 @@ def sample_sigmas(model: Any, noise: torch.Tensor, positive: Conditioning, negat
     full_denoise = math.isclose(float(ms.sigma_max), float(sigmas[0]), rel_tol=1e-5) or sigmas[0] > ms.sigma_max
     x = ms.noise_scaling(sigmas[0], noise, start, full_denoise)
 
-    denoiser = GuidedDenoiser(model, positive, negative, cfg)
+    denoiser = GuidedDenoiser(model, positive, negative, cfg, start, noise_mask)
     step_model = _Inpainter(denoiser, noise_mask, start, noise, ms) if noise_mask is not None else denoiser
     total = len(sigmas) - 1
 

@@ -1,4 +1,5 @@
-"""Load single-file Stable Diffusion checkpoints and standalone VAE / UNet files into engine objects."""
+"""Load single-file Stable Diffusion checkpoints (SD1.x, SD2.x, SDXL base and refiner, and their inpainting
+variants) and standalone VAE / UNet files into engine objects, and write checkpoints back in the same layout."""
 
 from __future__ import annotations
 
@@ -10,24 +11,35 @@ import torch
 
 from engine.model_cache import MODEL_CACHE, ModelCache
 from engine.sampling.model_sampling import ModelSamplingDiscrete
-from engine.sd.latent_format import SD15
+from engine.sd.latent_format import SD15, SDXL
 from engine.sd.materialize import build_with_weights
 from engine.sd.model import DiffusionModel
+from engine.sd.model_inputs import sdxl_adm, sdxl_refiner_adm
 from engine.sd.state_dict import WeightsFileError, has_prefix, load_state_dict, with_prefix
-from engine.sd.unet import UNetModel, detect_unet_config
+from engine.sd.unet import UNetConfig, UNetModel, detect_unet_config
 from engine.sd.vae import VAE, AutoencoderKL, detect_vae_config
 from engine.sd.vae_convert import diffusers_vae_to_ldm, is_diffusers_vae
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
-CLIP_PREFIX = "cond_stage_model.transformer."
-SD1_EXPECTED = f"keys starting with {UNET_PREFIX!r}, {VAE_PREFIX!r} and {CLIP_PREFIX!r} (an SD1.x checkpoint)"
+CLIP_PREFIX = "cond_stage_model.transformer."  # SD1: CLIP-L in transformers' names
+OPENCLIP_PREFIX = "cond_stage_model.model."  # SD2: OpenCLIP-H
+SDXL_L_PREFIX = "conditioner.embedders.0.transformer."  # SDXL base: CLIP-L ...
+SDXL_G_PREFIX = "conditioner.embedders.1.model."  # ... and OpenCLIP-bigG
+REFINER_G_PREFIX = "conditioner.embedders.0.model."  # SDXL refiner: bigG alone
+EXPECTED = (f"keys starting with {UNET_PREFIX!r} and {VAE_PREFIX!r}, and text encoders under {CLIP_PREFIX!r} "
+            f"(SD1.x), {OPENCLIP_PREFIX!r} (SD2.x) or 'conditioner.embedders.' (SDXL)")
+# Text encoders by family: (checkpoint prefix, encoder style, stored in OpenCLIP names).
+TEXT_ENCODERS = {
+    "sd1": {"clip_l": CLIP_PREFIX},
+    "sd2": {"clip_h": OPENCLIP_PREFIX},
+    "sdxl": {"clip_l": SDXL_L_PREFIX, "clip_g": SDXL_G_PREFIX},
+    "sdxl_refiner": {"clip_g": REFINER_G_PREFIX},
+}
+V_PREDICTION_STD = 0.09  # ComfyUI's test for SD2 v-models: this norm bias varies more in v-prediction training
 
-# Marker keys of families we recognise but cannot run yet: (prefix or key, family name).
+# Marker keys of families we recognise but cannot run: (prefix or key, family name).
 _UNSUPPORTED_MARKERS = [
-    ("conditioner.embedders.", "SDXL (conditioner.embedders.* text encoders)"),
-    ("cond_stage_model.model.", "SD2.x (OpenCLIP text encoder cond_stage_model.model.*)"),
-    (UNET_PREFIX + "label_emb.", "SDXL-style UNet (model.diffusion_model.label_emb.*)"),
     (UNET_PREFIX + "joint_blocks.", "SD3 (model.diffusion_model.joint_blocks.*)"),
     (UNET_PREFIX + "double_blocks.", "Flux (model.diffusion_model.double_blocks.*)"),
 ]
@@ -45,7 +57,7 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_checkpoint(path: str | Path, cache: ModelCache = MODEL_CACHE) -> tuple[DiffusionModel, Any, VAE]:
-    """(MODEL, CLIP, VAE) of a single-file SD1.x checkpoint; the file is read once while unchanged."""
+    """(MODEL, CLIP, VAE) of a single-file SD1.x, SD2.x or SDXL checkpoint; the file is read once while unchanged."""
     model, clip, vae = cache.get_or_load(path, "checkpoint", _read_checkpoint)
     return model.clone(), clip, vae
 
@@ -61,10 +73,26 @@ def load_diffusion_model(path: str | Path, cache: ModelCache = MODEL_CACHE) -> D
     return cache.get_or_load(path, "unet", _read_unet).clone()
 
 
-def unet_from_state_dict(sd: Mapping[str, torch.Tensor]) -> DiffusionModel:
-    """An SD1.x ``DiffusionModel`` from UNet keys without prefix; weights are adopted, not copied."""
-    unet = build_with_weights(lambda: UNetModel(detect_unet_config(sd)), sd)
-    return DiffusionModel(unet, ModelSamplingDiscrete(prediction="eps"), SD15)
+def unet_family(config: UNetConfig) -> str:
+    """The family of a UNet from its config, as ComfyUI tells them apart."""
+    if config.adm_in_channels == 2816 or config.context_dim == 2048:
+        return "sdxl"
+    if config.adm_in_channels == 2560 or config.context_dim == 1280:
+        return "sdxl_refiner"
+    if config.use_linear_in_transformer or config.context_dim == 1024:
+        return "sd2"
+    return "sd1"
+
+
+def unet_from_state_dict(sd: Mapping[str, torch.Tensor], family: str | None = None,
+                         prediction: str = "eps") -> DiffusionModel:
+    """A ``DiffusionModel`` from UNet keys without prefix; weights are adopted, not copied."""
+    config = detect_unet_config(sd)
+    family = family or unet_family(config)
+    unet = build_with_weights(lambda: UNetModel(config), sd)
+    xl = family.startswith("sdxl")
+    adm = {"sdxl": sdxl_adm, "sdxl_refiner": sdxl_refiner_adm}.get(family) if config.adm_in_channels else None
+    return DiffusionModel(unet, ModelSamplingDiscrete(prediction=prediction), SDXL if xl else SD15, family, adm)
 
 
 def vae_from_state_dict(sd: Mapping[str, torch.Tensor]) -> VAE:
@@ -76,55 +104,101 @@ def vae_from_state_dict(sd: Mapping[str, torch.Tensor]) -> VAE:
     return VAE(model, SD15)
 
 
-def clip_from_state_dict(sd: Mapping[str, torch.Tensor]) -> Any:
-    """The SD1 text encoder from ``cond_stage_model.transformer.`` keys, given without that prefix."""
+def clip_from_state_dict(sd: Mapping[str, torch.Tensor], style_name: str = "sd1") -> Any:
+    """One text encoder from its checkpoint keys (prefix removed): transformers' names (with or without the
+    ``text_model.`` level) or OpenCLIP's, read in the given family's style."""
     # Imported here: the text encoder pulls in transformers, which is slow to import.
-    from engine.sd.clip import load_clip_from_state_dict
+    from engine.sd.clip import SD1_STYLE, SD2_STYLE, SDXL_G_STYLE, SDXL_L_STYLE, load_clip_from_state_dict
+    from engine.sd.openclip_convert import is_openclip, openclip_to_hf
 
-    # Some old checkpoints store the text model without the ``text_model.`` level.
-    hf = {(k if k.startswith("text_model.") else "text_model." + k): v for k, v in sd.items()}
-    return load_clip_from_state_dict(hf)
+    style = {"sd1": SD1_STYLE, "sd2": SD2_STYLE, "sdxl_l": SDXL_L_STYLE, "sdxl_g": SDXL_G_STYLE}[style_name]
+    if is_openclip(sd):
+        return load_clip_from_state_dict(openclip_to_hf(sd), style)
+    hf = {(k if k.startswith(("text_model.", "text_projection.")) else "text_model." + k): v for k, v in sd.items()}
+    return load_clip_from_state_dict(hf, style)
+
+
+def _text_encoders(sd: Mapping[str, torch.Tensor], family: str) -> Any:
+    if family == "sd1":
+        return clip_from_state_dict(with_prefix(sd, CLIP_PREFIX), "sd1")
+    if family == "sd2":
+        return clip_from_state_dict(with_prefix(sd, OPENCLIP_PREFIX), "sd2")
+    if family == "sdxl_refiner":
+        return clip_from_state_dict(with_prefix(sd, REFINER_G_PREFIX), "sdxl_g")
+    from engine.sd.dual_clip import DualClip
+
+    return DualClip(clip_from_state_dict(with_prefix(sd, SDXL_L_PREFIX), "sdxl_l"),
+                    clip_from_state_dict(with_prefix(sd, SDXL_G_PREFIX), "sdxl_g"))
+
+
+def checkpoint_family(sd: Mapping[str, torch.Tensor], path: str | Path) -> str:
+    """The family of a single-file checkpoint from its text encoder's keys; raises ``CheckpointError`` naming
+    ``path`` when it is not one we can load."""
+    for marker, family in _UNSUPPORTED_MARKERS:
+        if has_prefix(sd, marker):
+            raise CheckpointError(f"{path}: {family} checkpoints are not supported; expected {EXPECTED}")
+    missing = [p for p in (UNET_PREFIX, VAE_PREFIX) if not has_prefix(sd, p)]
+    families = [name for name, encoders in TEXT_ENCODERS.items()
+                if all(has_prefix(sd, prefix) for prefix in encoders.values())]
+    if missing or not families:
+        raise CheckpointError(
+            f"{path}: not a Stable Diffusion checkpoint: no keys starting with "
+            f"{', '.join(map(repr, missing or ['a known text encoder prefix']))}; expected {EXPECTED}; "
+            f"found e.g. {sorted(sd)[:5]}"
+        )
+    family = families[0]
+    conv_in = sd.get(UNET_PREFIX + "input_blocks.0.0.weight")
+    if conv_in is not None and conv_in.shape[1] not in (4, 9):
+        raise CheckpointError(
+            f"{path}: UNet with {conv_in.shape[1]} input channels is not supported (instruct-pix2pix style models); "
+            f"expected 4, or 9 for inpainting models (model.diffusion_model.input_blocks.0.0.weight)"
+        )
+    return family
+
+
+def _prediction(sd: Mapping[str, torch.Tensor], family: str) -> str:
+    if family == "sd2":
+        bias = sd.get(UNET_PREFIX + "output_blocks.11.1.transformer_blocks.0.norm1.bias")
+        return "v_prediction" if bias is not None and float(bias.float().std()) > V_PREDICTION_STD else "eps"
+    return "v_prediction" if "v_pred" in sd else "eps"
 
 
 def _read_checkpoint(path: Path) -> tuple[DiffusionModel, Any, VAE]:
     sd = _read_weights(path)
-    check_sd1_checkpoint(sd, path)
+    family = checkpoint_family(sd, path)
+    prediction = _prediction(sd, family)
     unet_sd = with_prefix(sd, UNET_PREFIX)
     vae_sd = with_prefix(sd, VAE_PREFIX)
-    clip_sd = with_prefix(sd, CLIP_PREFIX)
-    del sd  # DDPM schedule buffers and EMA copies are not used
     try:
-        model = unet_from_state_dict(unet_sd)
+        model = unet_from_state_dict(unet_sd, family, prediction)
         vae = vae_from_state_dict(vae_sd)
+        clip = _text_encoders(sd, family)
     except (KeyError, RuntimeError, ValueError) as e:
-        raise CheckpointError(f"{path}: unexpected tensor layout for an SD1.x checkpoint ({e})") from e
-    return model, clip_from_state_dict(clip_sd), vae
+        raise CheckpointError(f"{path}: unexpected tensor layout for an {FAMILY_NAMES[family]} checkpoint ({e})") from e
+    return model, clip, vae
 
 
-def check_sd1_checkpoint(sd: Mapping[str, torch.Tensor], path: str | Path) -> None:
-    """Raise ``CheckpointError`` naming ``path`` unless ``sd`` looks like an SD1.x checkpoint we can load."""
-    for marker, family in _UNSUPPORTED_MARKERS:
-        if has_prefix(sd, marker):
-            raise CheckpointError(f"{path}: {family} checkpoints are not supported yet; expected {SD1_EXPECTED}")
-    missing = [p for p in (UNET_PREFIX, VAE_PREFIX, CLIP_PREFIX) if not has_prefix(sd, p)]
-    if missing:
-        raise CheckpointError(
-            f"{path}: not a Stable Diffusion checkpoint: no keys starting with {', '.join(map(repr, missing))}; "
-            f"expected {SD1_EXPECTED}; found e.g. {sorted(sd)[:5]}"
-        )
-    conv_in = sd.get(UNET_PREFIX + "input_blocks.0.0.weight")
-    if conv_in is not None and conv_in.shape[1] != 4:
-        raise CheckpointError(
-            f"{path}: UNet with {conv_in.shape[1]} input channels (inpainting/instruct models) is not "
-            f"supported yet; expected 4 (model.diffusion_model.input_blocks.0.0.weight)"
-        )
-    proj_in = sd.get(UNET_PREFIX + "input_blocks.1.1.proj_in.weight")
-    if proj_in is not None and proj_in.ndim == 2:
-        raise CheckpointError(
-            f"{path}: UNet with linear transformer projections (SD2.x style, "
-            f"model.diffusion_model.input_blocks.1.1.proj_in.weight is 2-D) is not supported yet; "
-            f"SD1.x uses 1x1 convolutions"
-        )
+FAMILY_NAMES = {"sd1": "SD1.x", "sd2": "SD2.x", "sdxl": "SDXL", "sdxl_refiner": "SDXL refiner"}
+
+
+def checkpoint_state_dict(model: DiffusionModel, clip: Any, vae: VAE) -> dict[str, torch.Tensor]:
+    """Model, text encoders and VAE (patches applied) in the single-file layout of the model's family, the layout
+    ComfyUI and A1111 read."""
+    from engine.sd.openclip_convert import hf_to_openclip
+
+    tensors = {UNET_PREFIX + k: v for k, v in model.patched_state_dict().items()}
+    tensors.update({VAE_PREFIX + k: v for k, v in vae.model.state_dict().items()})
+    encoders = getattr(clip, "encoders", None) or {next(iter(TEXT_ENCODERS[model.family])): clip}
+    prefixes = TEXT_ENCODERS[model.family]
+    if set(encoders) != set(prefixes):
+        raise ValueError(f"a {FAMILY_NAMES[model.family]} model needs text encoders {sorted(prefixes)}, "
+                         f"got {sorted(encoders)}")
+    for name, encoder in encoders.items():
+        weights = encoder.patched_state_dict()
+        if encoder.style.save_layout == "openclip":
+            weights = hf_to_openclip(weights)
+        tensors.update({prefixes[name] + k: v for k, v in weights.items()})
+    return tensors
 
 
 def _read_vae(path: Path) -> VAE:

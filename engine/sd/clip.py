@@ -1,20 +1,25 @@
-"""The CLIP value: a CLIP text encoder (transformers' ``CLIPTextModel``) turning prompts into conditioning.
+"""A CLIP text encoder (transformers' ``CLIPTextModel``) turning prompts into conditioning.
 
-Sizes are read from the state dict's shapes. Weighted tokens are applied as ComfyUI applies them:
+Sizes are read from the state dict's shapes. One class serves every family; what differs is set by the
+loader: SD1's CLIP-L (last layer, padded with EOS, quick-GELU), SD2's OpenCLIP-H (penultimate layer through the
+final norm, padded with 0, GELU) and SDXL's two encoders (penultimate layer without the final norm; bigG's
+pooled output goes through its projection). Weighted tokens are applied as ComfyUI applies them:
 ``z = (z - z_empty) * weight + z_empty``, where ``z_empty`` encodes an empty prompt. Clones share the
 weights; LoRA patches live on a clone and replace weights only for its calls (``functional_call``).
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.func import functional_call
-from transformers import CLIPTextConfig, CLIPTextModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from engine import device as devices
 from engine.sd.materialize import compute_copy, is_on
@@ -22,6 +27,7 @@ from engine.sd.memory import module_bytes
 from engine.sd.tokenizer import EOS, ClipTokenizer, Token
 
 WeightPatch = Callable[[torch.Tensor], torch.Tensor]
+EmbeddingSource = Callable[[str, int], torch.Tensor]  # (embedding name, encoder width) -> vectors [n, width]
 
 
 def heads_for(hidden: int) -> int:
@@ -30,7 +36,7 @@ def heads_for(hidden: int) -> int:
     return hidden // 64 if hidden >= 64 and hidden % 64 == 0 else max(1, hidden // 16)
 
 
-def clip_config(sd: Mapping[str, torch.Tensor]) -> CLIPTextConfig:
+def clip_config(sd: Mapping[str, torch.Tensor], hidden_act: str = "quick_gelu") -> CLIPTextConfig:
     tokens = sd["text_model.embeddings.token_embedding.weight"]
     layers = {int(m.group(1)) for key in sd if (m := re.match(r"text_model\.encoder\.layers\.(\d+)\.", key))}
     hidden = int(tokens.shape[1])
@@ -39,7 +45,8 @@ def clip_config(sd: Mapping[str, torch.Tensor]) -> CLIPTextConfig:
         intermediate_size=int(sd["text_model.encoder.layers.0.mlp.fc1.weight"].shape[0]),
         num_hidden_layers=max(layers) + 1, num_attention_heads=heads_for(hidden),
         max_position_embeddings=int(sd["text_model.embeddings.position_embedding.weight"].shape[0]),
-        hidden_act="quick_gelu", layer_norm_eps=1e-5, projection_dim=hidden,
+        hidden_act=hidden_act, layer_norm_eps=1e-5,
+        projection_dim=int(sd["text_projection.weight"].shape[0]) if "text_projection.weight" in sd else hidden,
         bos_token_id=49406, eos_token_id=EOS, pad_token_id=1,
     )
 
@@ -50,32 +57,48 @@ def normalise_keys(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     for key, value in sd.items():
         if key.endswith("position_ids"):
             continue
-        out[key if key.startswith("text_model.") else "text_model." + key] = value
+        prefixed = key.startswith(("text_model.", "text_projection."))
+        out[key if prefixed else "text_model." + key] = value
     return out
 
 
+@dataclass(frozen=True)
+class EncoderStyle:
+    """How a family reads its encoder: which layer, whether that layer goes through the final norm, how to pad."""
+
+    layer: int = -1  # -1 is the last layer, -2 the penultimate ("clip skip 2")
+    norm_hidden: bool = True
+    pad_token: int = EOS
+    save_layout: str = "hf"  # how checkpoints store it: "hf" (transformers names) or "openclip"
+
+
+SD1_STYLE = EncoderStyle()
+SD2_STYLE = EncoderStyle(layer=-2, pad_token=0, save_layout="openclip")
+SDXL_L_STYLE = EncoderStyle(layer=-2, norm_hidden=False)
+SDXL_G_STYLE = EncoderStyle(layer=-2, norm_hidden=False, pad_token=0, save_layout="openclip")
+
+
 class ClipTextModel:
-    def __init__(self, model: CLIPTextModel, tokenizer: ClipTokenizer | None = None) -> None:
+    def __init__(self, model: CLIPTextModel, style: EncoderStyle = SD1_STYLE) -> None:
         self.model = model  # storage copy; never modified
-        self.tokenizer = tokenizer or ClipTokenizer()
-        self.layer_idx: int | None = None  # None = last layer; -2 = penultimate, ...
+        self.style = style
+        self.tokenizer = ClipTokenizer(pad_token=style.pad_token)
+        self.layer_idx = style.layer
         self.patches: dict[str, list[WeightPatch]] = {}
         self._shared: dict[str, Any] = {"compute": None}
 
     def clone(self) -> ClipTextModel:
-        other = ClipTextModel.__new__(ClipTextModel)
-        other.model, other.tokenizer, other.layer_idx = self.model, self.tokenizer, self.layer_idx
+        other = copy.copy(self)  # shares the model and its compute copy
         other.patches = {key: list(value) for key, value in self.patches.items()}
-        other._shared = self._shared
         return other
 
     def set_last_layer(self, layer: int) -> None:
         """CLIPSetLastLayer: -1 is the last layer, -2 the penultimate ("clip skip 2"), ..."""
-        self.layer_idx = None if layer == -1 else layer
+        self.layer_idx = layer
 
     def weight_keys(self) -> list[str]:
         """The encoder's weight names in the checkpoint convention (``text_model.encoder.layers...``)."""
-        return ["text_model." + key if not key.startswith("text_model.") else key for key in self.model.state_dict()]
+        return [_external(key) for key in self.model.state_dict()]
 
     def _internal(self, key: str) -> str:
         """transformers 5 flattens CLIPTextModel (no ``text_model.`` level); older versions keep it."""
@@ -97,7 +120,7 @@ class ClipTextModel:
         weights = dict(self.model.state_dict())
         for key, patches in self.patches.items():
             weights[key] = _apply(weights[key], patches)
-        return {("text_model." + k if not k.startswith("text_model.") else k): v for k, v in weights.items()}
+        return {_external(key): value for key, value in weights.items()}
 
     def _compute_model(self) -> CLIPTextModel:
         device = devices.compute_device()
@@ -108,11 +131,12 @@ class ClipTextModel:
         return compute
 
     def _forward(self, ids: torch.Tensor, extra: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Hidden states at the chosen layer (final layer norm applied) and the pooled EOS states. Ids past the
-        vocabulary stand for the rows of ``extra`` (textual-inversion vectors)."""
+        """Hidden states at the chosen layer and the pooled EOS states (projected where the encoder has a
+        projection). Ids past the vocabulary stand for the rows of ``extra`` (textual-inversion vectors)."""
         model = self._compute_model()
         ids = ids.to(next(model.parameters()).device)
-        kwargs = {"input_ids": ids, "output_hidden_states": self.layer_idx is not None}
+        last = self.layer_idx == -1 and self.style.norm_hidden
+        kwargs = {"input_ids": ids, "output_hidden_states": not last}
         tower = getattr(model, "text_model", model)
         with torch.no_grad(), _extra_tokens(tower.embeddings.token_embedding, ids, extra):
             if self.patches:
@@ -120,10 +144,14 @@ class ClipTextModel:
                 out = functional_call(model, weights, (), kwargs, strict=False)
             else:
                 out = model(**kwargs)
-            hidden = out.last_hidden_state
-            if self.layer_idx is not None:
-                hidden = tower.final_layer_norm(out.hidden_states[self.layer_idx])
-        return hidden.float().cpu(), out.pooler_output.float().cpu()
+            if last:
+                hidden = out.last_hidden_state
+            else:
+                hidden = out.hidden_states[self.layer_idx]
+                if self.style.norm_hidden:
+                    hidden = tower.final_layer_norm(hidden)
+        pooled = out.text_embeds if hasattr(out, "text_embeds") else out.pooler_output
+        return hidden.float().cpu(), pooled.float().cpu()
 
     def encode_tokens(self, windows: list[list[Token]], extra: torch.Tensor | None = None
                       ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,19 +174,23 @@ class ClipTextModel:
     def width(self) -> int:
         return int(self.model.config.hidden_size)
 
-    def encode(self, text: str, embeddings: Callable[[str], torch.Tensor] | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``embeddings`` gives the vectors [n, width] of each ``embedding:NAME`` in the prompt (or raises)."""
+    def tokenize(self, text: str, embeddings: EmbeddingSource | None = None
+                 ) -> tuple[list[list[Token]], torch.Tensor | None]:
+        """Token windows of ``text`` and the vectors of its ``embedding:NAME`` words (ids past the vocabulary)."""
         extra: list[torch.Tensor] = []
 
         def placeholder_ids(name: str) -> list[int]:
-            vectors = embeddings(name)  # type: ignore[misc]
+            vectors = embeddings(name, self.width)  # type: ignore[misc]
             start = int(self.model.config.vocab_size) + sum(len(v) for v in extra)
             extra.append(vectors)
             return list(range(start, start + len(vectors)))
 
         windows = self.tokenizer.tokenize(text, placeholder_ids if embeddings else None)
-        return self.encode_tokens(windows, torch.cat(extra) if extra else None)
+        return windows, torch.cat(extra) if extra else None
+
+    def encode(self, text: str, embeddings: EmbeddingSource | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``embeddings`` gives the vectors of each ``embedding:NAME`` in the prompt (or raises)."""
+        return self.encode_tokens(*self.tokenize(text, embeddings))
 
 
 @contextmanager
@@ -186,18 +218,25 @@ def _extra_tokens(table: torch.nn.Embedding, ids: torch.Tensor, extra: torch.Ten
             handle.remove()
 
 
+def _external(key: str) -> str:
+    """A weight name in the checkpoint convention, whichever way transformers nests the model."""
+    return key if key.startswith(("text_model.", "text_projection.")) else "text_model." + key
+
+
 def _apply(weight: torch.Tensor, patches: list[WeightPatch]) -> torch.Tensor:
     for patch in patches:
         weight = patch(weight).to(weight.dtype)
     return weight
 
 
-def load_clip_from_state_dict(sd: Mapping[str, torch.Tensor]) -> ClipTextModel:
-    """A CLIP text encoder from Hugging Face-named weights (``text_model.*``), without copying them."""
+def load_clip_from_state_dict(sd: Mapping[str, torch.Tensor], style: EncoderStyle = SD1_STYLE) -> ClipTextModel:
+    """A CLIP text encoder from Hugging Face-named weights (``text_model.*``, and ``text_projection.weight``
+    for encoders with a projection), without copying them."""
     sd = normalise_keys(sd)
-    config = clip_config(sd)
+    config = clip_config(sd, "gelu" if style.save_layout == "openclip" else "quick_gelu")
+    projected = "text_projection.weight" in sd
     with torch.device("meta"):
-        model = CLIPTextModel(config)
+        model = CLIPTextModelWithProjection(config) if projected else CLIPTextModel(config)
     if not any(key.startswith("text_model.") for key in model.state_dict()):
         sd = {key.removeprefix("text_model."): value for key, value in sd.items()}
     model.load_state_dict(sd, strict=False, assign=True)
@@ -207,4 +246,4 @@ def load_clip_from_state_dict(sd: Mapping[str, torch.Tensor]) -> ClipTextModel:
     embeddings = getattr(model, "text_model", model).embeddings
     embeddings.register_buffer("position_ids", torch.arange(config.max_position_embeddings)[None],
                                persistent=False)
-    return ClipTextModel(model.eval().requires_grad_(False))
+    return ClipTextModel(model.eval().requires_grad_(False), style)

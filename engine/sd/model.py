@@ -19,6 +19,7 @@ from engine import device as devices
 from engine.sd.latent_format import LatentFormat
 from engine.sd.materialize import compute_copy, is_on
 from engine.sd.memory import module_bytes
+from engine.sd.model_inputs import AdmEncoder, adm_vector, inpaint_concat
 from engine.sd.unet import Control, UNetModel
 
 WeightPatch = Callable[[torch.Tensor], torch.Tensor]  # current weight (compute dtype) -> patched weight
@@ -57,9 +58,12 @@ class _SharedWeights:
 
 
 class DiffusionModel:
-    def __init__(self, unet: UNetModel, model_sampling: ModelSampling, latent_format: LatentFormat) -> None:
+    def __init__(self, unet: UNetModel, model_sampling: ModelSampling, latent_format: LatentFormat,
+                 family: str = "sd1", adm: AdmEncoder | None = None) -> None:
         self.model_sampling = model_sampling
         self.latent_format = latent_format
+        self.family = family  # "sd1", "sd2", "sdxl" or "sdxl_refiner"
+        self.adm = adm  # builds the UNet's class vector ``y`` from conditioning options (SDXL)
         self.patches: dict[str, list[WeightPatch]] = {}
         self._weights = _SharedWeights(unet)
         self._patched: tuple[UNetModel, dict[str, torch.Tensor]] | None = None  # (compute unet, its patches)
@@ -129,6 +133,23 @@ class DiffusionModel:
 
         yield run
 
+    @property
+    def is_inpainting(self) -> bool:
+        """A UNet with extra input channels for a mask and a masked image (ComfyUI: ``concat_keys``)."""
+        return self.unet.config.in_channels == self.latent_format.channels + 5
+
+    def extra_inputs(self, options: dict[str, Any], latent_image: torch.Tensor, denoise_mask: torch.Tensor | None,
+                     negative: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(``y``, ``concat``) for one conditioning entry over a full latent [B,C,h,w] (model space)."""
+        height, width = latent_image.shape[-2] * 8, latent_image.shape[-1] * 8
+        y = None
+        if self.adm is not None and self.unet.config.adm_in_channels:
+            y = adm_vector(options, self.adm(options, height, width, negative), self.unet.config.adm_in_channels)
+        concat = None
+        if self.is_inpainting:
+            concat = inpaint_concat(options, latent_image, denoise_mask, self.latent_format.process_in)
+        return y, concat
+
     def apply(
         self,
         x: torch.Tensor,
@@ -136,11 +157,15 @@ class DiffusionModel:
         context: torch.Tensor,
         y: torch.Tensor | None = None,
         control: Control | None = None,
+        concat: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Denoised prediction x0 for ``x`` [B,C,h,w] (model space) at noise level ``sigma`` [B]."""
+        """Denoised prediction x0 for ``x`` [B,C,h,w] (model space) at noise level ``sigma`` [B]; ``concat`` holds
+        extra input channels (inpainting models), appended after scaling."""
         ms = self.model_sampling
         sigma = sigma.to(x.device).expand(x.shape[0]) if sigma.ndim == 0 else sigma.to(x.device)
         x_in = ms.calculate_input(sigma, x)
+        if concat is not None:
+            x_in = torch.cat([x_in, concat.to(x_in)], dim=1)
         t = ms.timestep(sigma)
         with self.patched_unet() as unet, torch.no_grad():
             param = next(self.unet.parameters())

@@ -7,7 +7,7 @@ import importlib
 from nodes.definition import NodeDefinition
 
 # Each module lists its node classes in NODES.
-MODULES = ["primitives", "image", "latent", "conditioning", "sd", "adapters", "inpaint", "custom_sampling",
+MODULES = ["primitives", "image", "latent", "conditioning", "sd", "sdxl", "adapters", "inpaint", "custom_sampling",
            "merging", "gan", "metrics"]
 
 

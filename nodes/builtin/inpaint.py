@@ -7,7 +7,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from nodes.api import Int, Node, Output, Socket
+from nodes.api import Boolean, Int, Node, Output, Socket
+from nodes.builtin.conditioning import with_options
 
 MAX_RESOLUTION = 16384
 
@@ -46,6 +47,35 @@ class VAEEncodeForInpaint(Node):
         keep = (1.0 - mask.round()).squeeze(1)[..., None]
         pixels = (pixels - 0.5) * keep + 0.5
         return ({"samples": vae.encode(pixels), "noise_mask": grown},)
+
+
+class InpaintModelConditioning(Node):
+    """Prepares inpainting: the masked image (masked pixels grey) goes to the conditioning, where inpainting
+    checkpoints read it with the mask; the latent is the whole image, re-generated only under the mask when
+    ``noise_mask`` is on. Works with ordinary checkpoints too (they ignore the extra conditioning)."""
+
+    category = "conditioning/inpaint"
+    inputs = [Socket("positive", "CONDITIONING"), Socket("negative", "CONDITIONING"), Socket("vae", "VAE"),
+              Socket("pixels", "IMAGE"), Socket("mask", "MASK"),
+              Boolean("noise_mask", True, tooltip="Add a noise mask to the latent so sampling only happens within "
+                      "the mask. Might improve results or completely break things depending on the model.")]
+    outputs = [Output("CONDITIONING", "positive"), Output("CONDITIONING", "negative"), Output("LATENT", "latent")]
+
+    def execute(self, positive: list, negative: list, vae: Any, pixels: torch.Tensor, mask: torch.Tensor,
+                noise_mask: bool = True) -> tuple:
+        height, width = (pixels.shape[1] // 8) * 8, (pixels.shape[2] // 8) * 8
+        mask = F.interpolate(mask.reshape(-1, 1, mask.shape[-2], mask.shape[-1]).float(),
+                             size=(pixels.shape[1], pixels.shape[2]), mode="bilinear")
+        top, left = (pixels.shape[1] % 8) // 2, (pixels.shape[2] % 8) // 2
+        pixels = pixels[:, top:top + height, left:left + width, :3]
+        mask = mask[:, :, top:top + height, left:left + width]
+        keep = (1.0 - mask.round()).squeeze(1)[..., None]
+        masked_latent = vae.encode((pixels - 0.5) * keep + 0.5)
+        latent = {"samples": vae.encode(pixels)}
+        if noise_mask:
+            latent["noise_mask"] = mask
+        extra = {"concat_latent_image": masked_latent, "concat_mask": mask}
+        return with_options(positive, **extra), with_options(negative, **extra), latent
 
 
 class ImagePadForOutpaint(Node):
@@ -108,4 +138,4 @@ class LatentComposite(Node):
         return ({**samples_to, "samples": target},)
 
 
-NODES = [SetLatentNoiseMask, VAEEncodeForInpaint, ImagePadForOutpaint, LatentComposite]
+NODES = [InpaintModelConditioning, SetLatentNoiseMask, VAEEncodeForInpaint, ImagePadForOutpaint, LatentComposite]

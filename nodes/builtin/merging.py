@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
+from engine.sd.checkpoint import checkpoint_state_dict
 from nodes.api import Float, Node, NodeResult, Output, Socket, String
 from nodes.builtin.image import next_counter
 from nodes.folders import folders, safe_join
@@ -71,7 +72,8 @@ class CLIPMergeSimple(Node):
 
 
 class CheckpointSave(Node):
-    """Writes model, text encoder and VAE (patches and merges applied) as one SD1.x single-file checkpoint."""
+    """Writes model, text encoders and VAE (patches and merges applied) as one single-file checkpoint in the layout
+    of the model's family (SD1.x, SD2.x, SDXL)."""
 
     display_name = "Save Checkpoint"
     category = "advanced/model_merging"
@@ -81,10 +83,7 @@ class CheckpointSave(Node):
     outputs = []
 
     def execute(self, model: Any, clip: Any, vae: Any, filename_prefix: str) -> NodeResult:
-        tensors: dict[str, torch.Tensor] = {}
-        tensors.update({"model.diffusion_model." + k: v for k, v in model.patched_state_dict().items()})
-        tensors.update({"first_stage_model." + k: v for k, v in vae.model.state_dict().items()})
-        tensors.update({"cond_stage_model.transformer." + k: v for k, v in clip.patched_state_dict().items()})
+        tensors = checkpoint_state_dict(model, clip, vae)
         target = safe_join(folders().output_dir, filename_prefix)
         target.parent.mkdir(parents=True, exist_ok=True)
         path = target.parent / f"{target.name}_{next_counter(target.parent, target.name):05}_.safetensors"

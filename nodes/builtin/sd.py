@@ -46,17 +46,16 @@ class VAELoader(Node):
 EMBEDDING_SUFFIXES = ("", ".safetensors", ".pt", ".bin", ".pth")
 
 
-def embeddings_for(width: int) -> Callable[[str], torch.Tensor]:
-    """Finds ``embedding:NAME`` files in models/embeddings (with or without their extension)."""
-    def vectors(name: str) -> torch.Tensor:
-        for suffix in EMBEDDING_SUFFIXES:
-            try:
-                path = folders().model_path("embeddings", name + suffix)
-            except FileNotFoundError:
-                continue
-            return load_embedding(path, width)
-        raise FileNotFoundError(f"embedding {name!r} (embedding:{name} in the prompt) is not in models/embeddings")
-    return vectors
+def find_embedding(name: str, width: int) -> torch.Tensor:
+    """The vectors of ``embedding:NAME`` for a text encoder ``width`` wide, from models/embeddings (the name with or
+    without its file extension)."""
+    for suffix in EMBEDDING_SUFFIXES:
+        try:
+            path = folders().model_path("embeddings", name + suffix)
+        except FileNotFoundError:
+            continue
+        return load_embedding(path, width)
+    raise FileNotFoundError(f"embedding {name!r} (embedding:{name} in the prompt) is not in models/embeddings")
 
 
 class CLIPTextEncode(Node):
@@ -71,7 +70,7 @@ class CLIPTextEncode(Node):
     def execute(self, text: str, clip: Any) -> tuple:
         if clip is None:
             raise ValueError("clip input is invalid: None (the checkpoint may not contain a text encoder)")
-        cond, pooled = clip.encode(text, embeddings_for(clip.width))
+        cond, pooled = clip.encode(text, find_embedding)
         return ([[cond, {"pooled_output": pooled}]],)
 
 

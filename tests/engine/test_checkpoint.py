@@ -14,7 +14,7 @@ from engine import device as devices
 from engine.model_cache import ModelCache
 from engine.sd.checkpoint import (
     CheckpointError,
-    check_sd1_checkpoint,
+    checkpoint_family,
     load_checkpoint,
     load_diffusion_model,
     load_vae,
@@ -86,31 +86,34 @@ def test_unknown_file_error_names_file_and_expectation(tmp_path: Path) -> None:
     path = tmp_path / "mystery.safetensors"
     safetensors.torch.save_file({"some.weight": torch.zeros(2)}, str(path))
     with pytest.raises(CheckpointError, match=r"mystery\.safetensors.*model\.diffusion_model\."):
-        check_sd1_checkpoint(load_state_dict(path), path)
+        checkpoint_family(load_state_dict(path), path)
 
 
 @pytest.mark.parametrize(
-    ("extra_key", "shape", "family"),
+    ("extra_key", "shape", "message"),
     [
-        ("conditioner.embedders.1.model.token_embedding.weight", (8, 4), "SDXL"),
-        ("cond_stage_model.model.token_embedding.weight", (8, 4), "SD2"),
-        (UNET + "label_emb.0.0.weight", (8, 4), "SDXL"),
-        (UNET + "input_blocks.0.0.weight", (32, 9, 3, 3), "inpainting"),
-        (UNET + "input_blocks.1.1.proj_in.weight", (32, 32), "SD2"),
+        (UNET + "joint_blocks.0.context_block.attn.qkv.weight", (8, 4), "SD3.*not supported"),
+        (UNET + "double_blocks.0.img_attn.qkv.weight", (8, 4), "Flux.*not supported"),
+        (UNET + "input_blocks.0.0.weight", (32, 8, 3, 3), "8 input channels.*not supported"),
     ],
 )
-def test_recognised_but_unsupported_families_are_named(
-    tmp_path: Path, extra_key: str, shape: tuple[int, ...], family: str
-) -> None:
+def test_unsupported_families_are_named(tmp_path: Path, extra_key: str, shape: tuple[int, ...], message: str) -> None:
     sd = load_state_dict(write_tiny_sd15_checkpoint(tmp_path / "base.safetensors"))
     sd[extra_key] = torch.zeros(shape)
-    with pytest.raises(CheckpointError, match=rf"x\.safetensors: .*{family}.*not supported yet"):
-        check_sd1_checkpoint(sd, tmp_path / "x.safetensors")
+    with pytest.raises(CheckpointError, match=rf"x\.safetensors: .*{message}"):
+        checkpoint_family(sd, tmp_path / "x.safetensors")
 
 
-def test_tiny_checkpoint_passes_the_family_check(tmp_path: Path) -> None:
+def test_a_checkpoint_without_a_text_encoder_is_named(tmp_path: Path) -> None:
+    sd = load_state_dict(write_tiny_sd15_checkpoint(tmp_path / "base.safetensors"))
+    sd = {k: v for k, v in sd.items() if not k.startswith("cond_stage_model.")}
+    with pytest.raises(CheckpointError, match="text encoder prefix"):
+        checkpoint_family(sd, tmp_path / "x.safetensors")
+
+
+def test_tiny_checkpoint_is_sd1(tmp_path: Path) -> None:
     path = write_tiny_sd15_checkpoint(tmp_path / "ok.safetensors")
-    check_sd1_checkpoint(load_state_dict(path), path)
+    assert checkpoint_family(load_state_dict(path), path) == "sd1"
 
 
 @pytest.fixture

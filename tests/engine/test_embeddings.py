@@ -27,7 +27,7 @@ def word_vectors(clip, words: str) -> torch.Tensor:
 
 
 def lookup(table: dict[str, torch.Tensor]):
-    def vectors(name: str) -> torch.Tensor:
+    def vectors(name: str, width: int) -> torch.Tensor:
         if name not in table:
             raise FileNotFoundError(name)
         return table[name]

@@ -122,3 +122,27 @@ def test_unet_with_peft_lora_matches_diffusers_loading_the_same_file():
     assert (ours_out - theirs).abs().max() / scale < 1e-4
     assert (unpatched - theirs).abs().max() / scale > 1e-2  # the LoRA changed the output...
     assert all(torch.equal(model.unet.state_dict()[key], before[key]) for key in targets)  # ...not the base
+
+
+def test_sdxl_text_encoder_loras_patch_the_encoder_they_name(tmp_path):
+    from engine.lora import apply_lora, model_key_map
+    from engine.model_cache import ModelCache
+    from engine.sd.checkpoint import load_checkpoint
+    from tests.factories import write_tiny_sdxl_checkpoint
+
+    model, clip, _ = load_checkpoint(write_tiny_sdxl_checkpoint(tmp_path / "xl.safetensors"), ModelCache())
+    up, down = torch.randn(32, 2, generator=gen(1)), torch.randn(2, 32, generator=gen(2))
+    layer = "text_model_encoder_layers_1_self_attn_q_proj"
+    file = {f"lora_te1_{layer}.lora_up.weight": up, f"lora_te1_{layer}.lora_down.weight": down,
+            f"lora_te2_{layer}.lora_up.weight": 2 * up, f"lora_te2_{layer}.lora_down.weight": down,
+            "lora_unet_input_blocks_3_1_proj_in.lora_up.weight": torch.randn(128, 2, generator=gen(3)),
+            "lora_unet_input_blocks_3_1_proj_in.lora_down.weight": torch.randn(2, 128, generator=gen(4))}
+    lora = parse_lora(file, model_key_map(model, clip))
+    assert lora.unmatched == []
+    patched_model, patched_clip = apply_lora(model, clip, lora, 0.5, 0.5)
+    before, after = clip.patched_state_dict(), patched_clip.patched_state_dict()
+    key = "text_model.encoder.layers.1.self_attn.q_proj.weight"
+    for encoder, scale in (("clip_l", 1.0), ("clip_g", 2.0)):
+        torch.testing.assert_close(after[f"{encoder}.{key}"], before[f"{encoder}.{key}"] + 0.5 * scale * up @ down)
+    assert set(patched_model.patches) == {"input_blocks.3.1.proj_in.weight"}
+    assert not torch.equal(patched_clip.encode("a cat")[0], clip.encode("a cat")[0])

@@ -1,0 +1,62 @@
+"""SDXL's CLIP value: CLIP-L and OpenCLIP-bigG side by side.
+
+A prompt is encoded by both; the conditioning is their hidden states joined along the feature axis
+(768 + 1280 = 2048 wide) and the pooled output is bigG's projected one, as SDXL was trained. Weight names are
+those of the two encoders under ``clip_l.`` and ``clip_g.``, so LoRA files and merges address either.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from engine.sd.clip import ClipTextModel, EmbeddingSource, WeightPatch
+from engine.sd.tokenizer import Token
+
+Windows = tuple[list[list[Token]], torch.Tensor | None]
+
+
+class DualClip:
+    def __init__(self, clip_l: ClipTextModel, clip_g: ClipTextModel) -> None:
+        self.encoders = {"clip_l": clip_l, "clip_g": clip_g}
+
+    def clone(self) -> DualClip:
+        return DualClip(self.encoders["clip_l"].clone(), self.encoders["clip_g"].clone())
+
+    def set_last_layer(self, layer: int) -> None:
+        for encoder in self.encoders.values():
+            encoder.set_last_layer(layer)
+
+    @property
+    def width(self) -> int:
+        return sum(encoder.width for encoder in self.encoders.values())
+
+    def memory_bytes(self) -> int:
+        return sum(encoder.memory_bytes() for encoder in self.encoders.values())
+
+    def weight_keys(self) -> list[str]:
+        return [f"{name}.{key}" for name, encoder in self.encoders.items() for key in encoder.weight_keys()]
+
+    def add_patch(self, key: str, patch: WeightPatch) -> None:
+        name, _, inner = key.partition(".")
+        if name not in self.encoders:
+            raise KeyError(f"the SDXL text encoders have no weight named {key!r} (expected clip_l.* or clip_g.*)")
+        self.encoders[name].add_patch(inner, patch)
+
+    def patched_state_dict(self) -> dict[str, torch.Tensor]:
+        return {f"{name}.{key}": value for name, encoder in self.encoders.items()
+                for key, value in encoder.patched_state_dict().items()}
+
+    def encode(self, text: str, embeddings: EmbeddingSource | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encode_pair(text, text, embeddings)
+
+    def encode_pair(self, text_g: str, text_l: str, embeddings: EmbeddingSource | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """CLIPTextEncodeSDXL: bigG reads ``text_g``, CLIP-L ``text_l``; the shorter is padded with empty windows."""
+        clip_l, clip_g = self.encoders["clip_l"], self.encoders["clip_g"]
+        windows_l, extra_l = clip_l.tokenize(text_l, embeddings)
+        windows_g, extra_g = clip_g.tokenize(text_g, embeddings)
+        windows_l += [clip_l.tokenizer.empty()] * (len(windows_g) - len(windows_l))
+        windows_g += [clip_g.tokenizer.empty()] * (len(windows_l) - len(windows_g))
+        cond_l, _ = clip_l.encode_tokens(windows_l, extra_l)
+        cond_g, pooled = clip_g.encode_tokens(windows_g, extra_g)
+        return torch.cat([cond_l, cond_g], dim=-1), pooled

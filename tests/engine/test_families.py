@@ -1,0 +1,191 @@
+"""SD2.x and SDXL: OpenCLIP text encoders against diffusers' converter + transformers, SDXL's size-conditioned UNet
+against diffusers' ``text_time`` UNet, and single-file checkpoints of each family loading end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+from engine.model_cache import ModelCache
+from engine.sd.checkpoint import _prediction, checkpoint_family, checkpoint_state_dict, load_checkpoint
+from engine.sd.clip import SD2_STYLE, SDXL_G_STYLE, load_clip_from_state_dict
+from engine.sd.dual_clip import DualClip
+from engine.sd.latent_format import SD15, SDXL
+from engine.sd.openclip_convert import hf_to_openclip, openclip_to_hf
+from engine.sd.state_dict import load_state_dict
+from engine.sd.tokenizer import ClipTokenizer
+from engine.sd.unet import UNetModel
+from tests.engine.test_unet import assert_close, diffusers_config
+from tests.factories import (
+    TINY_OPENCLIP_WIDTH,
+    TINY_SDXL_UNET,
+    random_module,
+    tiny_openclip_state_dict,
+    write_tiny_sd2_checkpoint,
+    write_tiny_sd15_inpaint_checkpoint,
+    write_tiny_sdxl_checkpoint,
+    write_tiny_sdxl_refiner_checkpoint,
+)
+
+diffusers = pytest.importorskip("diffusers")
+from diffusers.loaders.single_file_utils import (  # noqa: E402
+    convert_ldm_unet_checkpoint,
+    convert_open_clip_checkpoint,
+)
+
+TOL = 1e-5
+PROMPT = "a watercolor painting of a lighthouse at dusk"
+
+
+def reference_openclip(sd: dict[str, torch.Tensor]) -> CLIPTextModelWithProjection:
+    """transformers' CLIP text model holding ``sd`` as diffusers converts OpenCLIP checkpoints."""
+    width = TINY_OPENCLIP_WIDTH
+    config = CLIPTextConfig(vocab_size=49408, hidden_size=width, intermediate_size=4 * width, num_hidden_layers=3,
+                            num_attention_heads=2, max_position_embeddings=77, hidden_act="gelu",
+                            projection_dim=width, bos_token_id=49406, eos_token_id=49407)
+    model = CLIPTextModelWithProjection(config).eval()
+    prefix = "conditioner.embedders.1.model."  # under SD2's prefix diffusers drops the projection, which SD2 ignores
+    converted = convert_open_clip_checkpoint(model, {prefix + k: v for k, v in sd.items()}, prefix)
+    missing, unexpected = model.load_state_dict(converted, strict=False)
+    assert not unexpected and all("position_ids" in key for key in missing), (missing, unexpected)
+    return model
+
+
+def zero_padded_ids(text: str) -> torch.Tensor:
+    return torch.tensor([[token for token, _ in window] for window in ClipTokenizer(pad_token=0).tokenize(text)])
+
+
+def test_openclip_names_round_trip() -> None:
+    sd = tiny_openclip_state_dict()
+    back = hf_to_openclip(openclip_to_hf(sd))
+    assert set(back) == set(sd) - {"logit_scale"}
+    assert all(torch.equal(back[key], sd[key]) for key in back)
+
+
+@pytest.mark.parametrize("style", [SD2_STYLE, SDXL_G_STYLE], ids=["sd2-penultimate-normed", "sdxl-penultimate-raw"])
+def test_openclip_encoder_matches_transformers(style) -> None:
+    sd = tiny_openclip_state_dict()
+    ours = load_clip_from_state_dict(openclip_to_hf(sd), style)
+    reference = reference_openclip(sd)
+    cond, pooled = ours.encode(PROMPT)
+    ids = zero_padded_ids(PROMPT)
+    with torch.no_grad():
+        out = reference(input_ids=ids, output_hidden_states=True)
+        hidden = out.hidden_states[-2]
+        if style.norm_hidden:
+            hidden = reference.text_model.final_layer_norm(hidden)
+    assert cond.shape == (1, 77, TINY_OPENCLIP_WIDTH)
+    assert (cond - hidden).abs().max() < TOL
+    assert (pooled - out.text_embeds).abs().max() < TOL
+    unprojected = out.last_hidden_state[0, int((ids[0] == 49407).nonzero()[0])]
+    assert (pooled - unprojected).abs().max() > 1e-3, "the projection must matter for the test to mean much"
+
+
+def test_sdxl_encoders_join_along_features_and_pool_from_bigg(tmp_path: Path) -> None:
+    model, clip, _ = load_checkpoint(write_tiny_sdxl_checkpoint(tmp_path / "xl.safetensors"), ModelCache())
+    assert isinstance(clip, DualClip)
+    cond, pooled = clip.encode(PROMPT)
+    cond_l, _ = clip.encoders["clip_l"].encode(PROMPT)
+    cond_g, pooled_g = clip.encoders["clip_g"].encode(PROMPT)
+    assert torch.equal(cond, torch.cat([cond_l, cond_g], dim=-1)) and torch.equal(pooled, pooled_g)
+    assert cond.shape[-1] == model.unet.config.context_dim
+    long_l, _ = clip.encode_pair("a cat", " ".join(["word"] * 100))  # CLIP-L needs two windows, bigG one
+    assert long_l.shape[1] == 154
+
+
+def sdxl_pair() -> tuple[UNetModel, torch.nn.Module]:
+    ours = random_module(UNetModel, TINY_SDXL_UNET, 0)
+    config = diffusers_config(TINY_SDXL_UNET)
+    config.pop("class_embed_type")
+    config["projection_class_embeddings_input_dim"] = TINY_SDXL_UNET.adm_in_channels
+    config.update(addition_embed_type="text_time", addition_time_embed_dim=256,
+                  transformer_layers_per_block=list(TINY_SDXL_UNET.transformer_depth))
+    theirs = diffusers.UNet2DConditionModel(**config).eval()
+    ldm = {"model.diffusion_model." + k: v for k, v in ours.state_dict().items()}
+    theirs.load_state_dict(convert_ldm_unet_checkpoint(ldm, config), strict=True)
+    return ours, theirs
+
+
+def test_sdxl_unet_with_size_conditioning_matches_diffusers(tmp_path: Path) -> None:
+    ours, theirs = sdxl_pair()
+    from engine.sd.checkpoint import unet_from_state_dict
+
+    model = unet_from_state_dict(ours.state_dict(), "sdxl")
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 4, 8, 12, generator=gen)
+    context = torch.randn(2, 7, TINY_SDXL_UNET.context_dim, generator=gen)
+    pooled = torch.randn(1, 32, generator=gen)
+    options = {"pooled_output": pooled, "width": 1024, "height": 768, "crop_w": 16, "crop_h": 8,
+               "target_width": 1152, "target_height": 896}
+    y, concat = model.extra_inputs(options, torch.zeros_like(x), None, negative=False)
+    assert concat is None and y.shape == (1, TINY_SDXL_UNET.adm_in_channels)
+    t = torch.tensor([999.0, 250.0])
+    with torch.no_grad():
+        expected = theirs(x, t, encoder_hidden_states=context, added_cond_kwargs={
+            "text_embeds": pooled.expand(2, -1),
+            "time_ids": torch.tensor([[768.0, 1024.0, 8.0, 16.0, 896.0, 1152.0]]).expand(2, -1)}).sample
+        got = ours(x, t, context, y=y.expand(2, -1))
+    assert_close(got, expected)
+    # Without explicit sizes the latent's own pixel size is used (x is 8x12 latent pixels: 64x96 px).
+    y_default, _ = model.extra_inputs({"pooled_output": pooled}, torch.zeros_like(x), None, negative=False)
+    y_sized, _ = model.extra_inputs({"pooled_output": pooled, "width": 96, "height": 64}, torch.zeros_like(x), None,
+                                    negative=False)
+    assert torch.equal(y_default, y_sized) and not torch.equal(y_default, y)
+
+
+@pytest.mark.parametrize(("writer", "family", "latent_format", "clip_type"), [
+    (write_tiny_sd2_checkpoint, "sd2", SD15, "ClipTextModel"),
+    (write_tiny_sdxl_checkpoint, "sdxl", SDXL, "DualClip"),
+    (write_tiny_sdxl_refiner_checkpoint, "sdxl_refiner", SDXL, "ClipTextModel"),
+    (write_tiny_sd15_inpaint_checkpoint, "sd1", SD15, "ClipTextModel"),
+])
+def test_each_family_loads_samples_and_saves_back(tmp_path: Path, writer, family, latent_format, clip_type) -> None:
+    path = writer(tmp_path / "model.safetensors", dtype=torch.float16)
+    sd = load_state_dict(path)
+    assert checkpoint_family(sd, path) == family
+    model, clip, vae = load_checkpoint(path, ModelCache())
+    assert (model.family, model.latent_format, type(clip).__name__) == (family, latent_format, clip_type)
+    cond, pooled = clip.encode("a red fox")
+    latent = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    y, concat = model.extra_inputs({"pooled_output": pooled}, latent, None, negative=True)
+    out = model.apply(latent, torch.tensor([1.5]), cond, y=y, concat=concat)
+    assert out.shape == latent.shape and torch.isfinite(out).all()
+    saved = checkpoint_state_dict(model, clip, vae)
+    unused = ("betas", "alphas_cumprod", "position_ids", "logit_scale")  # schedule buffers, CLIP's image-side scale
+    written = {k: v for k, v in sd.items() if not k.endswith(unused)}
+    assert set(saved) == set(written)
+    assert all(torch.equal(saved[k].to(written[k].dtype), written[k]) for k in written)
+
+
+def test_inpainting_model_sees_mask_and_masked_image(tmp_path: Path) -> None:
+    model, clip, _ = load_checkpoint(write_tiny_sd15_inpaint_checkpoint(tmp_path / "inpaint.safetensors"), ModelCache())
+    assert model.is_inpainting
+    latent = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    _, blank = model.extra_inputs({}, latent, None, negative=False)
+    assert blank.shape == (2, 5, 8, 8) and torch.equal(blank[:, 0], torch.ones(2, 8, 8))
+    assert torch.allclose(blank[0, 1:, 0, 0], torch.tensor([0.8223, -0.6876, 0.6364, 0.1380]))
+    mask = torch.zeros(1, 64, 64)
+    mask[:, 16:48, 16:48] = 1.0
+    image = torch.randn(1, 4, 8, 8)
+    _, given = model.extra_inputs({"concat_mask": mask, "concat_latent_image": image}, latent, None, negative=False)
+    assert torch.equal(given[:, 0], torch.nn.functional.interpolate(mask[None], size=(8, 8), mode="bilinear")[0]
+                       .round().expand(2, -1, -1))
+    assert torch.allclose(given[:, 1:], SD15.process_in(image).expand(2, -1, -1, -1))
+    _, from_sampler = model.extra_inputs({}, latent, mask, negative=False)
+    assert torch.equal(from_sampler[:, 1:], latent)
+    cond = clip.encode("a cat")[0].expand(2, -1, -1)
+    sigma = torch.tensor([2.0])
+    assert not torch.allclose(model.apply(latent, sigma, cond, concat=blank), model.apply(latent, sigma, cond,
+                                                                                          concat=given))
+
+
+def test_sd2_v_prediction_is_read_from_the_checkpoint() -> None:
+    key = "model.diffusion_model.output_blocks.11.1.transformer_blocks.0.norm1.bias"
+    gen = torch.Generator().manual_seed(0)
+    assert _prediction({key: 0.2 * torch.randn(640, generator=gen)}, "sd2") == "v_prediction"
+    assert _prediction({key: 0.02 * torch.randn(640, generator=gen)}, "sd2") == "eps"
+    assert _prediction({"v_pred": torch.tensor([])}, "sdxl") == "v_prediction"
+    assert _prediction({}, "sdxl") == "eps"

@@ -1,0 +1,108 @@
+"""The shipped SD2.x, SDXL, inpainting, outpainting and merging workflows, end to end through the real server on
+tiny random checkpoints named as the workflows name them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.model_cache import ModelCache
+from engine.sd.checkpoint import load_checkpoint
+from engine.sd.state_dict import load_state_dict
+from tests.conftest import start_server, stop_server
+from tests.factories import (
+    write_tiny_sd2_checkpoint,
+    write_tiny_sd15_checkpoint,
+    write_tiny_sd15_inpaint_checkpoint,
+    write_tiny_sdxl_checkpoint,
+    write_tiny_sdxl_refiner_checkpoint,
+)
+from tests.server.api_client import run_prompt
+from tests.server.test_sd_workflows import api_prompt, saved_pixels
+
+CHECKPOINTS = {
+    "sd_xl_base_1.0.safetensors": write_tiny_sdxl_checkpoint,
+    "sd_xl_refiner_1.0.safetensors": write_tiny_sdxl_refiner_checkpoint,
+    "v2-1_768-ema-pruned.safetensors": write_tiny_sd2_checkpoint,
+    "sd-v1-5-inpainting.safetensors": write_tiny_sd15_inpaint_checkpoint,
+    "v1-5-pruned-emaonly.safetensors": write_tiny_sd15_checkpoint,
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("families")
+    for name, write in CHECKPOINTS.items():
+        write(base / "models" / "checkpoints" / name, dtype=torch.float16)
+    write_tiny_sd15_checkpoint(base / "models" / "checkpoints" / "dreamshaper_8.safetensors", seed=7)
+    # The inpainting mask is the transparent part of the image (ComfyUI's LoadImage: mask = 1 - alpha).
+    rgba = np.random.default_rng(0).integers(0, 255, (64, 64, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    rgba[16:48, 16:48, 3] = 0
+    (base / "input").mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgba, "RGBA").save(base / "input" / "example.png")
+    server = start_server(base)
+    yield server
+    stop_server(server)
+
+
+def run(server, prompt: dict) -> np.ndarray:
+    prompt_id, messages, _ = run_prompt(server.url, server.ws_url, prompt)
+    assert "execution_success" in [m["type"] for m in messages], messages
+    return saved_pixels(server, prompt_id)
+
+
+def test_sdxl_text_to_image_follows_prompt_and_size_conditioning(server):
+    prompt = api_prompt(server, "txt2img_sdxl.json")
+    image = run(server, prompt)
+    assert image.shape == (64, 64, 3)
+    other_text = api_prompt(server, "txt2img_sdxl.json", {("6", "text_g"): "a bowl of ramen"})
+    assert not np.array_equal(run(server, other_text), image)
+    other_size = api_prompt(server, "txt2img_sdxl.json", {("6", "crop_w"): 256})  # only the size embedding changes
+    assert not np.array_equal(run(server, other_size), image)
+
+
+def test_sdxl_base_hands_over_to_the_refiner(server):
+    prompt = api_prompt(server, "sdxl_refiner.json", {("10", "end_at_step"): 2, ("11", "start_at_step"): 2})
+    refined = run(server, prompt)
+    assert refined.shape == (64, 64, 3)
+    low_score = api_prompt(server, "sdxl_refiner.json", {("10", "end_at_step"): 2, ("11", "start_at_step"): 2,
+                                                         ("15", "ascore"): 1.0})
+    assert not np.array_equal(run(server, low_score), refined)
+
+
+def test_sd21_text_to_image(server):
+    assert run(server, api_prompt(server, "txt2img_sd21.json")).shape == (64, 64, 3)
+
+
+def test_inpainting_checkpoint_reads_the_mask_and_masked_image(server):
+    prompt = api_prompt(server, "inpaint_sd15.json")
+    with_noise_mask = run(server, prompt)
+    assert with_noise_mask.shape == (64, 64, 3)
+    whole = api_prompt(server, "inpaint_sd15.json", {("11", "noise_mask"): False})
+    assert not np.array_equal(run(server, whole), with_noise_mask)
+
+
+def test_outpainting_extends_the_canvas(server):
+    assert run(server, api_prompt(server, "outpaint_sd15.json")).shape == (64, 64 + 2 * 128, 3)
+
+
+def test_merge_workflow_saves_a_checkpoint_that_loads_back(server):
+    run(server, api_prompt(server, "merge_sd15.json"))
+    saved = next((Path(server.base) / "output" / "checkpoints").glob("merged_*.safetensors"))
+    keys = load_state_dict(saved)
+    assert {key.split(".")[0] for key in keys} == {"model", "first_stage_model", "cond_stage_model"}
+    model, clip, _ = load_checkpoint(saved, ModelCache())
+    a, clip_a, _ = load_checkpoint(Path(server.base) / "models" / "checkpoints" / "v1-5-pruned-emaonly.safetensors",
+                                   ModelCache())
+    b, clip_b, _ = load_checkpoint(Path(server.base) / "models" / "checkpoints" / "dreamshaper_8.safetensors",
+                                   ModelCache())
+    key = "out.2.weight"
+    halfway = (a.unet.state_dict()[key].float() + b.unet.state_dict()[key].float()) / 2
+    assert torch.allclose(model.unet.state_dict()[key].float(), halfway, atol=1e-3)
+    assert json.dumps(sorted(model.unet.state_dict())) == json.dumps(sorted(a.unet.state_dict()))
