@@ -1,9 +1,9 @@
 """ControlNet: a copy of the UNet's encoder that turns a hint image into residuals for the UNet's skips.
 
 Files in the original layout (``control_model.*`` or unprefixed: ``input_hint_block``, ``zero_convs``,
-``middle_block_out`` beside the encoder's ``input_blocks``/``middle_block``) load directly; sizes are read
-from the tensors. ``ControlNetHint`` is what conditioning carries: a net, its hint image, a strength and a
-range of the schedule, chained to the previous ControlNet of the same conditioning.
+``middle_block_out`` beside the encoder's ``input_blocks``/``middle_block``) load directly, diffusers' layout after
+renaming; sizes are read from the tensors. ``ControlNetHint`` is what conditioning carries: a net, its hint image,
+a strength and a range of the schedule, chained to the previous ControlNet of the same conditioning.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine import device as devices
+from engine.controlnet_diffusers import diffusers_controlnet_to_ldm, is_diffusers_controlnet
 from engine.sd.materialize import build_with_weights
 from engine.sd.state_dict import load_state_dict
 from engine.sd.unet import TimestepBlock, UNetModel, timestep_embedding
@@ -106,6 +107,8 @@ def detect_controlnet(sd: Mapping[str, torch.Tensor]) -> tuple[UNetConfig, int, 
 
 def controlnet_from_state_dict(sd: Mapping[str, torch.Tensor]) -> ControlNet:
     sd = strip_prefix(sd)
+    if is_diffusers_controlnet(sd):
+        sd = diffusers_controlnet_to_ldm(sd)
     config, hint_channels, widths = detect_controlnet(sd)
     return build_with_weights(lambda: ControlNet(config, hint_channels, widths), sd)
 
@@ -114,8 +117,9 @@ def load_controlnet(path: str | Path) -> ControlNet:
     try:
         return controlnet_from_state_dict(load_state_dict(Path(path)))
     except (ControlNetError, KeyError) as error:
-        raise ControlNetError(f"{Path(path).name} is not a ControlNet in the original (LDM) layout: {error}. "
-                              "Expected control_model.input_hint_block / zero_convs tensors.") from error
+        raise ControlNetError(f"{Path(path).name} is not a ControlNet: {error}. Expected the original layout "
+                              "(control_model.input_hint_block / zero_convs tensors) or diffusers' "
+                              "(controlnet_cond_embedding / controlnet_down_blocks tensors).") from error
 
 
 @dataclass

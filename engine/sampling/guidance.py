@@ -144,18 +144,23 @@ class GuidedDenoiser:
         x_in = torch.cat(crops)
         context = torch.cat([c.expand(batch, -1, -1) if c.shape[0] == 1 else c for c in contexts])
         sigmas = sigma.repeat(len(group))
-        control = self._control(group[0].options.get("control"), x_in, sigmas, context)
-        extras = [self._extra_inputs(entry, x) for entry in group]
-        kwargs: dict[str, Any] = {"control": control}
-        if any(y is not None for y, _ in extras):
-            kwargs["y"] = torch.cat([y.expand(batch, -1) if y.shape[0] == 1 else y for y, _ in extras])
-        if any(concat is not None for _, concat in extras):
-            kwargs["concat"] = torch.cat([concat[..., yo:yo + h, xo:xo + w]
-                                          for (_, concat), (h, w, yo, xo) in zip(extras, (e.area for e in group),
-                                                                                 strict=True)])
+        kwargs = self._extra_kwargs(group, x)
+        kwargs["control"] = self._control(group[0].options.get("control"), x_in, sigmas, context, kwargs.get("y"))
         self.calls += 1
         out = self.model.apply(x_in, sigmas, context, **kwargs)
         return list(out.split(batch))
+
+    def _extra_kwargs(self, group: list[_Entry], x: torch.Tensor) -> dict[str, Any]:
+        """``y`` and ``concat`` for one batched call: each entry's, repeated to the batch and cropped to its area."""
+        extras = [self._extra_inputs(entry, x) for entry in group]
+        kwargs: dict[str, Any] = {}
+        if any(y is not None for y, _ in extras):
+            kwargs["y"] = torch.cat([y.expand(x.shape[0], -1) if y.shape[0] == 1 else y for y, _ in extras])
+        if any(concat is not None for _, concat in extras):
+            kwargs["concat"] = torch.cat([concat[..., top:top + h, left:left + w]
+                                          for (_, concat), (h, w, top, left) in zip(extras, (e.area for e in group),
+                                                                                    strict=True)])
+        return kwargs
 
     def _extra_inputs(self, entry: _Entry, x: torch.Tensor) -> tuple[Any, Any]:
         key = (id(entry.options), entry.negative)
@@ -168,9 +173,10 @@ class GuidedDenoiser:
                 self._extras[key] = extra_inputs(entry.options, latent, self.denoise_mask, entry.negative)
         return self._extras[key]
 
-    def _control(self, hint: Any, x_in: torch.Tensor, sigmas: torch.Tensor, context: torch.Tensor) -> Any:
+    def _control(self, hint: Any, x_in: torch.Tensor, sigmas: torch.Tensor, context: torch.Tensor,
+                 y: torch.Tensor | None) -> Any:
         if hint is None:
             return None
         ms = self.model.model_sampling
         return hint.residuals(ms.calculate_input(sigmas, x_in), ms.timestep(sigmas), context, float(sigmas[0]),
-                              ms.percent_to_sigma)
+                              ms.percent_to_sigma, y)

@@ -66,3 +66,23 @@ def ldm_to_diffusers(config: UNetConfig, ldm_keys: list[str]) -> dict[str, str]:
                     break
         mapping[key] = prefixes[prefix] + rest
     return mapping
+
+
+def diffusers_to_ldm(config: UNetConfig, diffusers_keys: list[str]) -> dict[str, str]:
+    """For each diffusers key its LDM key (the inverse of ``ldm_to_diffusers``); unknown keys are left out."""
+    prefixes = {diffusers: ldm for ldm, diffusers in _module_prefixes(config).items()}
+    ordered = sorted(prefixes, key=len, reverse=True)
+    resnet_renames = {new: old for old, new in RESNET_RENAMES.items()}
+    mapping = {}
+    for key in diffusers_keys:
+        prefix = next((p for p in ordered if key.startswith(p + ".")), None)
+        if prefix is None:
+            continue
+        rest = key[len(prefix):]
+        if ".resnets." in prefix:
+            for new, old in resnet_renames.items():
+                if rest.startswith("." + new + "."):
+                    rest = "." + old + rest[len(new) + 1:]
+                    break
+        mapping[key] = prefixes[prefix] + rest
+    return mapping

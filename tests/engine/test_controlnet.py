@@ -84,3 +84,36 @@ def test_strength_scales_range_gates_and_chains_add():
     chained = residuals(ControlNetHint(second, image, previous=single))
     alone = residuals(ControlNetHint(second, image))
     torch.testing.assert_close(chained["mid"], base["mid"] + alone["mid"])
+
+
+def test_diffusers_layout_files_load_and_match_diffusers():
+    net = random_controlnet(8)
+    theirs = reference(net)
+    loaded = controlnet_from_state_dict(dict(theirs.state_dict()))  # the layout diffusers saves
+    assert loaded.config == CONFIG
+    x, hint, t, context = inputs(9)
+    ours = loaded(x, hint, t, context)
+    with torch.no_grad():
+        down, mid = theirs(x, t, context, controlnet_cond=hint, return_dict=False)
+    for a, b in zip([*ours["down"], ours["mid"]], [*down, mid], strict=True):
+        assert b.abs().max() > 1e-3
+        assert (a - b).abs().max() / b.abs().max() < REL_TOL
+
+
+def test_sdxl_controlnet_takes_the_size_vector():
+    config = UNetConfig(model_channels=64, channel_mult=(1, 2), num_res_blocks=1, transformer_depth=(0, 2),
+                        transformer_depth_middle=2, context_dim=16, num_head_channels=64,
+                        use_linear_in_transformer=True, adm_in_channels=40)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = ControlNet(config, 3, WIDTHS).eval()
+    loaded = controlnet_from_state_dict({"control_model." + k: v for k, v in net.state_dict().items()})
+    assert loaded.config == config
+    gen = torch.Generator().manual_seed(1)
+    x, hint, context = torch.randn(1, 4, 8, 8, generator=gen), torch.rand(1, 3, 64, 64, generator=gen), \
+        torch.randn(1, 3, 16, generator=gen)
+    y = torch.randn(1, 40, generator=gen)
+    with torch.no_grad():
+        with_y = loaded(x, hint, torch.tensor([500]), context, y)["mid"]
+        other_y = loaded(x, hint, torch.tensor([500]), context, torch.zeros_like(y))["mid"]
+    assert (with_y - other_y).abs().max() > 1e-4

@@ -189,3 +189,27 @@ def test_sd2_v_prediction_is_read_from_the_checkpoint() -> None:
     assert _prediction({key: 0.02 * torch.randn(640, generator=gen)}, "sd2") == "eps"
     assert _prediction({"v_pred": torch.tensor([])}, "sdxl") == "v_prediction"
     assert _prediction({}, "sdxl") == "eps"
+
+
+def test_sdxl_controlnet_guides_sampling_and_strength_zero_is_none(tmp_path: Path) -> None:
+    from engine.controlnet import ControlNet, ControlNetHint
+    from engine.sampling.ksampler import sample
+
+    model, clip, _ = load_checkpoint(write_tiny_sdxl_checkpoint(tmp_path / "xl.safetensors"), ModelCache())
+    net = random_module(lambda config: ControlNet(config, 3, (8, 8, 16, 16, 16, 16, 32)), TINY_SDXL_UNET, 4)
+    cond, pooled = clip.encode("a house")
+    empty, empty_pooled = clip.encode("")
+    image = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(0))
+    noise = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+
+    def run(strength: float | None) -> torch.Tensor:
+        options = {"pooled_output": pooled}
+        if strength is not None:
+            options["control"] = ControlNetHint(net, image, strength)
+        return sample(model, noise, [[cond, options]], [[empty, {"pooled_output": empty_pooled}]], 5.0, "euler",
+                      "normal", 3, torch.zeros(1, 4, 8, 8))
+
+    plain = run(None)
+    scale = plain.abs().max()
+    assert (run(0.0) - plain).abs().max() / scale < 1e-5  # separate batches with a ControlNet: float rounding only
+    assert (run(1.0) - plain).abs().max() / scale > 1e-3
