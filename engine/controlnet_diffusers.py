@@ -9,26 +9,11 @@ from collections.abc import Mapping
 
 import torch
 
-from engine.sd.unet_config import UNetConfig
-from engine.sd.unet_names import diffusers_to_ldm
+from engine.sd.unet_names import diffusers_structure, diffusers_to_ldm
 
 
 def is_diffusers_controlnet(sd: Mapping[str, torch.Tensor]) -> bool:
     return "controlnet_cond_embedding.conv_in.weight" in sd
-
-
-def _indices(keys: list[str], pattern: str) -> list[int]:
-    regex = re.compile(pattern)
-    return sorted({int(m.group(1)) for key in keys if (m := regex.match(key))})
-
-
-def _structure(keys: list[str]) -> UNetConfig:
-    """Just enough of the encoder's config to name its blocks."""
-    levels = _indices(keys, r"down_blocks\.(\d+)\.")
-    depths = tuple(len(_indices(keys, rf"down_blocks\.{level}\.attentions\.0\.transformer_blocks\.(\d+)\."))
-                   for level in levels)
-    return UNetConfig(channel_mult=(1,) * len(levels), transformer_depth=depths,
-                      num_res_blocks=len(_indices(keys, r"down_blocks\.0\.resnets\.(\d+)\.")))
 
 
 def _hint_and_zero_convs(key: str, hint_blocks: int) -> str | None:
@@ -49,8 +34,8 @@ def _hint_and_zero_convs(key: str, hint_blocks: int) -> str | None:
 def diffusers_controlnet_to_ldm(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The same tensors under their original names; raises ``KeyError`` naming tensors it cannot place."""
     keys = list(sd)
-    names = diffusers_to_ldm(_structure(keys), keys)
-    hint_blocks = len(_indices(keys, r"controlnet_cond_embedding\.blocks\.(\d+)\."))
+    names = diffusers_to_ldm(diffusers_structure(keys), keys)
+    hint_blocks = len({key.split(".")[2] for key in keys if key.startswith("controlnet_cond_embedding.blocks.")})
     out, unknown = {}, []
     for key, value in sd.items():
         name = names.get(key) or _hint_and_zero_convs(key, hint_blocks)

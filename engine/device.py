@@ -57,6 +57,8 @@ def compute_dtype(weight_dtype: torch.dtype, device: torch.device | None = None)
     within ~1.2% RMS of fp32) and in float32 otherwise; fp32 files stay fp32. On a GPU they run as stored.
     """
     device = device or compute_device()
+    if weight_dtype in (torch.float8_e4m3fn, torch.float8_e5m2):  # fp8 storage (UNETLoader) is computed in 16 bits
+        weight_dtype = torch.bfloat16
     if device.type == "cpu" and weight_dtype in (torch.float16, torch.bfloat16):
         return torch.bfloat16 if cpu_bf16_enabled() else torch.float32
     return weight_dtype

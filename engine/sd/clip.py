@@ -92,6 +92,13 @@ class ClipTextModel:
         other.patches = {key: list(value) for key, value in self.patches.items()}
         return other
 
+    def with_style(self, style: EncoderStyle) -> ClipTextModel:
+        """The same weights read the way another family reads them (e.g. a standalone file used as SDXL's CLIP-L)."""
+        other = self.clone()
+        other.style, other.layer_idx = style, style.layer
+        other.tokenizer = ClipTokenizer(pad_token=style.pad_token)
+        return other
+
     def set_last_layer(self, layer: int) -> None:
         """CLIPSetLastLayer: -1 is the last layer, -2 the penultimate ("clip skip 2"), ..."""
         self.layer_idx = layer
@@ -229,11 +236,12 @@ def _apply(weight: torch.Tensor, patches: list[WeightPatch]) -> torch.Tensor:
     return weight
 
 
-def load_clip_from_state_dict(sd: Mapping[str, torch.Tensor], style: EncoderStyle = SD1_STYLE) -> ClipTextModel:
+def load_clip_from_state_dict(sd: Mapping[str, torch.Tensor], style: EncoderStyle = SD1_STYLE,
+                              hidden_act: str | None = None) -> ClipTextModel:
     """A CLIP text encoder from Hugging Face-named weights (``text_model.*``, and ``text_projection.weight``
-    for encoders with a projection), without copying them."""
+    for encoders with a projection), without copying them. OpenAI's CLIP uses quick-GELU, OpenCLIP's GELU."""
     sd = normalise_keys(sd)
-    config = clip_config(sd, "gelu" if style.save_layout == "openclip" else "quick_gelu")
+    config = clip_config(sd, hidden_act or ("gelu" if style.save_layout == "openclip" else "quick_gelu"))
     projected = "text_projection.weight" in sd
     with torch.device("meta"):
         model = CLIPTextModelWithProjection(config) if projected else CLIPTextModel(config)

@@ -6,6 +6,8 @@ so the LoRA loader needs the map in both directions.
 
 from __future__ import annotations
 
+import re
+
 from engine.sd.unet_config import UNetConfig
 
 RESNET_RENAMES = {
@@ -66,6 +68,21 @@ def ldm_to_diffusers(config: UNetConfig, ldm_keys: list[str]) -> dict[str, str]:
                     break
         mapping[key] = prefixes[prefix] + rest
     return mapping
+
+
+def _indices(keys: list[str], pattern: str) -> list[int]:
+    regex = re.compile(pattern)
+    return sorted({int(m.group(1)) for key in keys if (m := regex.match(key))})
+
+
+def diffusers_structure(keys: list[str]) -> UNetConfig:
+    """Just enough of a diffusers UNet's (or ControlNet's) config to name its blocks: levels, res blocks per level
+    and attention depths; widths are read later from the renamed tensors."""
+    levels = _indices(keys, r"down_blocks\.(\d+)\.")
+    depths = tuple(len(_indices(keys, rf"down_blocks\.{level}\.attentions\.0\.transformer_blocks\.(\d+)\."))
+                   for level in levels)
+    return UNetConfig(channel_mult=(1,) * len(levels), transformer_depth=depths,
+                      num_res_blocks=len(_indices(keys, r"down_blocks\.0\.resnets\.(\d+)\.")))
 
 
 def diffusers_to_ldm(config: UNetConfig, diffusers_keys: list[str]) -> dict[str, str]:

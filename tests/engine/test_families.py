@@ -213,3 +213,18 @@ def test_sdxl_controlnet_guides_sampling_and_strength_zero_is_none(tmp_path: Pat
     scale = plain.abs().max()
     assert (run(0.0) - plain).abs().max() / scale < 1e-5  # separate batches with a ControlNet: float rounding only
     assert (run(1.0) - plain).abs().max() / scale > 1e-3
+
+
+def test_unet_only_files_are_told_apart_by_their_published_sizes() -> None:
+    from dataclasses import replace
+
+    from engine.sd.checkpoint import unet_family
+    from engine.sd.unet_config import UNetConfig
+
+    sdxl = UNetConfig(channel_mult=(1, 2, 4), transformer_depth=(0, 2, 10), transformer_depth_middle=10,
+                      context_dim=2048, num_head_channels=64, use_linear_in_transformer=True, adm_in_channels=2816)
+    refiner = replace(sdxl, model_channels=384, channel_mult=(1, 2, 4, 4), transformer_depth=(0, 4, 4, 0),
+                      transformer_depth_middle=4, context_dim=1280, adm_in_channels=2560)
+    sd2 = UNetConfig(context_dim=1024, num_head_channels=64, use_linear_in_transformer=True)
+    assert [unet_family(c) for c in (UNetConfig(), sd2, sdxl, refiner)] == ["sd1", "sd2", "sdxl", "sdxl_refiner"]
+    assert unet_family(TINY_SDXL_UNET) == "sdxl"

@@ -50,7 +50,8 @@ class Capture:
 
         executor._execute_node = spy
         outcome = executor.execute("p", result.prompt, result.good_outputs)
-        assert outcome.status == "success", outcome.messages
+        errors = [m[1].get("exception_message") for m in outcome.messages if m[0] == "execution_error"]
+        assert outcome.status == "success", errors
         return captured[node][slot][0]
 
 
