@@ -73,3 +73,40 @@ def test_version_1_object_links_and_named_widget_values():
 def test_unknown_node_types_stay_so_validation_can_name_them():
     prompt = ui_to_api(workflow([{"id": 3, "type": "FancyPluginNode", "mode": 0, "widgets_values": [1]}], []), INFO)
     assert prompt == {"3": {"class_type": "FancyPluginNode", "inputs": {}, "_meta": {"title": "FancyPluginNode"}}}
+
+
+def shipped_workflows() -> list:
+    from tests.conftest import ROOT
+
+    return sorted((ROOT / "workflows").glob("*.json"), key=lambda path: path.name)
+
+
+def test_every_shipped_workflow_is_well_formed():
+    """Each link joins an output and an input of the same type on registered nodes, and every widget value is
+    one the input accepts (model file names aside: they are the user's)."""
+    import json
+
+    from nodes.builtin import builtin_definitions
+    from nodes.registry import Registry
+
+    registry = Registry()
+    registry.add_all(builtin_definitions(), builtin=True)
+    info = registry.object_info()
+    for path in shipped_workflows():
+        workflow = json.loads(path.read_text())
+        nodes = {node["id"]: node for node in workflow["nodes"]}
+        for link_id, source, slot, target, target_slot, kind in workflow["links"]:
+            source_node, target_node = nodes[source], nodes[target]
+            assert info[source_node["type"]]["output"][slot] == kind, (path.name, link_id)
+            assert target_node["inputs"][target_slot]["type"] == kind, (path.name, link_id)
+            assert target_node["inputs"][target_slot]["link"] == link_id, (path.name, link_id)
+        prompt = ui_to_api(workflow, info)
+        for node_id, node in prompt.items():
+            spec = {**info[node["class_type"]]["input"]["required"],
+                    **info[node["class_type"]]["input"].get("optional", {})}
+            for name, value in node["inputs"].items():
+                assert name in spec, (path.name, node_id, name)
+                kind = spec[name][0]
+                user_files = name.endswith(("_name", "_name1", "_name2", "image", "folder", "stats"))
+                if isinstance(kind, list) and not isinstance(value, list) and not user_files:
+                    assert value in kind, (path.name, node_id, name, value)
