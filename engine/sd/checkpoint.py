@@ -1,5 +1,5 @@
-"""Load single-file Stable Diffusion checkpoints (SD1.x, SD2.x, SDXL base and refiner, and their inpainting
-variants) and standalone VAE / UNet files into engine objects, and write checkpoints back in the same layout."""
+"""Single-file Stable Diffusion checkpoints (SD1.x, SD2.x, SDXL base and refiner, and their inpainting
+variants): the family read from the tensors, the parts loaded, and checkpoints written back in the same layout."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ from typing import Any
 import torch
 
 from engine.model_cache import MODEL_CACHE, ModelCache
-from engine.sampling.model_sampling import ModelSamplingDiscrete
-from engine.sd.latent_format import SD15, SDXL
-from engine.sd.materialize import build_with_weights
+from engine.sd.components import (
+    CheckpointError,
+    clip_from_state_dict,
+    read_weights,
+    unet_from_state_dict,
+    vae_from_state_dict,
+)
 from engine.sd.model import DiffusionModel
-from engine.sd.model_inputs import sdxl_adm, sdxl_refiner_adm
-from engine.sd.state_dict import WeightsFileError, has_prefix, load_state_dict, with_prefix
-from engine.sd.unet import UNetConfig, UNetModel, detect_unet_config
-from engine.sd.unet_names import diffusers_structure, diffusers_to_ldm
-from engine.sd.vae import VAE, AutoencoderKL, detect_vae_config
-from engine.sd.vae_convert import diffusers_vae_to_ldm, is_diffusers_vae
+from engine.sd.state_dict import has_prefix, with_prefix
+from engine.sd.vae import VAE
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
@@ -46,81 +46,10 @@ _UNSUPPORTED_MARKERS = [
 ]
 
 
-class CheckpointError(ValueError):
-    """A file that is not (or not yet) a loadable model; the message names the file and what was expected."""
-
-
-def _read_weights(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        return load_state_dict(path)
-    except WeightsFileError as e:
-        raise CheckpointError(str(e)) from e
-
-
 def load_checkpoint(path: str | Path, cache: ModelCache = MODEL_CACHE) -> tuple[DiffusionModel, Any, VAE]:
     """(MODEL, CLIP, VAE) of a single-file SD1.x, SD2.x or SDXL checkpoint; the file is read once while unchanged."""
     model, clip, vae = cache.get_or_load(path, "checkpoint", _read_checkpoint)
     return model.clone(), clip, vae
-
-
-def load_vae(path: str | Path, cache: ModelCache = MODEL_CACHE) -> VAE:
-    """A standalone VAE file in LDM layout (optionally under ``first_stage_model.`` or ``vae.``) or diffusers
-    layout."""
-    return cache.get_or_load(path, "vae", _read_vae)
-
-
-def load_diffusion_model(path: str | Path, cache: ModelCache = MODEL_CACHE,
-                         storage_dtype: torch.dtype | None = None) -> DiffusionModel:
-    """A UNet-only file (original layout with or without ``model.diffusion_model.``, or diffusers' layout), its
-    weights optionally stored in another dtype (fp8 halves the memory of fp16 files)."""
-    kind = "unet" if storage_dtype is None else f"unet:{storage_dtype}"
-    return cache.get_or_load(path, kind, lambda p: _read_unet(p, storage_dtype)).clone()
-
-
-def unet_family(config: UNetConfig) -> str:
-    """The family of a UNet from its config. A class vector means SDXL: the refiner's is its pooled text (as wide as
-    its context) plus 5 size/score embeddings, the base's pooled bigG text plus 6 size embeddings."""
-    if config.adm_in_channels:
-        return "sdxl_refiner" if config.adm_in_channels - 5 * 256 == config.context_dim else "sdxl"
-    if config.use_linear_in_transformer or config.context_dim == 1024:
-        return "sd2"
-    return "sd1"
-
-
-def unet_from_state_dict(sd: Mapping[str, torch.Tensor], family: str | None = None,
-                         prediction: str = "eps") -> DiffusionModel:
-    """A ``DiffusionModel`` from UNet keys without prefix; weights are adopted, not copied."""
-    config = detect_unet_config(sd)
-    family = family or unet_family(config)
-    unet = build_with_weights(lambda: UNetModel(config), sd)
-    xl = family.startswith("sdxl")
-    adm = {"sdxl": sdxl_adm, "sdxl_refiner": sdxl_refiner_adm}.get(family) if config.adm_in_channels else None
-    return DiffusionModel(unet, ModelSamplingDiscrete(prediction=prediction), SDXL if xl else SD15, family, adm)
-
-
-def vae_from_state_dict(sd: Mapping[str, torch.Tensor]) -> VAE:
-    """A ``VAE`` from LDM-layout keys without prefix (diffusers layout is converted)."""
-    if is_diffusers_vae(sd):
-        sd = diffusers_vae_to_ldm(sd)
-    vae_keys = {k: v for k, v in sd.items() if k.startswith(("encoder.", "decoder.", "quant_conv.", "post_quant"))}
-    model = build_with_weights(lambda: AutoencoderKL(detect_vae_config(vae_keys)), vae_keys)
-    return VAE(model, SD15)
-
-
-def clip_from_state_dict(sd: Mapping[str, torch.Tensor], style_name: str = "sd1") -> Any:
-    """One text encoder from its checkpoint keys (prefix removed): transformers' names (with or without the
-    ``text_model.`` level) or OpenCLIP's, read in the given family's style."""
-    # Imported here: the text encoder pulls in transformers, which is slow to import.
-    from engine.sd.clip import SD1_STYLE, SD2_STYLE, SDXL_G_STYLE, SDXL_L_STYLE, load_clip_from_state_dict
-    from engine.sd.openclip_convert import is_openclip, openclip_to_hf
-
-    style = {"sd1": SD1_STYLE, "sd2": SD2_STYLE, "sdxl_l": SDXL_L_STYLE, "sdxl_g": SDXL_G_STYLE}[style_name]
-    if is_openclip(sd):
-        return load_clip_from_state_dict(openclip_to_hf(sd), style, "gelu")
-    hf = {(k if k.startswith(("text_model.", "text_projection.")) else "text_model." + k): v for k, v in sd.items()}
-    # OpenAI's CLIP-L uses quick-GELU; the OpenCLIP towers (H 1024, bigG 1280) saved in transformers' names, GELU.
-    act = "gelu" if text_encoder_width(hf) in (1024, 1280) else "quick_gelu"
-    return load_clip_from_state_dict(hf, style, act)
 
 
 def _text_encoders(sd: Mapping[str, torch.Tensor], family: str) -> Any:
@@ -169,7 +98,7 @@ def _prediction(sd: Mapping[str, torch.Tensor], family: str) -> str:
 
 
 def _read_checkpoint(path: Path) -> tuple[DiffusionModel, Any, VAE]:
-    sd = _read_weights(path)
+    sd = read_weights(path)
     family = checkpoint_family(sd, path)
     prediction = _prediction(sd, family)
     unet_sd = with_prefix(sd, UNET_PREFIX)
@@ -204,78 +133,3 @@ def checkpoint_state_dict(model: DiffusionModel, clip: Any, vae: VAE) -> dict[st
             weights = hf_to_openclip(weights)
         tensors.update({prefixes[name] + k: v for k, v in weights.items()})
     return tensors
-
-
-def _read_vae(path: Path) -> VAE:
-    sd = _read_weights(path)
-    for prefix in (VAE_PREFIX, "vae."):
-        if has_prefix(sd, prefix):
-            sd = with_prefix(sd, prefix)
-    try:
-        return vae_from_state_dict(sd)
-    except (KeyError, RuntimeError, ValueError) as e:
-        raise CheckpointError(
-            f"{path}: not a KL VAE file: expected keys like 'encoder.conv_in.weight' and "
-            f"'decoder.conv_out.weight' (LDM or diffusers layout) ({e})"
-        ) from e
-
-
-def _read_unet(path: Path, storage_dtype: torch.dtype | None = None) -> DiffusionModel:
-    sd = _read_weights(path)
-    if storage_dtype is not None:
-        sd = {key: value.to(storage_dtype) if value.is_floating_point() else value for key, value in sd.items()}
-    if has_prefix(sd, UNET_PREFIX):
-        sd = with_prefix(sd, UNET_PREFIX)
-    if "conv_in.weight" in sd:  # diffusers' layout (diffusion_pytorch_model.safetensors)
-        names = diffusers_to_ldm(diffusers_structure(list(sd)), list(sd))
-        sd = {names[key]: value for key, value in sd.items() if key in names}
-    try:
-        return unet_from_state_dict(sd)
-    except (KeyError, RuntimeError, ValueError) as e:
-        raise CheckpointError(
-            f"{path}: not a UNet file: expected keys like 'input_blocks.0.0.weight' (original layout) or "
-            f"'conv_in.weight' and 'down_blocks.*' (diffusers' layout) ({e})"
-        ) from e
-
-
-_STYLE_BY_WIDTH = {768: "sd1", 1024: "sd2", 1280: "sdxl_g"}
-_TEXT_ENCODER_PREFIXES = (CLIP_PREFIX, OPENCLIP_PREFIX, SDXL_L_PREFIX, SDXL_G_PREFIX, REFINER_G_PREFIX)
-
-
-def load_text_encoder(path: str | Path, cache: ModelCache = MODEL_CACHE) -> Any:
-    """A standalone text-encoder file (transformers' or OpenCLIP's names, optionally under a checkpoint prefix),
-    read in the style of the family its width belongs to: 768 CLIP-L (SD1), 1024 OpenCLIP-H (SD2), 1280 bigG
-    (the SDXL refiner)."""
-    return cache.get_or_load(path, "clip", _read_text_encoder)
-
-
-def text_encoder_width(sd: Mapping[str, torch.Tensor]) -> int:
-    for key in ("text_model.embeddings.token_embedding.weight", "token_embedding.weight",
-                "embeddings.token_embedding.weight"):
-        if key in sd:
-            return int(sd[key].shape[1])
-    raise KeyError("no token embedding (text_model.embeddings.token_embedding.weight or token_embedding.weight)")
-
-
-def _read_text_encoder(path: Path) -> Any:
-    sd = _read_weights(path)
-    for prefix in _TEXT_ENCODER_PREFIXES:
-        if has_prefix(sd, prefix):
-            sd = with_prefix(sd, prefix)
-            break
-    if has_prefix(sd, "transformer.text_model."):  # ComfyUI's own saves of CLIP-L
-        sd = with_prefix(sd, "transformer.")
-    try:
-        return clip_from_state_dict(sd, _STYLE_BY_WIDTH.get(text_encoder_width(sd), "sd1"))
-    except (KeyError, RuntimeError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a CLIP text encoder: expected transformers' names "
-                              f"('text_model.encoder.layers.*') or OpenCLIP's ('transformer.resblocks.*') ({e})") from e
-
-
-def dual_text_encoders(first: Any, second: Any) -> Any:
-    """SDXL's pair from two single encoders given in either order: the narrower is CLIP-L, the wider bigG."""
-    from engine.sd.clip import SDXL_G_STYLE, SDXL_L_STYLE
-    from engine.sd.dual_clip import DualClip
-
-    clip_l, clip_g = sorted([first, second], key=lambda encoder: encoder.width)
-    return DualClip(clip_l.with_style(SDXL_L_STYLE), clip_g.with_style(SDXL_G_STYLE))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.sd.checkpoint import dual_text_encoders, load_diffusion_model, load_text_encoder
+from engine.sd.model_files import dual_text_encoders, load_diffusion_model, load_text_encoder
 from nodes.api import Combo, Node, Output
 from nodes.folders import folders, model_choices
 

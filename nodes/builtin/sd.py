@@ -11,8 +11,9 @@ from PIL import Image
 from engine.sampling import SAMPLER_NAMES, SCHEDULER_NAMES
 from engine.sampling.ksampler import sample
 from engine.sampling.noise import prepare_noise
-from engine.sd.checkpoint import load_checkpoint, load_vae
+from engine.sd.checkpoint import load_checkpoint
 from engine.sd.embeddings import load_embedding
+from engine.sd.model_files import load_vae
 from nodes.api import Combo, Float, Int, Node, Output, Socket, String, progress
 from nodes.folders import folders, model_choices
 

@@ -12,17 +12,12 @@ import torch
 
 from engine import device as devices
 from engine.model_cache import ModelCache
-from engine.sd.checkpoint import (
-    CheckpointError,
-    checkpoint_family,
-    load_checkpoint,
-    load_diffusion_model,
-    load_vae,
-    vae_from_state_dict,
-)
+from engine.sd.checkpoint import checkpoint_family, load_checkpoint
+from engine.sd.components import CheckpointError, vae_from_state_dict
 from engine.sd.latent_format import SD15
 from engine.sd.materialize import build_with_weights
 from engine.sd.model import DiffusionModel
+from engine.sd.model_files import load_diffusion_model, load_vae
 from engine.sd.state_dict import WeightsFileError, load_state_dict, with_prefix
 from engine.sd.unet import UNetModel, detect_unet_config
 from tests.factories import (

@@ -111,7 +111,7 @@ def sdxl_pair() -> tuple[UNetModel, torch.nn.Module]:
 
 def test_sdxl_unet_with_size_conditioning_matches_diffusers(tmp_path: Path) -> None:
     ours, theirs = sdxl_pair()
-    from engine.sd.checkpoint import unet_from_state_dict
+    from engine.sd.components import unet_from_state_dict
 
     model = unet_from_state_dict(ours.state_dict(), "sdxl")
     gen = torch.Generator().manual_seed(2)
@@ -218,7 +218,7 @@ def test_sdxl_controlnet_guides_sampling_and_strength_zero_is_none(tmp_path: Pat
 def test_unet_only_files_are_told_apart_by_their_published_sizes() -> None:
     from dataclasses import replace
 
-    from engine.sd.checkpoint import unet_family
+    from engine.sd.components import unet_family
     from engine.sd.unet_config import UNetConfig
 
     sdxl = UNetConfig(channel_mult=(1, 2, 4), transformer_depth=(0, 2, 10), transformer_depth_middle=10,

@@ -91,8 +91,9 @@ def test_fp8_storage_stays_close(registry):
 
 def test_single_text_encoder_files_encode_as_in_their_checkpoint(registry):
     from engine.model_cache import ModelCache
-    from engine.sd.checkpoint import load_checkpoint, load_text_encoder
+    from engine.sd.checkpoint import load_checkpoint
     from engine.sd.clip import SD2_STYLE
+    from engine.sd.model_files import load_text_encoder
     from nodes.folders import folders
 
     models = folders().models_dir
