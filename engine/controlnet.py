@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +24,7 @@ from engine.sd.materialize import build_with_weights
 from engine.sd.state_dict import load_state_dict
 from engine.sd.unet import TimestepBlock, UNetModel, timestep_embedding
 from engine.sd.unet_config import UNetConfig, detect_unet_config
+from engine.t2i_adapter import is_t2i_adapter, t2i_adapter_from_state_dict
 
 Control = dict[str, list[torch.Tensor] | torch.Tensor]
 
@@ -54,6 +56,8 @@ def skip_channels(config: UNetConfig) -> list[int]:
 
 
 class ControlNet(nn.Module):
+    per_step = True  # its residuals depend on the latent and the timestep
+
     def __init__(self, config: UNetConfig, hint_channels: int = 3, hint_widths: tuple[int, ...] = (
             16, 16, 32, 32, 96, 96, 256)) -> None:
         super().__init__()
@@ -113,9 +117,15 @@ def controlnet_from_state_dict(sd: Mapping[str, torch.Tensor]) -> ControlNet:
     return build_with_weights(lambda: ControlNet(config, hint_channels, widths), sd)
 
 
-def load_controlnet(path: str | Path) -> ControlNet:
+def load_controlnet(path: str | Path) -> nn.Module:
+    """A ControlNet or, as in ComfyUI's ControlNet loader, a T2I-Adapter."""
+    sd = load_state_dict(Path(path))
     try:
-        return controlnet_from_state_dict(load_state_dict(Path(path)))
+        if is_t2i_adapter(sd):
+            return t2i_adapter_from_state_dict(sd)
+        return controlnet_from_state_dict(sd)
+    except ValueError as error:
+        raise ControlNetError(f"{Path(path).name} is {error}") from error
     except (ControlNetError, KeyError) as error:
         raise ControlNetError(f"{Path(path).name} is not a ControlNet: {error}. Expected the original layout "
                               "(control_model.input_hint_block / zero_convs tensors) or diffusers' "
@@ -126,13 +136,14 @@ def load_controlnet(path: str | Path) -> ControlNet:
 class ControlNetHint:
     """One ControlNet applied to a conditioning: called by the sampler at each step."""
 
-    net: ControlNet
+    net: nn.Module  # a ControlNet or a T2I-Adapter
     hint: torch.Tensor  # IMAGE [B, H, W, C] in 0..1
     strength: float = 1.0
     start_percent: float = 0.0
     end_percent: float = 1.0
     previous: ControlNetHint | None = None
     _resized: dict[tuple, torch.Tensor] = field(default_factory=dict, repr=False)
+    _once: dict[tuple, Control] = field(default_factory=dict, repr=False)  # outputs of nets that ignore the latent
 
     def chained(self) -> list[ControlNetHint]:
         chain, node = [], self
@@ -159,9 +170,7 @@ class ControlNetHint:
             if not active or node.strength == 0:
                 continue
             scaled = node._run(x_in, timesteps, context, y)
-            total = scaled if total is None else {
-                "down": [a + b for a, b in zip(total["down"], scaled["down"], strict=True)],
-                "mid": total["mid"] + scaled["mid"]}
+            total = scaled if total is None else _add(total, scaled)
         return total
 
     def _run(self, x_in: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor,
@@ -169,7 +178,33 @@ class ControlNetHint:
         param = next(self.net.parameters())
         dtype = devices.compute_dtype(param.dtype, x_in.device)
         net = self.net if (param.dtype, param.device) == (dtype, x_in.device) else self.net.to(x_in.device, dtype)
-        with torch.no_grad():
-            out = net(x_in.to(dtype), self._hint_for(x_in, dtype), timesteps, context.to(dtype),
-                      None if y is None else y.to(dtype))
-        return {"down": [r * self.strength for r in out["down"]], "mid": out["mid"] * self.strength}
+        key = (tuple(x_in.shape), x_in.device, dtype)
+        if self.net.per_step or key not in self._once:
+            with torch.no_grad():
+                out = net(x_in.to(dtype), self._hint_for(x_in, dtype), timesteps, context.to(dtype),
+                          None if y is None else y.to(dtype))
+            if not self.net.per_step:
+                self._once = {key: out}
+        else:
+            out = self._once[key]
+        return {name: _scale(value, self.strength) for name, value in out.items()}
+
+
+def _scale(value: Any, factor: float) -> Any:
+    if isinstance(value, list):
+        return [None if v is None else v * factor for v in value]
+    return None if value is None else value * factor
+
+
+def _add(a: Control, b: Control) -> Control:
+    """Residuals of two nets, summed where both have them (a ControlNet and an adapter fill different keys)."""
+    total: Control = {}
+    for name in a.keys() | b.keys():
+        x, y = a.get(name), b.get(name)
+        if x is None or y is None:
+            total[name] = x if y is None else y
+        elif isinstance(x, list):
+            total[name] = [p if q is None else q if p is None else p + q for p, q in zip(x, y, strict=True)]
+        else:
+            total[name] = x + y
+    return total

@@ -16,7 +16,8 @@ from engine.sd.unet_config import UNetConfig, detect_unet_config
 __all__ = ["UNetConfig", "UNetModel", "detect_unet_config", "timestep_embedding"]
 
 # ControlNet residuals: {"down": [tensor or None per skip connection], "mid": tensor or None}. Each is added
-# to the skip it belongs to (as diffusers does), "mid" to the middle block's output.
+# to the skip it belongs to (as diffusers does), "mid" to the middle block's output. T2I-Adapter features:
+# {"input": [tensor per level]}, added to the hidden state after each level's last res block (skip included).
 Control = dict[str, Any]
 
 
@@ -103,6 +104,7 @@ class UNetModel(nn.Module):
             )
 
         self.input_blocks = nn.ModuleList([TimestepBlock(nn.Conv2d(c.in_channels, mc, 3, padding=1))])
+        self.level_ends: list[int] = []  # index of each level's last res block among the input blocks
         skip_channels = [mc]
         ch = mc
         for level, mult in enumerate(c.channel_mult):
@@ -112,6 +114,7 @@ class UNetModel(nn.Module):
                 layers += self._attention(ch, c.transformer_depth[level])
                 self.input_blocks.append(TimestepBlock(*layers))
                 skip_channels.append(ch)
+            self.level_ends.append(len(self.input_blocks) - 1)
             if level != len(c.channel_mult) - 1:
                 self.input_blocks.append(TimestepBlock(Downsample(ch)))
                 skip_channels.append(ch)
@@ -155,11 +158,14 @@ class UNetModel(nn.Module):
             emb = emb + self.label_emb(y.to(x.dtype))
         down = list((control or {}).get("down") or [])
         mid = (control or {}).get("mid")
+        features = dict(zip(self.level_ends, (control or {}).get("input") or [], strict=False))
 
         skips = []
         h = x
         for i, block in enumerate(self.input_blocks):
             h = block(h, emb, context)
+            if features.get(i) is not None:
+                h = h + features[i].to(h)
             residual = down[i] if i < len(down) else None
             skips.append(h if residual is None else h + residual.to(h))
         h = self.middle_block(h, emb, context)

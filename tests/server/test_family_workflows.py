@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 from PIL import Image
 
@@ -25,6 +26,8 @@ from tests.factories import (
 from tests.server.api_client import run_prompt
 from tests.server.test_sd_workflows import api_prompt, saved_pixels
 
+diffusers = pytest.importorskip("diffusers")
+
 CHECKPOINTS = {
     "sd_xl_base_1.0.safetensors": write_tiny_sdxl_checkpoint,
     "sd_xl_refiner_1.0.safetensors": write_tiny_sdxl_refiner_checkpoint,
@@ -40,6 +43,12 @@ def server(tmp_path_factory):
     for name, write in CHECKPOINTS.items():
         write(base / "models" / "checkpoints" / name, dtype=torch.float16)
     write_tiny_sd15_checkpoint(base / "models" / "checkpoints" / "dreamshaper_8.safetensors", seed=7)
+    with torch.random.fork_rng(devices=[]):  # a T2I-Adapter in diffusers' layout that fits the tiny SD1 UNet
+        torch.manual_seed(0)
+        adapter = diffusers.T2IAdapter(in_channels=3, channels=[32, 64], num_res_blocks=2, adapter_type="full_adapter")
+    (base / "models" / "controlnet").mkdir(parents=True, exist_ok=True)
+    safetensors.torch.save_file({k: v.contiguous() for k, v in adapter.state_dict().items()},
+                                str(base / "models" / "controlnet" / "t2iadapter_canny_sd15v2.safetensors"))
     # The inpainting mask is the transparent part of the image (ComfyUI's LoadImage: mask = 1 - alpha).
     rgba = np.random.default_rng(0).integers(0, 255, (64, 64, 4), dtype=np.uint8)
     rgba[..., 3] = 255
@@ -106,3 +115,14 @@ def test_merge_workflow_saves_a_checkpoint_that_loads_back(server):
     halfway = (a.unet.state_dict()[key].float() + b.unet.state_dict()[key].float()) / 2
     assert torch.allclose(model.unet.state_dict()[key].float(), halfway, atol=1e-3)
     assert json.dumps(sorted(model.unet.state_dict())) == json.dumps(sorted(a.unet.state_dict()))
+
+
+def test_t2i_adapter_guides_and_strength_zero_is_no_adapter(server):
+    guided = run(server, api_prompt(server, "t2i_adapter_sd15.json"))
+    off = run(server, api_prompt(server, "t2i_adapter_sd15.json", {("13", "strength"): 0.0}))
+    plain = api_prompt(server, "t2i_adapter_sd15.json")
+    plain["3"]["inputs"].update(positive=["6", 0], negative=["7", 0])
+    for node_id in ("10", "11", "12", "13"):
+        del plain[node_id]
+    assert np.array_equal(off, run(server, plain))
+    assert not np.array_equal(guided, off)

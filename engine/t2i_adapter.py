@@ -1,0 +1,109 @@
+"""T2I-Adapter: a small network that turns a hint image into features added inside the UNet's encoder.
+
+Unlike a ControlNet it does not see the latent or the timestep, so it runs once per hint, not once per step. Its
+four feature maps are added to the UNet's hidden state after the last res block of each level (and so to that
+level's skip as well), as the original implementation and ComfyUI do. Files in TencentARC's layout
+(``conv_in``, ``body.N.block1`` ...) load directly, diffusers' (``adapter.body.L.resnets.R``) after renaming.
+SDXL adapters (3-level, 256 or 768 input channels) and the "light" variant are refused by name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.sd.materialize import build_with_weights
+
+UNSHUFFLE = 8
+BLOCKS_PER_LEVEL = 2  # the published full adapters all use two res blocks per level (ComfyUI assumes the same)
+
+
+def is_t2i_adapter(sd: Mapping[str, torch.Tensor]) -> bool:
+    return ("conv_in.weight" in sd and "body.0.block1.weight" in sd) or "adapter.conv_in.weight" in sd
+
+
+def _conv(weight: torch.Tensor, **kwargs: int) -> nn.Conv2d:
+    out_c, in_c, k, _ = weight.shape
+    return nn.Conv2d(in_c, out_c, k, padding=k // 2, **kwargs)
+
+
+class AdapterBlock(nn.Module):
+    """Optional 2x down-sampling and channel change, then ``x + block2(relu(block1(x)))``."""
+
+    def __init__(self, sd: Mapping[str, torch.Tensor], prefix: str, down: bool) -> None:
+        super().__init__()
+        self.down = down
+        if down and prefix + "down_opt.op.weight" in sd:
+            self.down_opt: nn.Module | None = nn.Conv2d(*sd[prefix + "down_opt.op.weight"].shape[:2], 3, stride=2,
+                                                        padding=1)
+        else:
+            self.down_opt = None
+        self.in_conv = _conv(sd[prefix + "in_conv.weight"]) if prefix + "in_conv.weight" in sd else None
+        self.block1 = _conv(sd[prefix + "block1.weight"])
+        self.block2 = _conv(sd[prefix + "block2.weight"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.down:
+            x = self.down_opt(x) if self.down_opt is not None else F.avg_pool2d(x, 2, 2, ceil_mode=True)
+        if self.in_conv is not None:
+            x = self.in_conv(x)
+        return x + self.block2(F.relu(self.block1(x)))
+
+
+class T2IAdapter(nn.Module):
+    per_step = False  # its output depends only on the hint
+
+    def __init__(self, sd: Mapping[str, torch.Tensor]) -> None:
+        super().__init__()
+        blocks = len({int(m.group(1)) for key in sd if (m := re.match(r"body\.(\d+)\.block1\.", key))})
+        self.levels = blocks // BLOCKS_PER_LEVEL
+        self.hint_channels = int(sd["conv_in.weight"].shape[1]) // UNSHUFFLE**2
+        self.conv_in = _conv(sd["conv_in.weight"])
+        self.body = nn.ModuleList(AdapterBlock(sd, f"body.{i}.", down=i > 0 and i % BLOCKS_PER_LEVEL == 0)
+                                  for i in range(blocks))
+
+    def features(self, hint: torch.Tensor) -> list[torch.Tensor]:
+        """One feature map per level for a hint [B, C, 8h, 8w] in 0..1 (RGB is averaged for 1-channel adapters)."""
+        if self.hint_channels == 1 and hint.shape[1] > 1:
+            hint = hint.mean(dim=1, keepdim=True)
+        x = self.conv_in(F.pixel_unshuffle(hint, UNSHUFFLE))
+        out = []
+        for index, block in enumerate(self.body):
+            x = block(x)
+            if index % BLOCKS_PER_LEVEL == BLOCKS_PER_LEVEL - 1:
+                out.append(x)
+        return out
+
+    def forward(self, x: torch.Tensor, hint: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor,
+                y: torch.Tensor | None = None) -> dict[str, list[torch.Tensor]]:
+        """Same call as a ControlNet's; the UNet adds ``"input"[level]`` after that level's last res block."""
+        return {"input": self.features(hint)}
+
+
+def diffusers_adapter_to_original(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``adapter.body.L.resnets.R.*`` -> ``body.{L*2+R}.*``, ``adapter.body.L.in_conv`` -> ``body.{L*2}.in_conv``."""
+    out = {}
+    for key, value in sd.items():
+        name = key.removeprefix("adapter.")
+        if m := re.match(r"body\.(\d+)\.resnets\.(\d+)\.(.*)", name):
+            name = f"body.{int(m.group(1)) * BLOCKS_PER_LEVEL + int(m.group(2))}.{m.group(3)}"
+        elif m := re.match(r"body\.(\d+)\.(in_conv\..*)", name):
+            name = f"body.{int(m.group(1)) * BLOCKS_PER_LEVEL}.{m.group(2)}"
+        out[name] = value
+    return out
+
+
+def t2i_adapter_from_state_dict(sd: Mapping[str, torch.Tensor]) -> T2IAdapter:
+    if "adapter.conv_in.weight" in sd:
+        sd = diffusers_adapter_to_original(sd)
+    if "body.0.in_conv.weight" in sd:
+        raise ValueError("a T2I-Adapter 'light' file (body.0.in_conv), which is not supported")
+    hint_channels = int(sd["conv_in.weight"].shape[1]) // UNSHUFFLE**2
+    if hint_channels not in (1, 3):
+        raise ValueError(f"a T2I-Adapter for SDXL ({sd['conv_in.weight'].shape[1]} input channels), which is not "
+                         "supported; SD1.x adapters take 64 (grey) or 192 (RGB)")
+    return build_with_weights(lambda: T2IAdapter(sd), sd)
