@@ -17,7 +17,7 @@ from engine.sd.latent_format import SD15, SDXL
 from engine.sd.openclip_convert import hf_to_openclip, openclip_to_hf
 from engine.sd.state_dict import load_state_dict
 from engine.sd.tokenizer import ClipTokenizer
-from engine.sd.unet import UNetModel
+from engine.sd.unet import UNetModel, detect_unet_config
 from tests.engine.test_unet import assert_close, diffusers_config
 from tests.factories import (
     TINY_OPENCLIP_WIDTH,
@@ -228,3 +228,49 @@ def test_unet_only_files_are_told_apart_by_their_published_sizes() -> None:
     sd2 = UNetConfig(context_dim=1024, num_head_channels=64, use_linear_in_transformer=True)
     assert [unet_family(c) for c in (UNetConfig(), sd2, sdxl, refiner)] == ["sd1", "sd2", "sdxl", "sdxl_refiner"]
     assert unet_family(TINY_SDXL_UNET) == "sdxl"
+
+
+def openclip_meta(width: int, layers: int) -> dict[str, torch.Tensor]:
+    """An OpenCLIP text tower's tensor names and shapes (as in SD2 / SDXL files), on the meta device."""
+    shapes = {"token_embedding.weight": (49408, width), "positional_embedding": (77, width),
+              "ln_final.weight": (width,), "ln_final.bias": (width,), "text_projection": (width, width),
+              "logit_scale": ()}
+    for i in range(layers):
+        p = f"transformer.resblocks.{i}."
+        shapes.update({p + "ln_1.weight": (width,), p + "ln_1.bias": (width,), p + "ln_2.weight": (width,),
+                       p + "ln_2.bias": (width,), p + "attn.in_proj_weight": (3 * width, width),
+                       p + "attn.in_proj_bias": (3 * width,), p + "attn.out_proj.weight": (width, width),
+                       p + "attn.out_proj.bias": (width,), p + "mlp.c_fc.weight": (4 * width, width),
+                       p + "mlp.c_fc.bias": (4 * width,), p + "mlp.c_proj.weight": (width, 4 * width),
+                       p + "mlp.c_proj.bias": (width,)})
+    return {key: torch.empty(shape, device="meta") for key, shape in shapes.items()}
+
+
+@pytest.mark.parametrize(("width", "layers", "heads", "parameters"), [
+    (1024, 24, 16, 354_032_640),  # OpenCLIP ViT-H/14's text tower (SD2.x)
+    (1280, 32, 20, 694_659_840),  # OpenCLIP ViT-bigG/14's (SDXL's text_encoder_2)
+])
+def test_real_openclip_towers_are_read_with_their_published_sizes(width, layers, heads, parameters) -> None:
+    from engine.sd.clip import clip_config
+
+    hf = openclip_to_hf(openclip_meta(width, layers))
+    config = clip_config(hf, "gelu")
+    assert (config.num_hidden_layers, config.num_attention_heads, config.projection_dim) == (layers, heads, width)
+    with torch.device("meta"):
+        model = CLIPTextModelWithProjection(config)
+    own = {("text_model." + k if not k.startswith(("text_model.", "text_projection.")) else k): tuple(v.shape)
+           for k, v in model.state_dict().items() if not k.endswith("position_ids")}
+    assert own == {k: tuple(v.shape) for k, v in hf.items()}
+    assert sum(p.numel() for p in model.parameters()) == parameters
+
+
+def test_real_sd2_unet_is_detected_with_its_published_size() -> None:
+    from engine.sd.components import unet_family
+    from engine.sd.unet_config import UNetConfig
+
+    config = UNetConfig(context_dim=1024, num_head_channels=64, use_linear_in_transformer=True)
+    with torch.device("meta"):
+        unet = UNetModel(config)
+    assert sum(p.numel() for p in unet.parameters()) == 865_910_724  # SD 2.x's UNet
+    detected = detect_unet_config(unet.state_dict())
+    assert detected == config and unet_family(detected) == "sd2"
