@@ -145,3 +145,36 @@ def test_ddim_is_euler_on_the_ddim_schedule():
     ours = sampler_function("ddim")(exact_x0, x * (sigmas[0] ** 2 + 1) ** 0.5, sigmas)
     close(ours, sample.double(), 1e-4)
     assert np.isfinite(ours.numpy()).all()
+
+
+def v_of(x_k: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """The exact v target for a k-space sample: ``alpha * eps - sigma_vp * x0`` with VP scalings of ``sigma``."""
+    sigma = sigma.reshape(-1, *([1] * (x_k.ndim - 1))).to(x_k)
+    x0 = exact_x0(x_k, sigma)
+    eps = (x_k - x0) / sigma
+    return (eps - sigma * x0) / (sigma**2 + 1) ** 0.5
+
+
+def test_v_prediction_denoising_follows_diffusers_euler():
+    """SD2-768 and other v models: our v -> x0 conversion inside Euler matches diffusers' v-prediction Euler."""
+    reference = diffusers.EulerDiscreteScheduler(**SD1, prediction_type="v_prediction")
+    reference.set_timesteps(10)
+    x = start(3)
+    sample = x.float() * reference.init_noise_sigma
+    for t in reference.timesteps:
+        model_input = reference.scale_model_input(sample, t)  # sets the step index
+        sigma = reference.sigmas[reference.step_index]
+        sample = reference.step(v_of(model_input.double() * (sigma**2 + 1) ** 0.5, sigma).float(), t,
+                                sample).prev_sample
+    ms = ModelSamplingDiscrete("v_prediction")
+
+    def denoiser(x_k: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return ms.calculate_denoised(sigma, v_of(x_k, sigma), x_k)
+
+    sigmas = reference.sigmas.double()
+    ours = sampler_function("euler")(denoiser, x * sigmas[0], sigmas)
+    close(ours, sample, 1e-4)
+    eps_model = ModelSamplingDiscrete("eps")
+    wrong = sampler_function("euler")(lambda x_k, s: eps_model.calculate_denoised(s, v_of(x_k, s), x_k),
+                                      x * sigmas[0], sigmas)
+    assert float((wrong - sample.double()).abs().max() / sample.abs().max()) > 1e-2

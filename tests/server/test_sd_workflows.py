@@ -42,7 +42,7 @@ def api_prompt(server, name: str, changes: dict | None = None) -> dict:
             inputs.update(width=64, height=64)
         if node["class_type"] == "LatentUpscale":
             inputs.update(width=96, height=96)
-        if node["class_type"] in ("KSampler", "KSamplerAdvanced"):
+        if node["class_type"] in ("KSampler", "KSamplerAdvanced", "KarrasScheduler"):
             inputs["steps"] = 3
     for (node_id, key), value in (changes or {}).items():
         prompt[node_id]["inputs"][key] = value
@@ -90,12 +90,26 @@ def test_text_to_image_is_deterministic_reports_progress_and_reruns_only_what_ch
     assert not np.array_equal(saved_pixels(sd_server, changed_id), first)
 
 
-@pytest.mark.parametrize("name", ["img2img_sd15.json", "hiresfix_sd15.json"])
+@pytest.mark.parametrize("name", ["img2img_sd15.json", "hiresfix_sd15.json", "custom_sampling_sd15.json"])
 def test_shipped_workflows_run(sd_server, name):
     prompt_id, messages, _ = run_prompt(sd_server.url, sd_server.ws_url, api_prompt(sd_server, name))
     assert "execution_success" in [m["type"] for m in messages], messages
     pixels = saved_pixels(sd_server, prompt_id)
     assert pixels.shape == ((96, 96, 3) if "hires" in name else (64, 64, 3))
+
+
+def test_area_composition_puts_each_subject_in_its_area(sd_server):
+    sizes = {("5", "width"): 128, ("5", "height"): 64, ("12", "width"): 64, ("12", "height"): 64,
+             ("13", "width"): 64, ("13", "height"): 64, ("13", "x"): 64}
+    prompt_id, _, _ = run_prompt(sd_server.url, sd_server.ws_url, api_prompt(sd_server, "area_composition_sd15.json",
+                                                                             sizes))
+    first = saved_pixels(sd_server, prompt_id)
+    assert first.shape == (64, 128, 3)
+    changed = api_prompt(sd_server, "area_composition_sd15.json", {**sizes, ("11", "text"): "a green tree"})
+    prompt_id, _, _ = run_prompt(sd_server.url, sd_server.ws_url, changed)
+    second = saved_pixels(sd_server, prompt_id)
+    right, left = np.abs(second.astype(int) - first)[:, 72:], np.abs(second.astype(int) - first)[:, :56]
+    assert right.mean() > left.mean(), "the changed prompt's area (the right half) changes most"
 
 
 def test_a_missing_model_file_is_named_in_the_error(sd_server):
