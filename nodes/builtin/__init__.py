@@ -7,7 +7,7 @@ import importlib
 from nodes.definition import NodeDefinition
 
 # Each module lists its node classes in NODES.
-MODULES = ["primitives", "image", "latent", "conditioning", "sd", "sdxl", "model_parts", "adapters", "inpaint",
+MODULES = ["primitives", "image", "latent", "conditioning", "sd", "sdxl", "model_parts", "adapters", "inpaint", "masks",
            "custom_sampling", "merging", "gan", "metrics"]
 
 
