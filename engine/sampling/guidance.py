@@ -19,6 +19,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from engine.sampling.cfg import plain_cfg
+
 Conditioning = list[list[Any]]
 FEATHER = 8  # latent pixels over which an area's weight ramps up at edges inside the image
 
@@ -126,7 +128,8 @@ class GuidedDenoiser:
         if not self.negative:
             return cond
         uncond = sums[True] / counts[True]
-        return uncond + (cond - uncond) * self.cfg
+        combine = getattr(self.model, "cfg_function", None) or plain_cfg
+        return combine(x, sigma, cond, uncond, self.cfg)
 
     @staticmethod
     def _groups(entries: list[_Entry]) -> list[list[_Entry]]:

@@ -16,6 +16,7 @@ import torch
 from torch.func import functional_call
 
 from engine import device as devices
+from engine.sampling.cfg import CfgFunction
 from engine.sd.latent_format import LatentFormat
 from engine.sd.materialize import compute_copy, is_on
 from engine.sd.memory import module_bytes
@@ -64,6 +65,7 @@ class DiffusionModel:
         self.latent_format = latent_format
         self.family = family  # "sd1", "sd2", "sdxl" or "sdxl_refiner"
         self.adm = adm  # builds the UNet's class vector ``y`` from conditioning options (SDXL)
+        self.cfg_function: CfgFunction | None = None  # how guidance combines cond and uncond (None: plain CFG)
         self.patches: dict[str, list[WeightPatch]] = {}
         self._weights = _SharedWeights(unet)
         self._patched: tuple[UNetModel, dict[str, torch.Tensor]] | None = None  # (compute unet, its patches)

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from engine.sampling import SAMPLER_NAMES, SCHEDULER_NAMES
+from engine.sampling.cfg import rescale_cfg
 from engine.sampling.ksampler import sample_sigmas, schedule
 from engine.sampling.model_sampling import ModelSamplingDiscrete
 from engine.sampling.noise import prepare_noise
@@ -77,6 +78,20 @@ class SamplerCustom(Node):
         return ({**latent_image, "samples": samples}, {**latent_image, "samples": denoised})
 
 
+class RescaleCFG(Node):
+    """Guidance in v space with its spread pulled back towards the conditional prediction's: fewer burnt colours at
+    high CFG, especially with v-prediction models (SD2-768, zero-terminal-SNR models)."""
+
+    category = "advanced/model"
+    inputs = [Socket("model", "MODEL"), Float("multiplier", 0.7, min=0.0, max=1.0, step=0.01)]
+    outputs = [Output("MODEL")]
+
+    def execute(self, model: Any, multiplier: float) -> tuple:
+        patched = model.clone()
+        patched.cfg_function = rescale_cfg(multiplier)
+        return (patched,)
+
+
 class ModelSamplingDiscreteNode(Node):
     """Sets what the model predicts (eps or v) and optionally zero terminal SNR, on a clone of the model."""
 
@@ -100,4 +115,4 @@ class ModelSamplingDiscreteNode(Node):
         return (patched,)
 
 
-NODES = [KSamplerSelect, BasicScheduler, KarrasScheduler, SamplerCustom, ModelSamplingDiscreteNode]
+NODES = [KSamplerSelect, BasicScheduler, KarrasScheduler, SamplerCustom, ModelSamplingDiscreteNode, RescaleCFG]

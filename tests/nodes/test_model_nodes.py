@@ -186,3 +186,15 @@ def test_clip_text_encode_reads_embeddings_from_the_embeddings_folder(registry):
         encoded("embedding:missing")
     with pytest.raises(Exception, match="escape|outside"):
         encoded("embedding:../checkpoints/a")
+
+
+def test_rescale_cfg_node(registry):
+    run = Capture(registry)
+    prompt = {**base_prompt(), "ks": ksampler(),
+              "rs": {"class_type": "RescaleCFG", "inputs": {"model": ["ck", 0], "multiplier": 0.0}},
+              "kr": ksampler(("rs", 0))}
+    plain = run(with_image(prompt, "ks"), "ks")["samples"]
+    assert torch.allclose(run(with_image(prompt, "kr"), "kr")["samples"], plain, atol=1e-5)
+    prompt["rs"]["inputs"]["multiplier"] = 0.7
+    assert not torch.allclose(run(with_image(prompt, "kr"), "kr")["samples"], plain, atol=1e-3)
+    assert torch.equal(run(with_image(prompt, "ks"), "ks")["samples"], plain), "the base model is not changed"
