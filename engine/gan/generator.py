@@ -1,17 +1,19 @@
 """``GANGenerator``: the one object the GAN socket carries, whatever the architecture behind it.
 
-Latents: ``sample_z`` draws each image's z from ``torch.Generator().manual_seed(seed)`` (standard normal, one
-generator per seed), so image ``i`` of a batch depends only on its own seed. Note NVlabs' ``generate.py``
-draws from NumPy's ``RandomState`` instead, so seed N here is not NVlabs' seed N.
+Latents: ``sample_z`` draws each image's z from its own seed, so image ``i`` of a batch depends only on its own
+seed. StyleGAN2 uses NumPy's ``RandomState(seed)`` as NVlabs' ``generate.py`` does, so seed N gives NVlabs' image
+N; the other kinds use ``torch.Generator().manual_seed(seed)`` (standard normal).
 
-Truncation: StyleGAN2 lerps w towards the stored ``mapping.w_avg``; DCGAN and DF-GAN (no w space) scale z,
-so truncation 0 is the image of the mean latent for every kind.
+Truncation: StyleGAN2 lerps w towards the stored ``mapping.w_avg`` (only the first ``truncation_cutoff`` layers'
+w when given, as NVlabs' option); DCGAN and DF-GAN (no w space) scale z, so truncation 0 is the image of the
+mean latent for every kind.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -48,7 +50,10 @@ class GANGenerator:
         return sum(t.numel() * t.element_size() for t in self.network.state_dict().values())
 
     def sample_z(self, seeds: Sequence[int]) -> torch.Tensor:
-        """z [B, z_dim]: one ``torch.Generator().manual_seed(seed)`` per image."""
+        """z [B, z_dim], one random stream per seed."""
+        if self.kind == "stylegan2":
+            return torch.from_numpy(np.stack([np.random.RandomState(int(seed)).randn(self.z_dim)
+                                              for seed in seeds])).float()
         return torch.stack([torch.randn(self.z_dim, generator=torch.Generator().manual_seed(int(seed)))
                             for seed in seeds])
 
@@ -59,12 +64,13 @@ class GANGenerator:
             raise ValueError(f"this generator needs a class label in 0..{self.num_classes - 1}")
         return nn.functional.one_hot(torch.full((count,), class_label), self.num_classes).float()
 
-    def mapping(self, z: torch.Tensor, class_label: int | None = None, truncation: float = 1.0) -> torch.Tensor:
+    def mapping(self, z: torch.Tensor, class_label: int | None = None, truncation: float = 1.0,
+                truncation_cutoff: int | None = None) -> torch.Tensor:
         """w latents [B, num_ws, w_dim] (StyleGAN2 only)."""
         if self.w_dim is None:
             raise ValueError(f"{self.kind} has no mapping network (no w space)")
         with torch.no_grad():
-            return self.network.mapping(z, self.labels(len(z), class_label), truncation)
+            return self.network.mapping(z, self.labels(len(z), class_label), truncation, truncation_cutoff)
 
     def synthesis(self, latents: torch.Tensor, noise_mode: str = "const", text: str | None = None) -> torch.Tensor:
         """IMAGE [B, H, W, 3] in 0..1 from w (StyleGAN2) or z (DCGAN, DF-GAN with its caption)."""
@@ -84,11 +90,12 @@ class GANGenerator:
         return self.network(latents)
 
     def generate(self, seeds: Sequence[int], truncation: float = 1.0, class_label: int | None = None,
-                 text: str | None = None, noise_mode: str = "const") -> torch.Tensor:
+                 text: str | None = None, noise_mode: str = "const",
+                 truncation_cutoff: int | None = None) -> torch.Tensor:
         """IMAGE [len(seeds), H, W, 3] in 0..1 on the CPU. ``text`` is ignored by generators without text."""
         z = self.sample_z(seeds)
         if self.w_dim is not None:
-            return self.synthesis(self.mapping(z, class_label, truncation), noise_mode)
+            return self.synthesis(self.mapping(z, class_label, truncation, truncation_cutoff), noise_mode)
         return self.synthesis(z * truncation, noise_mode, text)
 
 

@@ -95,7 +95,8 @@ class MappingNetwork(nn.Module):
                                                               lr_multiplier=0.01))
         self.register_buffer("w_avg", torch.zeros(config.w_dim))
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None, truncation_psi: float = 1.0) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None) -> torch.Tensor:
         x = normalize_2nd_moment(z)
         if self.config.c_dim:
             if c is None:
@@ -103,9 +104,11 @@ class MappingNetwork(nn.Module):
             x = torch.cat([x, normalize_2nd_moment(self.embed(c))], dim=1)
         for index in range(self.config.mapping_layers):
             x = getattr(self, f"fc{index}")(x)
+        ws = x[:, None].repeat(1, self.config.num_ws, 1)
         if truncation_psi != 1:
-            x = self.w_avg.lerp(x, truncation_psi)
-        return x[:, None].repeat(1, self.config.num_ws, 1)
+            cutoff = self.config.num_ws if truncation_cutoff is None else truncation_cutoff
+            ws[:, :cutoff] = self.w_avg.lerp(ws[:, :cutoff], truncation_psi)
+        return ws
 
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,

@@ -40,16 +40,19 @@ class GANGeneratorNode(Node):
               Int("class_label", 0, min=0, max=100000, tooltip="Used by class-conditional generators only."),
               Combo("noise_mode", ["const", "random", "none"]),
               String("text", "", multiline=True, optional=True, tooltip="The caption, for text-to-image GANs "
-                     "such as DF-GAN; other generators ignore it.")]
+                     "such as DF-GAN; other generators ignore it."),
+              Int("truncation_cutoff", 0, min=0, max=64, optional=True, tooltip="StyleGAN2: truncate only the "
+                  "first N layers' w (coarse features), as NVlabs' truncation_cutoff; 0 truncates all.")]
     outputs = [Output("IMAGE")]
 
     def execute(self, gan: GANGenerator, seed: int, batch_size: int, truncation: float, class_label: int,
-                noise_mode: str, text: str = "") -> tuple:
+                noise_mode: str, text: str = "", truncation_cutoff: int = 0) -> tuple:
         label = class_label if gan.num_classes else None
         images = []
         for start in range(0, batch_size, CHUNK):
             seeds = range(seed + start, seed + min(batch_size, start + CHUNK))
-            images.append(gan.generate(list(seeds), truncation, label, text=text or None, noise_mode=noise_mode))
+            images.append(gan.generate(list(seeds), truncation, label, text=text or None, noise_mode=noise_mode,
+                                       truncation_cutoff=truncation_cutoff or None))
             progress(min(batch_size, start + CHUNK), batch_size)
         return (torch.cat(images),)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -49,10 +50,22 @@ def test_shapes_ranges_determinism_and_seeds(make):
     torch.testing.assert_close(generator.generate([3])[0], images[2], atol=1e-5, rtol=0)
 
 
-def test_latents_come_from_one_torch_generator_per_seed():
+def test_latents_follow_each_kinds_reference_seeding():
+    # StyleGAN2: NVlabs' generate.py, z = np.random.RandomState(seed).randn(1, z_dim); seed N is NVlabs' image N.
+    expected = torch.from_numpy(np.stack([np.random.RandomState(s).randn(1, 16)[0] for s in (42, 7)])).float()
+    assert torch.equal(stylegan().sample_z([42, 7]), expected)
+    expected = torch.stack([torch.randn(8, generator=torch.Generator().manual_seed(s)) for s in (42, 7)])
+    assert torch.equal(dcgan().sample_z([42, 7]), expected)
+
+
+def test_truncation_cutoff_truncates_only_the_first_layers():
     generator = stylegan()
-    expected = torch.stack([torch.randn(16, generator=torch.Generator().manual_seed(s)) for s in (42, 7)])
-    assert torch.equal(generator.sample_z([42, 7]), expected)
+    z = generator.sample_z([4])
+    full, cut = generator.mapping(z, truncation=0.5), generator.mapping(z, truncation=0.5, truncation_cutoff=2)
+    untruncated = generator.mapping(z)
+    torch.testing.assert_close(cut[:, :2], full[:, :2])
+    torch.testing.assert_close(cut[:, 2:], untruncated[:, 2:])
+    assert not torch.allclose(full[:, 2:], untruncated[:, 2:])
 
 
 def test_interface_sizes():
