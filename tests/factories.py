@@ -14,6 +14,7 @@ import torch
 
 from engine.sd.unet import UNetConfig, UNetModel
 from engine.sd.vae_model import AutoencoderKL, VAEConfig
+from engine.upscale import RRDBNet
 
 # Heads are not stored in files: conv-projection (SD1) UNets are read as 8 heads, so the tiny one uses 8 too.
 TINY_UNET = UNetConfig(
@@ -204,3 +205,11 @@ def write_tiny_sd15_inpaint_checkpoint(path: str | Path, seed: int = 0, dtype: t
 def write_tiny_vae(path: str | Path, seed: int = 0, dtype: torch.dtype = torch.float32) -> Path:
     """A tiny standalone VAE file in LDM layout (the common ``vae-ft-mse`` style)."""
     return save_weights(tiny_vae_state_dict(seed), Path(path), dtype)
+
+
+def random_rrdbnet(upsamples: int = 2, unshuffle: int = 1, seed: int = 0) -> RRDBNet:
+    """Growth 32 as in every published ESRGAN (spandrel assumes it); the other sizes are small."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = RRDBNet(3, 3, features=16, blocks=2, growth=32, upsamples=upsamples, unshuffle=unshuffle)
+    return net.eval()

@@ -15,11 +15,15 @@ class WeightsFileError(ValueError):
     """A weights file that cannot be read; the message names the file."""
 
 
+WRAPPERS = ("state_dict", "params_ema", "params")
+
+
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """All tensors of a ``.safetensors`` / ``.sft`` or ``.ckpt``/``.pt``/``.pth``/``.bin`` file, in file dtype.
 
     Pickle-based files are read with ``weights_only=True`` (no code runs) and memory-mapped; a top-level
-    ``state_dict`` wrapper, as in LDM training checkpoints, is unwrapped.
+    wrapper is unwrapped: ``state_dict`` (LDM training checkpoints), ``params_ema`` or ``params`` (BasicSR's, e.g.
+    Real-ESRGAN).
     """
     path = Path(path)
     if path.suffix.lower() in SAFETENSORS_SUFFIXES:
@@ -28,8 +32,10 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         except Exception as e:  # safetensors raises its own untyped errors for truncated/corrupt files
             raise WeightsFileError(f"{path}: not a readable safetensors file ({e})") from e
     data = _torch_load(path)
-    if isinstance(data, Mapping) and isinstance(data.get("state_dict"), Mapping):
-        data = data["state_dict"]
+    for wrapper in WRAPPERS:
+        if isinstance(data, Mapping) and isinstance(data.get(wrapper), Mapping):
+            data = data[wrapper]
+            break
     if not isinstance(data, Mapping):
         raise WeightsFileError(f"{path}: holds a {type(data).__name__}, not a dict of tensors")
     return {k: v for k, v in data.items() if isinstance(v, torch.Tensor)}

@@ -17,6 +17,7 @@ from engine.sd.checkpoint import load_checkpoint
 from engine.sd.state_dict import load_state_dict
 from tests.conftest import start_server, stop_server
 from tests.factories import (
+    random_rrdbnet,
     write_tiny_sd2_checkpoint,
     write_tiny_sd15_checkpoint,
     write_tiny_sd15_inpaint_checkpoint,
@@ -49,6 +50,9 @@ def server(tmp_path_factory):
     (base / "models" / "controlnet").mkdir(parents=True, exist_ok=True)
     safetensors.torch.save_file({k: v.contiguous() for k, v in adapter.state_dict().items()},
                                 str(base / "models" / "controlnet" / "t2iadapter_canny_sd15v2.safetensors"))
+    upscalers = base / "models" / "upscale_models"
+    upscalers.mkdir(parents=True, exist_ok=True)
+    torch.save({"params_ema": random_rrdbnet().state_dict()}, upscalers / "RealESRGAN_x4plus.pth")
     # The inpainting mask is the transparent part of the image (ComfyUI's LoadImage: mask = 1 - alpha).
     rgba = np.random.default_rng(0).integers(0, 255, (64, 64, 4), dtype=np.uint8)
     rgba[..., 3] = 255
@@ -126,3 +130,7 @@ def test_t2i_adapter_guides_and_strength_zero_is_no_adapter(server):
         del plain[node_id]
     assert np.array_equal(off, run(server, plain))
     assert not np.array_equal(guided, off)
+
+
+def test_upscale_model_workflow_makes_the_image_four_times_larger(server):
+    assert run(server, api_prompt(server, "upscale_model_sd15.json")).shape == (256, 256, 3)
