@@ -9,18 +9,33 @@ from __future__ import annotations
 
 import torch
 
+# Zero terminal SNR would make the last sigma infinite; ComfyUI keeps this alpha-bar there instead.
+ZSNR_LAST_ALPHA_BAR = 4.8973451890853435e-08
+
+
+def zero_terminal_snr(sigmas: torch.Tensor) -> torch.Tensor:
+    """Sigmas rescaled so the last training step is (almost) pure noise ("Common Diffusion Noise Schedules and
+    Sample Steps Are Flawed", algorithm 1), for models trained that way."""
+    root = (1 / (sigmas.double() ** 2 + 1)).sqrt()
+    root = (root - root[-1]) * root[0] / (root[0] - root[-1])
+    alphas = root**2
+    alphas[-1] = ZSNR_LAST_ALPHA_BAR
+    return ((1 - alphas) / alphas).sqrt().float()
+
 
 class ModelSamplingDiscrete:
     sigma_data = 1.0
 
     def __init__(self, prediction: str = "eps", linear_start: float = 0.00085, linear_end: float = 0.012,
-                 timesteps: int = 1000) -> None:
+                 timesteps: int = 1000, zsnr: bool = False) -> None:
         if prediction not in ("eps", "v_prediction"):
             raise ValueError(f"unknown prediction type {prediction!r}")
         self.prediction = prediction
         betas = torch.linspace(linear_start**0.5, linear_end**0.5, timesteps, dtype=torch.float64) ** 2
         alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
         self.sigmas = (((1 - alphas_cumprod) / alphas_cumprod) ** 0.5).float()
+        if zsnr:
+            self.sigmas = zero_terminal_snr(self.sigmas)
         self.log_sigmas = self.sigmas.log()
 
     @property

@@ -37,7 +37,6 @@ TEXT_ENCODERS = {
     "sdxl": {"clip_l": SDXL_L_PREFIX, "clip_g": SDXL_G_PREFIX},
     "sdxl_refiner": {"clip_g": REFINER_G_PREFIX},
 }
-V_PREDICTION_STD = 0.09  # ComfyUI's test for SD2 v-models: this norm bias varies more in v-prediction training
 
 # Marker keys of families we recognise but cannot run: (prefix or key, family name).
 _UNSUPPORTED_MARKERS = [
@@ -90,23 +89,18 @@ def checkpoint_family(sd: Mapping[str, torch.Tensor], path: str | Path) -> str:
     return family
 
 
-def _prediction(sd: Mapping[str, torch.Tensor], family: str) -> str:
-    if family == "sd2":
-        bias = sd.get(UNET_PREFIX + "output_blocks.11.1.transformer_blocks.0.norm1.bias")
-        return "v_prediction" if bias is not None and float(bias.float().std()) > V_PREDICTION_STD else "eps"
-    return "v_prediction" if "v_pred" in sd else "eps"
-
-
 def _read_checkpoint(path: Path) -> tuple[DiffusionModel, Any, VAE]:
     sd = read_weights(path)
     family = checkpoint_family(sd, path)
-    prediction = _prediction(sd, family)
     unet_sd = with_prefix(sd, UNET_PREFIX)
     vae_sd = with_prefix(sd, VAE_PREFIX)
+    markers = [key for key in sd if not key.startswith((UNET_PREFIX, VAE_PREFIX))]
     try:
-        model = unet_from_state_dict(unet_sd, family, prediction)
+        model = unet_from_state_dict(unet_sd, family, markers)
         vae = vae_from_state_dict(vae_sd)
         clip = _text_encoders(sd, family)
+    except CheckpointError as e:  # a known model we cannot run; the message says which
+        raise CheckpointError(f"{path}: {e}") from e
     except (KeyError, RuntimeError, ValueError) as e:
         raise CheckpointError(f"{path}: unexpected tensor layout for an {FAMILY_NAMES[family]} checkpoint ({e})") from e
     return model, clip, vae

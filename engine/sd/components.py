@@ -3,7 +3,7 @@ the text encoders, whichever file they came from."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +42,38 @@ def unet_family(config: UNetConfig) -> str:
     return "sd1"
 
 
+V_PREDICTION_STD = 0.09  # ComfyUI's test for SD2 v-models: this norm bias varies more in v-prediction training
+EDM_MARKERS = ("edm_mean", "edm_std", "edm_vpred.sigma_max", "edm_vpred.sigma_min")
+
+
+def sampling_type(unet_sd: Mapping[str, torch.Tensor], family: str, markers: Collection[str] = ()) -> tuple[str, bool]:
+    """(prediction, zero terminal SNR) of a UNet, read as ComfyUI reads it: SD2 4-channel UNets by how much one
+    norm bias varies, SDXL files by the marker keys (``v_pred``, ``ztsnr``) some trainers add next to the weights.
+    Raises ``CheckpointError`` for EDM models (Playground v2.5 and EDM v-prediction), which need another schedule."""
+    edm = [key for key in EDM_MARKERS if key in markers]
+    if edm:
+        raise CheckpointError(f"EDM-schedule models (marker key {edm[0]!r}, e.g. Playground v2.5) are not supported")
+    if family == "sd2":
+        bias = unet_sd.get("output_blocks.11.1.transformer_blocks.0.norm1.bias")
+        four_channels = unet_sd["input_blocks.0.0.weight"].shape[1] == 4  # SD2 inpainting is eps
+        v = four_channels and bias is not None and float(bias.float().std()) > V_PREDICTION_STD
+        return ("v_prediction" if v else "eps"), False
+    if family.startswith("sdxl"):
+        return ("v_prediction" if "v_pred" in markers else "eps"), "ztsnr" in markers
+    return "eps", False
+
+
 def unet_from_state_dict(sd: Mapping[str, torch.Tensor], family: str | None = None,
-                         prediction: str = "eps") -> DiffusionModel:
-    """A ``DiffusionModel`` from UNet keys without prefix; weights are adopted, not copied."""
+                         markers: Collection[str] = ()) -> DiffusionModel:
+    """A ``DiffusionModel`` from UNet keys without prefix; weights are adopted, not copied. ``markers`` are the other
+    keys of the file, which may say how the model was trained."""
     config = detect_unet_config(sd)
     family = family or unet_family(config)
+    prediction, zsnr = sampling_type(sd, family, markers)
     unet = build_with_weights(lambda: UNetModel(config), sd)
     xl = family.startswith("sdxl")
     adm = {"sdxl": sdxl_adm, "sdxl_refiner": sdxl_refiner_adm}.get(family) if config.adm_in_channels else None
-    return DiffusionModel(unet, ModelSamplingDiscrete(prediction=prediction), SDXL if xl else SD15, family, adm)
+    return DiffusionModel(unet, ModelSamplingDiscrete(prediction, zsnr=zsnr), SDXL if xl else SD15, family, adm)
 
 
 def vae_from_state_dict(sd: Mapping[str, torch.Tensor]) -> VAE:

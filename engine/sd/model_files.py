@@ -64,13 +64,16 @@ def _read_unet(path: Path, storage_dtype: torch.dtype | None = None) -> Diffusio
     sd = read_weights(path)
     if storage_dtype is not None:
         sd = {key: value.to(storage_dtype) if value.is_floating_point() else value for key, value in sd.items()}
+    markers = list(sd)  # trainers' marker keys (v_pred, ztsnr ...) sit beside the weights
     if has_prefix(sd, UNET_PREFIX):
         sd = with_prefix(sd, UNET_PREFIX)
     if "conv_in.weight" in sd:  # diffusers' layout (diffusion_pytorch_model.safetensors)
         names = diffusers_to_ldm(diffusers_structure(list(sd)), list(sd))
         sd = {names[key]: value for key, value in sd.items() if key in names}
     try:
-        return unet_from_state_dict(sd)
+        return unet_from_state_dict(sd, markers=markers)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from e
     except (KeyError, RuntimeError, ValueError) as e:
         raise CheckpointError(
             f"{path}: not a UNet file: expected keys like 'input_blocks.0.0.weight' (original layout) or "

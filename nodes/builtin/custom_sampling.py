@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
@@ -102,16 +101,7 @@ class ModelSamplingDiscreteNode(Node):
 
     def execute(self, model: Any, sampling: str, zsnr: bool) -> tuple:
         patched = model.clone()
-        model_sampling = ModelSamplingDiscrete(sampling)
-        if zsnr:
-            model_sampling = copy.copy(model_sampling)
-            alphas_cumprod = 1 / (model_sampling.sigmas.double() ** 2 + 1)
-            root = alphas_cumprod.sqrt()
-            root = (root - root[-1]) * root[0] / (root[0] - root[-1])  # rescale so the last step is pure noise
-            alphas = (root**2).clamp(min=1e-10)
-            model_sampling.sigmas = ((1 - alphas) / alphas).sqrt().float().clamp(max=4096.0)
-            model_sampling.log_sigmas = model_sampling.sigmas.log()
-        patched.model_sampling = model_sampling
+        patched.model_sampling = ModelSamplingDiscrete(sampling, zsnr=zsnr)
         return (patched,)
 
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save_file
 from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
 from engine.model_cache import ModelCache
-from engine.sd.checkpoint import _prediction, checkpoint_family, checkpoint_state_dict, load_checkpoint
+from engine.sd.checkpoint import checkpoint_family, checkpoint_state_dict, load_checkpoint
 from engine.sd.clip import SD2_STYLE, SDXL_G_STYLE, load_clip_from_state_dict
 from engine.sd.dual_clip import DualClip
 from engine.sd.latent_format import SD15, SDXL
@@ -182,13 +183,36 @@ def test_inpainting_model_sees_mask_and_masked_image(tmp_path: Path) -> None:
                                                                                           concat=given))
 
 
-def test_sd2_v_prediction_is_read_from_the_checkpoint() -> None:
-    key = "model.diffusion_model.output_blocks.11.1.transformer_blocks.0.norm1.bias"
+def test_sampling_type_is_read_as_comfyui_reads_it() -> None:
+    from engine.sd.components import CheckpointError, sampling_type
+
+    key = "output_blocks.11.1.transformer_blocks.0.norm1.bias"
     gen = torch.Generator().manual_seed(0)
-    assert _prediction({key: 0.2 * torch.randn(640, generator=gen)}, "sd2") == "v_prediction"
-    assert _prediction({key: 0.02 * torch.randn(640, generator=gen)}, "sd2") == "eps"
-    assert _prediction({"v_pred": torch.tensor([])}, "sdxl") == "v_prediction"
-    assert _prediction({}, "sdxl") == "eps"
+    four, nine = torch.zeros(320, 4, 3, 3), torch.zeros(320, 9, 3, 3)
+    spread, narrow = 0.2 * torch.randn(640, generator=gen), 0.02 * torch.randn(640, generator=gen)
+    assert sampling_type({key: spread, "input_blocks.0.0.weight": four}, "sd2") == ("v_prediction", False)
+    assert sampling_type({key: narrow, "input_blocks.0.0.weight": four}, "sd2") == ("eps", False)
+    assert sampling_type({key: spread, "input_blocks.0.0.weight": nine}, "sd2") == ("eps", False)  # 2.0 inpainting
+    assert sampling_type({}, "sdxl", ["v_pred", "ztsnr"]) == ("v_prediction", True)
+    assert sampling_type({}, "sdxl") == ("eps", False)
+    assert sampling_type({}, "sd1", ["v_pred"]) == ("eps", False)
+    with pytest.raises(CheckpointError, match="EDM"):
+        sampling_type({}, "sdxl", ["edm_mean", "edm_std"])
+
+
+def test_marker_keys_in_a_checkpoint_set_its_schedule(tmp_path: Path) -> None:
+    from engine.sd.components import CheckpointError
+
+    sd = load_state_dict(write_tiny_sdxl_checkpoint(tmp_path / "base.safetensors"))
+    path = tmp_path / "vpred.safetensors"
+    save_file({**sd, "v_pred": torch.tensor([]), "ztsnr": torch.tensor([])}, str(path))
+    model, _, _ = load_checkpoint(path, ModelCache())
+    assert model.model_sampling.prediction == "v_prediction"
+    assert float(model.model_sampling.sigma_max) > 4000  # zero terminal SNR: the last step is almost pure noise
+    save_file({**sd, "edm_mean": torch.zeros(1, 4, 1, 1), "edm_std": torch.ones(1, 4, 1, 1)},
+              str(tmp_path / "edm.safetensors"))
+    with pytest.raises(CheckpointError, match=r"edm\.safetensors: EDM-schedule models"):
+        load_checkpoint(tmp_path / "edm.safetensors", ModelCache())
 
 
 def test_sdxl_controlnet_guides_sampling_and_strength_zero_is_none(tmp_path: Path) -> None:

@@ -88,3 +88,13 @@ def test_dpmpp_2m_sde_without_noise_is_dpmpp_2m() -> None:
     plain = sampler_function("dpmpp_2m")(exact_denoiser, x, sigmas)
     sde = sampler_function("dpmpp_2m_sde")(exact_denoiser, x, sigmas, noise=None, eta=0.0)
     torch.testing.assert_close(plain, sde)
+
+
+def test_zero_terminal_snr_keeps_the_first_step_and_ends_at_comfyuis_last_alpha():
+    from engine.sampling.model_sampling import ZSNR_LAST_ALPHA_BAR
+
+    plain, rescaled = ModelSamplingDiscrete(), ModelSamplingDiscrete("v_prediction", zsnr=True)
+    torch.testing.assert_close(rescaled.sigmas[0], plain.sigmas[0], rtol=1e-5, atol=0)
+    expected_last = ((1 - ZSNR_LAST_ALPHA_BAR) / ZSNR_LAST_ALPHA_BAR) ** 0.5  # 4518.9...
+    torch.testing.assert_close(rescaled.sigma_max, torch.tensor(expected_last), rtol=1e-5, atol=0)
+    assert bool((rescaled.sigmas[1:] > rescaled.sigmas[:-1]).all())
