@@ -24,6 +24,7 @@ from engine.sd.model_inputs import AdmEncoder, adm_vector, inpaint_concat
 from engine.sd.unet import Control, UNetModel
 
 WeightPatch = Callable[[torch.Tensor], torch.Tensor]  # current weight (compute dtype) -> patched weight
+FP8 = (torch.float8_e4m3fn, torch.float8_e5m2)
 UNetFn = Callable[..., torch.Tensor]
 
 
@@ -112,13 +113,15 @@ class DiffusionModel:
         return self._patched[1]
 
     def patched_state_dict(self) -> dict[str, torch.Tensor]:
-        """The UNet's weights as this clone sees them (patches applied), e.g. to save a merged checkpoint."""
+        """The UNet's weights as this clone sees them (patches applied), e.g. to save a merged checkpoint. Patches
+        run in float32 on fp8-stored weights, which have no arithmetic on the CPU."""
         weights = dict(self.unet.state_dict())
         for key, patch_list in self.patches.items():
-            weight = weights[key]
+            stored = weights[key].dtype
+            weight = weights[key].float() if stored in FP8 else weights[key]
             for patch in patch_list:
-                weight = patch(weight).to(weights[key].dtype)
-            weights[key] = weight
+                weight = patch(weight).to(weight.dtype)
+            weights[key] = weight.to(stored)
         return weights
 
     @contextmanager

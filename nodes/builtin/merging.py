@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -13,21 +14,33 @@ from nodes.api import Float, Node, NodeResult, Output, Socket, String
 from nodes.builtin.image import next_counter
 from nodes.folders import folders, safe_join
 
+log = logging.getLogger(__name__)
 Combine = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 SKIP_CLIP = ("position_ids", "logit_scale")
 
 
-def _merge(target: Any, other_weights: dict[str, torch.Tensor], keys: list[str], combine: Combine) -> Any:
+def _merge(target: Any, other_weights: dict[str, torch.Tensor], own: Mapping[str, torch.Tensor],
+           combine: Combine) -> Any:
+    """A clone of ``target`` whose weights are ``combine(own, other)``, computed in float32 (fp8 has no arithmetic on
+    the CPU). Weights whose shapes differ (an inpainting UNet's 9-channel input against a 4-channel one) keep their
+    own value, with a warning, as ComfyUI does."""
     merged = target.clone()
-    for key in keys:
-        if key in other_weights and not key.endswith(SKIP_CLIP):
-            other = other_weights[key]
-            merged.add_patch(key, lambda weight, other=other: combine(weight, other.to(weight)))
+    mismatched = []
+    for key, weight in own.items():
+        if key not in other_weights or key.endswith(SKIP_CLIP):
+            continue
+        other = other_weights[key]
+        if other.shape != weight.shape:
+            mismatched.append(f"{key} {tuple(weight.shape)} vs {tuple(other.shape)}")
+            continue
+        merged.add_patch(key, lambda w, other=other: combine(w.float(), other.float()).to(w.dtype))
+    if mismatched:
+        log.warning("shapes differ, weights not merged: %s", "; ".join(mismatched))
     return merged
 
 
-def _unet_keys(model: Any) -> list[str]:
-    return list(model.unet.state_dict())
+def _unet_weights(model: Any) -> Mapping[str, torch.Tensor]:
+    return model.unet.state_dict()
 
 
 class ModelMergeSimple(Node):
@@ -39,7 +52,7 @@ class ModelMergeSimple(Node):
 
     def execute(self, model1: Any, model2: Any, ratio: float) -> tuple:
         weights = model2.patched_state_dict()
-        return (_merge(model1, weights, _unet_keys(model1), lambda a, b: a * ratio + b * (1 - ratio)),)
+        return (_merge(model1, weights, _unet_weights(model1), lambda a, b: a * ratio + b * (1 - ratio)),)
 
 
 class ModelMergeAdd(Node):
@@ -48,7 +61,7 @@ class ModelMergeAdd(Node):
     outputs = [Output("MODEL")]
 
     def execute(self, model1: Any, model2: Any) -> tuple:
-        return (_merge(model1, model2.patched_state_dict(), _unet_keys(model1), lambda a, b: a + b),)
+        return (_merge(model1, model2.patched_state_dict(), _unet_weights(model1), lambda a, b: a + b),)
 
 
 class ModelMergeSubtract(Node):
@@ -58,7 +71,7 @@ class ModelMergeSubtract(Node):
     outputs = [Output("MODEL")]
 
     def execute(self, model1: Any, model2: Any, multiplier: float) -> tuple:
-        return (_merge(model1, model2.patched_state_dict(), _unet_keys(model1), lambda a, b: a - b * multiplier),)
+        return (_merge(model1, model2.patched_state_dict(), _unet_weights(model1), lambda a, b: a - b * multiplier),)
 
 
 class CLIPMergeSimple(Node):
@@ -68,7 +81,7 @@ class CLIPMergeSimple(Node):
 
     def execute(self, clip1: Any, clip2: Any, ratio: float) -> tuple:
         weights = clip2.patched_state_dict()
-        return (_merge(clip1, weights, clip1.weight_keys(), lambda a, b: a * ratio + b * (1 - ratio)),)
+        return (_merge(clip1, weights, clip1.patched_state_dict(), lambda a, b: a * ratio + b * (1 - ratio)),)
 
 
 class CheckpointSave(Node):

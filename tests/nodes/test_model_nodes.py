@@ -198,3 +198,34 @@ def test_rescale_cfg_node(registry):
     prompt["rs"]["inputs"]["multiplier"] = 0.7
     assert not torch.allclose(run(with_image(prompt, "kr"), "kr")["samples"], plain, atol=1e-3)
     assert torch.equal(run(with_image(prompt, "ks"), "ks")["samples"], plain), "the base model is not changed"
+
+
+def test_merging_an_inpainting_model_keeps_its_input_layer(tmp_path, caplog):
+    from engine.model_cache import ModelCache
+    from nodes.builtin.merging import ModelMergeAdd
+    from tests.factories import write_tiny_sd15_inpaint_checkpoint
+
+    inpaint, clip, _ = load_checkpoint(write_tiny_sd15_inpaint_checkpoint(tmp_path / "i.safetensors"), ModelCache())
+    plain, _, _ = load_checkpoint(write_tiny_sd15_checkpoint(tmp_path / "p.safetensors", seed=3), ModelCache())
+    (merged,) = ModelMergeAdd().execute(inpaint, plain)
+    assert "input_blocks.0.0.weight" not in merged.patches and "out.2.weight" in merged.patches
+    assert "shapes differ" in caplog.text and "input_blocks.0.0.weight (32, 9, 3, 3) vs (32, 4, 3, 3)" in caplog.text
+    latent = torch.randn(1, 4, 8, 8)
+    _, concat = merged.extra_inputs({}, latent, None, negative=False)
+    assert torch.isfinite(merged.apply(latent, torch.tensor([1.0]), clip.encode("a cat")[0], concat=concat)).all()
+
+
+def test_merging_fp8_stored_models_computes_in_float32(tmp_path):
+    from engine.model_cache import ModelCache
+    from engine.sd.model_files import load_diffusion_model
+    from nodes.builtin.merging import ModelMergeSimple
+
+    a_path = write_tiny_sd15_checkpoint(tmp_path / "a.safetensors", seed=1)
+    b_path = write_tiny_sd15_checkpoint(tmp_path / "b.safetensors", seed=2)
+    a, b = (load_diffusion_model(p, ModelCache(), storage_dtype=torch.float8_e4m3fn) for p in (a_path, b_path))
+    (merged,) = ModelMergeSimple().execute(a, b, 0.5)
+    weights = merged.patched_state_dict()
+    key = "out.2.weight"
+    assert weights[key].dtype == torch.float8_e4m3fn
+    halfway = (a.unet.state_dict()[key].float() + b.unet.state_dict()[key].float()) / 2
+    assert torch.equal(weights[key].float(), halfway.to(torch.float8_e4m3fn).float())
