@@ -76,6 +76,7 @@ class ControlNet(nn.Module):
     def forward(self, x: torch.Tensor, hint: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor,
                 y: torch.Tensor | None = None) -> Control:
         """Residuals for the UNet given its inputs and a hint image [B, C, 8h, 8w] in 0..1."""
+        self._check_fits(context, y)
         emb = self.time_embed(timestep_embedding(timesteps, self.config.model_channels).to(x.dtype))
         if y is not None:
             emb = emb + self.label_emb(y.to(x.dtype))
@@ -89,6 +90,15 @@ class ControlNet(nn.Module):
             down.append(zero_conv(h))
         h = self.middle_block(h, emb, context)
         return {"down": down, "mid": self.middle_block_out(h)}
+
+
+    def _check_fits(self, context: torch.Tensor, y: torch.Tensor | None) -> None:
+        """A ControlNet made for another family fails here with a message, not deep inside a matrix product."""
+        made_for = "SDXL" if self.config.adm_in_channels else f"{self.config.context_dim}-wide text (SD1.x/SD2.x)"
+        if context.shape[-1] != self.config.context_dim or (y is not None) != bool(self.config.adm_in_channels):
+            model = "SDXL" if y is not None else "SD1.x/SD2.x"
+            raise ControlNetError(f"this ControlNet was made for {made_for}, but the model is {model} with "
+                                  f"{context.shape[-1]}-wide text conditioning: use one made for the model's family")
 
 
 def strip_prefix(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -120,12 +130,13 @@ def controlnet_from_state_dict(sd: Mapping[str, torch.Tensor]) -> ControlNet:
 def load_controlnet(path: str | Path) -> nn.Module:
     """A ControlNet or, as in ComfyUI's ControlNet loader, a T2I-Adapter."""
     sd = load_state_dict(Path(path))
-    try:
-        if is_t2i_adapter(sd):
+    if is_t2i_adapter(sd):
+        try:
             return t2i_adapter_from_state_dict(sd)
+        except ValueError as error:  # a kind of adapter we know but do not run; the message names it
+            raise ControlNetError(f"{Path(path).name} is {error}") from error
+    try:
         return controlnet_from_state_dict(sd)
-    except ValueError as error:
-        raise ControlNetError(f"{Path(path).name} is {error}") from error
     except (ControlNetError, KeyError) as error:
         raise ControlNetError(f"{Path(path).name} is not a ControlNet: {error}. Expected the original layout "
                               "(control_model.input_hint_block / zero_convs tensors) or diffusers' "

@@ -23,7 +23,9 @@ BLOCKS_PER_LEVEL = 2  # the published full adapters all use two res blocks per l
 
 
 def is_t2i_adapter(sd: Mapping[str, torch.Tensor]) -> bool:
-    return ("conv_in.weight" in sd and "body.0.block1.weight" in sd) or "adapter.conv_in.weight" in sd
+    """Full adapters (``conv_in`` + ``body``) and the "light" ones (``body.0.in_conv``), in either layout."""
+    return any(key in sd for key in ("body.0.block1.weight", "adapter.conv_in.weight", "body.0.in_conv.weight",
+                                     "adapter.body.0.in_conv.weight"))
 
 
 def _conv(weight: torch.Tensor, **kwargs: int) -> nn.Conv2d:
@@ -47,8 +49,10 @@ class AdapterBlock(nn.Module):
         self.block2 = _conv(sd[prefix + "block2.weight"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.down:
-            x = self.down_opt(x) if self.down_opt is not None else F.avg_pool2d(x, 2, 2, ceil_mode=True)
+        if self.down and self.down_opt is not None:
+            x = self.down_opt(x)
+        elif self.down:  # as the original and ComfyUI: odd sizes pad by one on both sides, the padding averaged in
+            x = F.avg_pool2d(x, 2, 2, padding=(x.shape[-2] % 2, x.shape[-1] % 2))
         if self.in_conv is not None:
             x = self.in_conv(x)
         return x + self.block2(F.relu(self.block1(x)))
@@ -98,10 +102,10 @@ def diffusers_adapter_to_original(sd: Mapping[str, torch.Tensor]) -> dict[str, t
 
 
 def t2i_adapter_from_state_dict(sd: Mapping[str, torch.Tensor]) -> T2IAdapter:
+    if "conv_in.weight" not in sd and "adapter.conv_in.weight" not in sd:
+        raise ValueError("a T2I-Adapter 'light' file (body.0.in_conv, no conv_in), which is not supported")
     if "adapter.conv_in.weight" in sd:
         sd = diffusers_adapter_to_original(sd)
-    if "body.0.in_conv.weight" in sd:
-        raise ValueError("a T2I-Adapter 'light' file (body.0.in_conv), which is not supported")
     hint_channels = int(sd["conv_in.weight"].shape[1]) // UNSHUFFLE**2
     if hint_channels not in (1, 3):
         raise ValueError(f"a T2I-Adapter for SDXL ({sd['conv_in.weight'].shape[1]} input channels), which is not "

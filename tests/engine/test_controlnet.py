@@ -117,3 +117,30 @@ def test_sdxl_controlnet_takes_the_size_vector():
         with_y = loaded(x, hint, torch.tensor([500]), context, y)["mid"]
         other_y = loaded(x, hint, torch.tensor([500]), context, torch.zeros_like(y))["mid"]
     assert (with_y - other_y).abs().max() > 1e-4
+
+
+def test_files_that_are_not_controlnets_keep_the_layout_hint(tmp_path):
+    import safetensors.torch
+
+    from engine.controlnet import ControlNetError, load_controlnet
+
+    path = tmp_path / "vae.safetensors"
+    safetensors.torch.save_file({"encoder.conv_in.weight": torch.zeros(4, 3, 3, 3)}, str(path))
+    with pytest.raises(ControlNetError, match="vae.safetensors is not a ControlNet: .*Expected the original layout"):
+        load_controlnet(path)
+    light = diffusers.T2IAdapter(in_channels=3, channels=[32, 64], num_res_blocks=1, adapter_type="light_adapter")
+    path = tmp_path / "light.safetensors"
+    safetensors.torch.save_file({k: v.contiguous() for k, v in light.state_dict().items()}, str(path))
+    with pytest.raises(ControlNetError, match="light.safetensors is a T2I-Adapter 'light' file"):
+        load_controlnet(path)
+
+
+def test_a_controlnet_for_another_family_is_named():
+    from engine.controlnet import ControlNetError
+
+    net = random_controlnet()
+    x, hint, t, context = inputs()
+    with pytest.raises(ControlNetError, match="made for 24-wide text .* but the model is SDXL"):
+        net(x, hint, t, context, torch.zeros(2, 2816))
+    with pytest.raises(ControlNetError, match="but the model is SD1.x/SD2.x with 32-wide"):
+        net(x, hint, t, torch.zeros(2, 5, 32))

@@ -91,3 +91,16 @@ def test_sdxl_adapters_are_refused_by_name() -> None:
     sd["adapter.conv_in.weight"] = torch.zeros(32, 256, 3, 3)
     with pytest.raises(ValueError, match="SDXL"):
         t2i_adapter_from_state_dict(sd)
+
+
+def test_odd_latent_sizes_line_up_with_the_unet() -> None:
+    adapter = t2i_adapter_from_state_dict(dict(reference_adapter(seed=6).state_dict()))
+    unet, _ = pair(CONFIG)
+    x, t, context = torch.randn(1, 4, 9, 11), torch.tensor([400.0]), torch.randn(1, 5, 24)
+    hint = torch.rand(1, 3, 72, 88)
+    features = adapter.features(hint)
+    assert [tuple(f.shape[-2:]) for f in features] == [(9, 11), (5, 6)]
+    # The original's padding: an odd edge averages one padded zero in, so edge values are halved.
+    with torch.no_grad():
+        out = unet(x, t, context, control=adapter(x, hint, t, context))
+    assert out.shape == x.shape and torch.isfinite(out).all()
