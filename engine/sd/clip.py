@@ -142,7 +142,9 @@ class ClipTextModel:
         projection). Ids past the vocabulary stand for the rows of ``extra`` (textual-inversion vectors)."""
         model = self._compute_model()
         ids = ids.to(next(model.parameters()).device)
-        last = self.layer_idx == -1 and self.style.norm_hidden
+        layers = int(self.model.config.num_hidden_layers)
+        # -1 with the final norm, or a layer deeper than the encoder (as ComfyUI), is the normed last layer.
+        last = (self.layer_idx == -1 and self.style.norm_hidden) or -self.layer_idx > layers
         kwargs = {"input_ids": ids, "output_hidden_states": not last}
         tower = getattr(model, "text_model", model)
         with torch.no_grad(), _extra_tokens(tower.embeddings.token_embedding, ids, extra):

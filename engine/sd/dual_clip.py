@@ -7,12 +7,16 @@ those of the two encoders under ``clip_l.`` and ``clip_g.``, so LoRA files and m
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from engine.sd.clip import ClipTextModel, EmbeddingSource, WeightPatch
+from engine.sd.embeddings import EmbeddingMismatch
 from engine.sd.tokenizer import Token
 
 Windows = tuple[list[list[Token]], torch.Tensor | None]
+log = logging.getLogger(__name__)
 
 
 class DualClip:
@@ -51,12 +55,32 @@ class DualClip:
 
     def encode_pair(self, text_g: str, text_l: str, embeddings: EmbeddingSource | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """CLIPTextEncodeSDXL: bigG reads ``text_g``, CLIP-L ``text_l``; the shorter is padded with empty windows."""
+        """CLIPTextEncodeSDXL: bigG reads ``text_g``, CLIP-L ``text_l``; the shorter is padded with empty windows.
+
+        An embedding made for one of the two encoders (an SD1.x embedding is CLIP-L's width) is used by that one and
+        left out of the other, with a warning, as ComfyUI does; one that fits neither is an error."""
         clip_l, clip_g = self.encoders["clip_l"], self.encoders["clip_g"]
-        windows_l, extra_l = clip_l.tokenize(text_l, embeddings)
-        windows_g, extra_g = clip_g.tokenize(text_g, embeddings)
+        misfits: dict[str, list[EmbeddingMismatch]] = {}
+        lookup = _tolerant(embeddings, misfits) if embeddings else None
+        windows_l, extra_l = clip_l.tokenize(text_l, lookup)
+        windows_g, extra_g = clip_g.tokenize(text_g, lookup)
+        for name, errors in misfits.items():
+            if len(errors) == 2 or (name not in text_l or name not in text_g):
+                raise errors[0]
+            log.warning("embedding %s fits only one of SDXL's text encoders; the other leaves it out", name)
         windows_l += [clip_l.tokenizer.empty()] * (len(windows_g) - len(windows_l))
         windows_g += [clip_g.tokenizer.empty()] * (len(windows_l) - len(windows_g))
         cond_l, _ = clip_l.encode_tokens(windows_l, extra_l)
         cond_g, pooled = clip_g.encode_tokens(windows_g, extra_g)
         return torch.cat([cond_l, cond_g], dim=-1), pooled
+
+
+def _tolerant(embeddings: EmbeddingSource, misfits: dict[str, list[EmbeddingMismatch]]) -> EmbeddingSource:
+    """``embeddings``, except that one made for another width gives no vectors (the failure is recorded)."""
+    def lookup(name: str, width: int) -> torch.Tensor:
+        try:
+            return embeddings(name, width)
+        except EmbeddingMismatch as error:
+            misfits.setdefault(name, []).append(error)
+            return torch.zeros(0, width)
+    return lookup

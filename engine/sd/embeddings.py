@@ -14,17 +14,22 @@ import torch
 from safetensors.torch import load_file
 
 
+class EmbeddingMismatch(ValueError):
+    """An embedding made for a text encoder of another width (another model family)."""
+
+
 def load_embedding(path: Path, width: int) -> torch.Tensor:
     """The embedding's vectors [n, width] for a text encoder ``width`` wide."""
     data: Any = load_file(str(path)) if path.suffix == ".safetensors" else torch.load(
         path, map_location="cpu", weights_only=True)
     vectors = _vectors(data, width)
     if vectors is None:
-        raise ValueError(f"embedding {path.name} holds no vectors this text encoder can use (it is {width} wide)")
+        raise EmbeddingMismatch(f"embedding {path.name} holds no vectors this text encoder can use (it is {width} "
+                                "wide)")
     vectors = vectors.detach().float().reshape(-1, vectors.shape[-1])
     if vectors.shape[-1] != width:
-        raise ValueError(f"embedding {path.name} is {vectors.shape[-1]} wide but this text encoder is {width} wide: "
-                         "it was made for another model family")
+        raise EmbeddingMismatch(f"embedding {path.name} is {vectors.shape[-1]} wide but this text encoder is {width} "
+                                "wide: it was made for another model family")
     return vectors
 
 

@@ -82,6 +82,7 @@ def _read_unet(path: Path, storage_dtype: torch.dtype | None = None) -> Diffusio
 
 
 _STYLE_BY_WIDTH = {768: "sd1", 1024: "sd2", 1280: "sdxl_g"}
+SDXL_WIDTHS = (768, 1280)
 _TEXT_ENCODER_PREFIXES = (CLIP_PREFIX, OPENCLIP_PREFIX, SDXL_L_PREFIX, SDXL_G_PREFIX, REFINER_G_PREFIX)
 
 
@@ -113,4 +114,8 @@ def dual_text_encoders(first: Any, second: Any) -> Any:
     from engine.sd.dual_clip import DualClip
 
     clip_l, clip_g = sorted([first, second], key=lambda encoder: encoder.width)
+    widths = (clip_l.width, clip_g.width)
+    if widths != SDXL_WIDTHS and max(widths) >= min(SDXL_WIDTHS):  # tiny test encoders are exempt
+        raise CheckpointError(f"SDXL needs CLIP-L ({SDXL_WIDTHS[0]} wide) and OpenCLIP-bigG ({SDXL_WIDTHS[1]} wide); "
+                              f"these text encoders are {widths[0]} and {widths[1]} wide")
     return DualClip(clip_l.with_style(SDXL_L_STYLE), clip_g.with_style(SDXL_G_STYLE))

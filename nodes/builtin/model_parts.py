@@ -11,7 +11,7 @@ from nodes.folders import folders, model_choices
 
 WEIGHT_DTYPES = {"default": None, "fp8_e4m3fn": torch.float8_e4m3fn, "fp8_e4m3fn_fast": torch.float8_e4m3fn,
                  "fp8_e5m2": torch.float8_e5m2}
-DEVICES = ["default", "cpu"]
+DEVICES = ["default", "cpu"]  # accepted for ComfyUI's workflows; text encoders run where the models run
 
 
 class UNETLoader(Node):

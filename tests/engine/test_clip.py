@@ -99,3 +99,13 @@ def test_a_half_precision_file_computes_in_another_dtype_with_every_buffer():
     # fp16 storage, then bf16 (or fp32) compute: agreement to the precision of the weights, not exact.
     assert torch.isfinite(cond).all()
     assert (cond - out).abs().max() < 0.1 * out.abs().max()
+
+
+def test_a_layer_deeper_than_the_encoder_is_its_last_layer():
+    ref = reference()
+    clip = load_clip_from_state_dict(checkpoint_keys(ref)).clone()
+    last, _ = clip.encode("a red car")
+    clip.set_last_layer(-CONFIG.num_hidden_layers - 1)  # e.g. -13 on SDXL's 12-layer CLIP-L
+    assert torch.equal(clip.encode("a red car")[0], last)
+    clip.set_last_layer(-24)
+    assert torch.equal(clip.encode("a red car")[0], last)

@@ -298,3 +298,31 @@ def test_real_sd2_unet_is_detected_with_its_published_size() -> None:
     assert sum(p.numel() for p in unet.parameters()) == 865_910_724  # SD 2.x's UNet
     detected = detect_unet_config(unet.state_dict())
     assert detected == config and unet_family(detected) == "sd2"
+
+
+def test_an_embedding_that_fits_one_sdxl_encoder_is_left_out_of_the_other(tmp_path: Path, caplog) -> None:
+    from engine.sd.embeddings import EmbeddingMismatch
+
+    _, clip, _ = load_checkpoint(write_tiny_sdxl_checkpoint(tmp_path / "xl.safetensors"), ModelCache())
+    clip_l, clip_g = clip.encoders["clip_l"], clip.encoders["clip_g"]
+    vectors = torch.randn(2, 32, generator=torch.Generator().manual_seed(0))
+    calls = []
+
+    def only_the_second(name: str, width: int) -> torch.Tensor:  # both tiny encoders are 32 wide: go by call order
+        calls.append(name)
+        if len(calls) == 1:
+            raise EmbeddingMismatch(f"embedding {name} is 768 wide")
+        return vectors
+
+    cond, _ = clip.encode("a photo, embedding:style", only_the_second)
+    assert "fits only one" in caplog.text
+    expected_l, _ = clip_l.encode("a photo, ")
+    expected_g, _ = clip_g.encode("a photo, embedding:style", lambda name, width: vectors)
+    assert torch.allclose(cond[..., :32], expected_l, atol=1e-6) and torch.allclose(cond[..., 32:], expected_g,
+                                                                                    atol=1e-6)
+
+    def fits_neither(name: str, width: int) -> torch.Tensor:
+        raise EmbeddingMismatch(f"embedding {name} is 1024 wide")
+
+    with pytest.raises(EmbeddingMismatch, match="1024 wide"):
+        clip.encode("embedding:style", fits_neither)

@@ -104,3 +104,13 @@ def test_single_text_encoder_files_encode_as_in_their_checkpoint(registry):
     cond, pooled = standalone.with_style(SD2_STYLE).encode("a cat on a sofa")
     expected_cond, expected_pooled = from_checkpoint.encode("a cat on a sofa")
     assert torch.equal(cond, expected_cond) and torch.equal(pooled, expected_pooled)
+
+
+def test_dual_loader_names_a_wrong_pair():
+    from types import SimpleNamespace
+
+    from engine.sd.components import CheckpointError
+    from engine.sd.model_files import dual_text_encoders
+
+    with pytest.raises(CheckpointError, match="these text encoders are 768 and 768 wide"):
+        dual_text_encoders(SimpleNamespace(width=768), SimpleNamespace(width=768))
