@@ -173,3 +173,38 @@ def test_dropping_a_png_opens_its_workflow_with_placeholders_for_missing_nodes(p
     assert "NotInstalledNode" in page.locator("[data-testid=missing-banner]").inner_text()
     assert "shared" in page.locator(".tabs").inner_text()
     assert page.locator("[data-testid=node-3]").count() == 1
+
+
+def test_upload_an_image_and_paint_its_inpainting_mask(page, editor_server, tmp_path):
+    page.click(".new-tab")
+    page.wait_for_timeout(300)
+    page.mouse.dblclick(300, 300)
+    fill(page, "palette-search", "LoadImage")
+    page.click("[data-testid=palette-item-LoadImage]")
+    page.wait_for_selector("[data-testid=node-1]")
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(photo)
+    page.set_input_files("[data-testid=upload-1]", str(photo))
+    sync_api.expect(page.locator("[data-testid=widget-1-image]")).to_have_value("photo.png")
+    preview = page.locator("[data-testid=input-preview-1]")
+    page.wait_for_function("img => img.complete && img.naturalWidth === 64", arg=preview.element_handle())
+
+    page.click("[data-testid=edit-mask-1]")
+    canvas = page.locator("[data-testid=mask-canvas]")
+    canvas.wait_for()
+    page.locator("[data-testid=mask-brush]").fill("120")  # in screen pixels: the 64x48 image is shown much larger
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5, steps=8)
+    page.mouse.up()
+    page.click("[data-testid=mask-save]")
+    page.wait_for_selector("[data-testid=mask-editor]", state="detached")
+    value = page.locator("[data-testid=widget-1-image]").input_value()
+    assert value.startswith("clipspace/clipspace-mask-") and value.endswith(".png")
+
+    saved = Image.open(Path(editor_server.base) / "input" / value)
+    assert saved.mode == "RGBA" and saved.size == (64, 48)
+    alpha = saved.getchannel("A")
+    assert alpha.getpixel((32, 24)) == 0, "painted: transparent, so LoadImage's mask is 1 there"
+    assert alpha.getpixel((2, 2)) == 255 and saved.getpixel((2, 2))[:3] == (200, 120, 40)

@@ -65,9 +65,30 @@ export const api = {
   uploadImage: async (file: File) => {
     const form = new FormData();
     form.append("image", file);
-    return request<{ name: string; subfolder: string; type: string }>("upload/image", { method: "POST", body: form });
+    return request<UploadedImage>("upload/image", { method: "POST", body: form });
+  },
+  /** A painted mask: the server copies its alpha into ``original`` and stores the result as a new input image. */
+  uploadMask: async (mask: Blob, name: string, original: ImageRef) => {
+    const form = new FormData();
+    form.append("image", mask, name);
+    form.append("subfolder", "clipspace");
+    form.append("type", "input");
+    form.append("original_ref", JSON.stringify(original));
+    return request<UploadedImage>("upload/mask", { method: "POST", body: form });
   },
 };
+
+export interface UploadedImage {
+  name: string;
+  subfolder: string;
+  type: string;
+}
+
+/** An input-folder image named as LoadImage names it ("sub/dir/name.png"). */
+export function inputImage(path: string): ImageRef {
+  const slash = path.lastIndexOf("/");
+  return { filename: path.slice(slash + 1), subfolder: slash < 0 ? "" : path.slice(0, slash), type: "input" };
+}
 
 export interface ImageRef {
   filename: string;

@@ -6,6 +6,7 @@ import { setWidget, toggleWidgetInput, updateNode } from "../model/document";
 import { typeColour } from "../model/nodeDefs";
 import { MODE_BYPASSED, MODE_MUTED, type UINode } from "../model/types";
 import { activeTab, editDoc, useStore } from "../state/store";
+import { ImageInput } from "./ImageInput";
 import { ControlWidget, Widget } from "./Widget";
 
 export type GraphNodeData = { nodeId: number };
@@ -114,6 +115,10 @@ export const GraphNode = memo(function GraphNode({ data, selected }: NodeProps) 
               }
               if (slot.hidden === "control" && !converted.has(slot.of)) {
                 return <ControlWidget key={`control-${slot.of}`} nodeId={nodeId} of={slot.of} value={values[index]} onChange={(v) => change(index, v)} />;
+              }
+              if (slot.hidden === "upload" && !converted.has(slot.of)) {
+                const target = def.slots.findIndex((s) => "widget" in s && s.widget.name === slot.of);
+                return <ImageInput key={`upload-${slot.of}`} nodeId={nodeId} value={values[target]} onChange={(v) => change(target, v)} />;
               }
               return null;
             })}

@@ -1,0 +1,110 @@
+// Paint an inpainting mask over an input image. The mask is stored as the image's transparency, as ComfyUI does:
+// LoadImage reads MASK = 1 - alpha, so painted pixels are the ones to regenerate.
+import { type PointerEvent, useEffect, useRef, useState } from "react";
+import { createPortal } from "react-dom";
+import { api, type ImageRef, type UploadedImage, viewUrl } from "../api/client";
+
+interface Props {
+  image: ImageRef;
+  onClose: () => void;
+  onSaved: (saved: UploadedImage) => void;
+}
+
+function loadImage(src: string): Promise<HTMLImageElement> {
+  return new Promise((resolve, reject) => {
+    const image = new Image();
+    image.onload = () => resolve(image);
+    image.onerror = () => reject(new Error(`could not load ${src}`));
+    image.src = src;
+  });
+}
+
+/** The existing mask (painted where the image is transparent) as white, opaque pixels of ``canvas``. */
+async function drawExistingMask(canvas: HTMLCanvasElement, alphaUrl: string) {
+  const alpha = await loadImage(alphaUrl);
+  const context = canvas.getContext("2d")!;
+  context.drawImage(alpha, 0, 0);
+  const pixels = context.getImageData(0, 0, canvas.width, canvas.height);
+  for (let i = 0; i < pixels.data.length; i += 4) {
+    const painted = 255 - pixels.data[i];
+    pixels.data.set([255, 255, 255, painted], i);
+  }
+  context.putImageData(pixels, 0, 0);
+}
+
+/** The upload: transparent where painted, opaque elsewhere (the server keeps only this alpha). */
+function maskBlob(canvas: HTMLCanvasElement): Promise<Blob> {
+  const out = document.createElement("canvas");
+  out.width = canvas.width;
+  out.height = canvas.height;
+  const painted = canvas.getContext("2d")!.getImageData(0, 0, canvas.width, canvas.height);
+  const result = out.getContext("2d")!.createImageData(canvas.width, canvas.height);
+  for (let i = 0; i < painted.data.length; i += 4) result.data[i + 3] = 255 - painted.data[i + 3];
+  out.getContext("2d")!.putImageData(result, 0, 0);
+  return new Promise((resolve, reject) => out.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("no PNG"))), "image/png"));
+}
+
+export function MaskEditor({ image, onClose, onSaved }: Props) {
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const [size, setSize] = useState<{ width: number; height: number } | null>(null);
+  const [brush, setBrush] = useState(24);
+  const [erasing, setErasing] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const url = viewUrl(image);
+
+  useEffect(() => {
+    loadImage(url).then((loaded) => setSize({ width: loaded.naturalWidth, height: loaded.naturalHeight }),
+      (failure) => setError(String(failure)));
+  }, [url]);
+  useEffect(() => {
+    if (size && canvas.current) drawExistingMask(canvas.current, `${url}&channel=a`).catch((f) => setError(String(f)));
+  }, [size, url]);
+
+  const paint = (event: PointerEvent<HTMLCanvasElement>) => {
+    if (!event.buttons || !canvas.current) return;
+    const box = canvas.current.getBoundingClientRect();
+    const scale = canvas.current.width / box.width;
+    const context = canvas.current.getContext("2d")!;
+    context.globalCompositeOperation = erasing ? "destination-out" : "source-over";
+    context.fillStyle = "#fff";
+    context.beginPath();
+    context.arc((event.clientX - box.left) * scale, (event.clientY - box.top) * scale, (brush / 2) * scale, 0, 2 * Math.PI);
+    context.fill();
+  };
+  const clear = () => canvas.current?.getContext("2d")!.clearRect(0, 0, canvas.current.width, canvas.current.height);
+  const save = async () => {
+    try {
+      const blob = await maskBlob(canvas.current!);
+      onSaved(await api.uploadMask(blob, `clipspace-mask-${Date.now()}.png`, image));
+    } catch (failure) {
+      setError(String(failure));
+    }
+  };
+
+  // A portal: inside the canvas's transformed layer, "position: fixed" would not be relative to the window.
+  return createPortal(
+    <div className="modal-backdrop" data-testid="mask-editor">
+      <div className="mask-editor">
+        <div className="mask-toolbar">
+          <label>brush <input type="range" min={2} max={200} value={brush} data-testid="mask-brush"
+            onChange={(e) => setBrush(Number(e.target.value))} /></label>
+          <label><input type="checkbox" checked={erasing} onChange={(e) => setErasing(e.target.checked)} /> erase</label>
+          <button onClick={clear}>clear</button>
+          <span className="spacer" />
+          <button onClick={onClose}>cancel</button>
+          <button className="primary" data-testid="mask-save" onClick={() => void save()}>save</button>
+        </div>
+        {error && <div className="input-error">{error}</div>}
+        {size && (
+          <div className="mask-stage" style={{ aspectRatio: `${size.width} / ${size.height}`,
+            ["--aspect" as string]: size.width / size.height }}>
+            <img src={url} alt={image.filename} draggable={false} />
+            <canvas ref={canvas} width={size.width} height={size.height} data-testid="mask-canvas"
+              onPointerDown={(e) => { e.currentTarget.setPointerCapture(e.pointerId); paint(e); }} onPointerMove={paint} />
+          </div>
+        )}
+      </div>
+    </div>,
+    document.body,
+  );
+}
