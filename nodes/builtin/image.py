@@ -26,7 +26,14 @@ def input_image_choices() -> list[str]:
     return folders().list_input_images()
 
 
+# ComfyUI's annotated names ("clipspace/mask.png [input]", "x.png [output]") say which folder a file is in.
+ANNOTATIONS = {" [input]": "input", " [output]": "output", " [temp]": "temp"}
+
+
 def _input_image_path(name: str) -> Path:
+    for suffix, kind in ANNOTATIONS.items():
+        if name.endswith(suffix):
+            return safe_join(folders().typed_dir(kind), name.removesuffix(suffix))
     return safe_join(folders().input_dir, name)
 
 
