@@ -1,0 +1,70 @@
+"""Compositing and blending nodes (ComfyUI's names, inputs and ranges): images through a mask, blend modes,
+scaling to a pixel count, and latent blending."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from engine import compositing, image_ops
+from nodes.api import Boolean, Combo, Float, Int, Node, Output, Socket
+
+MAX_RESOLUTION = 16384
+
+
+class ImageCompositeMasked(Node):
+    """Pastes ``source`` onto ``destination`` at (x, y); where a mask is given, only through it."""
+
+    category = "image"
+    inputs = [Socket("destination", "IMAGE"), Socket("source", "IMAGE"),
+              Int("x", 0, min=0, max=MAX_RESOLUTION, step=1), Int("y", 0, min=0, max=MAX_RESOLUTION, step=1),
+              Boolean("resize_source", False), Socket("mask", "MASK", optional=True)]
+    outputs = [Output("IMAGE")]
+
+    def execute(self, destination: torch.Tensor, source: torch.Tensor, x: int, y: int, resize_source: bool,
+                mask: torch.Tensor | None = None) -> tuple:
+        return (compositing.composite(destination, source, x, y, mask, resize_source),)
+
+
+class ImageBlend(Node):
+    display_name = "Image Blend"
+    category = "image/postprocessing"
+    inputs = [Socket("image1", "IMAGE"), Socket("image2", "IMAGE"),
+              Float("blend_factor", 0.5, min=0.0, max=1.0, step=0.01),
+              Combo("blend_mode", list(compositing.BLEND_MODES))]
+    outputs = [Output("IMAGE")]
+
+    def execute(self, image1: torch.Tensor, image2: torch.Tensor, blend_factor: float, blend_mode: str) -> tuple:
+        return (compositing.blend(image1, image2, blend_factor, blend_mode),)
+
+
+class ImageScaleToTotalPixels(Node):
+    """Scales to about ``megapixels`` million pixels (x 1024²), keeping the aspect ratio: e.g. 1.0 for SDXL."""
+
+    category = "image/upscaling"
+    inputs = [Socket("image", "IMAGE"), Combo("upscale_method", list(image_ops.RESAMPLE_METHODS)),
+              Float("megapixels", 1.0, min=0.01, max=16.0, step=0.01)]
+    outputs = [Output("IMAGE")]
+
+    def execute(self, image: torch.Tensor, upscale_method: str, megapixels: float) -> tuple:
+        height, width = image.shape[1:3]
+        scale = math.sqrt(megapixels * 1024 * 1024 / (width * height))
+        return (image_ops.resize(image, max(1, round(width * scale)), max(1, round(height * scale)),
+                                 upscale_method),)
+
+
+class LatentBlend(Node):
+    category = "_for_testing"
+    inputs = [Socket("samples1", "LATENT"), Socket("samples2", "LATENT"),
+              Float("blend_factor", 0.5, min=0.0, max=1.0, step=0.01), Combo("blend_mode", ["normal"])]
+    outputs = [Output("LATENT")]
+
+    def execute(self, samples1: dict, samples2: dict, blend_factor: float, blend_mode: str = "normal") -> tuple:
+        a, b = samples1["samples"], samples2["samples"]
+        if b.shape != a.shape:
+            b = image_ops.resize_samples(b, a.shape[3], a.shape[2], "bicubic", "center")
+        return ({**samples1, "samples": a * blend_factor + b * (1 - blend_factor)},)
+
+
+NODES = [ImageCompositeMasked, ImageBlend, ImageScaleToTotalPixels, LatentBlend]
