@@ -10,7 +10,7 @@ Real-ESRGAN's x2 (12 input channels) and x1 (48) models. Images are tiled so lar
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -115,14 +115,17 @@ def esrgan_from_state_dict(sd: Mapping[str, torch.Tensor]) -> RRDBNet:
     return build_with_weights(build, sd)
 
 
-def upscale(model: RRDBNet, image: torch.Tensor, tile: int = 512, overlap: int = 32) -> torch.Tensor:
-    """IMAGE [B, H, W, 3] in 0..1 -> IMAGE [B, H*scale, W*scale, 3], tile by tile in the model's dtype."""
+def upscale(model: RRDBNet, image: torch.Tensor, tile: int = 512, overlap: int = 32,
+            on_tile: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """IMAGE [B, H, W, 3] in 0..1 -> IMAGE [B, H*scale, W*scale, 3], tile by tile in the model's dtype;
+    ``on_tile(done, total)`` reports progress."""
     param = next(model.parameters())
     x = image[..., :3].movedim(-1, 1).to(param.device, param.dtype)
     height, width = x.shape[-2:]
     step = model.unshuffle  # unshuffling models need sizes (and tile offsets) on their grid: pad, then crop
     x = F.pad(x, (0, -width % step, 0, -height % step), mode="replicate")
     with torch.no_grad():
-        out = tiled_map(x, model, tile, overlap, model.scale, int(model.conv_last.weight.shape[0]), align=step)
+        out = tiled_map(x, model, tile, overlap, model.scale, int(model.conv_last.weight.shape[0]), align=step,
+                        on_tile=on_tile)
     out = out[..., : height * model.scale, : width * model.scale]
     return out.clamp(0, 1).movedim(1, -1).float().cpu()

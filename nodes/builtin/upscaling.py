@@ -10,7 +10,7 @@ import torch
 from engine.model_cache import MODEL_CACHE
 from engine.sd.state_dict import load_state_dict
 from engine.upscale import esrgan_from_state_dict, is_esrgan, upscale
-from nodes.api import Combo, Node, Output, Socket
+from nodes.api import Combo, Node, Output, Socket, progress
 from nodes.folders import folders, model_choices
 
 
@@ -45,7 +45,7 @@ class ImageUpscaleWithModel(Node):
     outputs = [Output("IMAGE")]
 
     def execute(self, upscale_model: Any, image: torch.Tensor) -> tuple:
-        return (upscale(upscale_model, image),)
+        return (upscale(upscale_model, image, on_tile=progress),)
 
 
 NODES = [UpscaleModelLoader, ImageUpscaleWithModel]
