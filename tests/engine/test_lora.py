@@ -146,3 +146,43 @@ def test_sdxl_text_encoder_loras_patch_the_encoder_they_name(tmp_path):
         torch.testing.assert_close(after[f"{encoder}.{key}"], before[f"{encoder}.{key}"] + 0.5 * scale * up @ down)
     assert set(patched_model.patches) == {"input_blocks.3.1.proj_in.weight"}
     assert not torch.equal(patched_clip.encode("a cat")[0], clip.encode("a cat")[0])
+
+
+def test_sdxl_unet_with_peft_lora_matches_diffusers():
+    pytest.importorskip("peft")
+    from engine.sd.components import unet_from_state_dict
+    from tests.engine.test_families import sdxl_pair
+    from tests.factories import TINY_SDXL_UNET
+
+    ours, reference = sdxl_pair()
+    mapping = ldm_to_diffusers(TINY_SDXL_UNET, list(ours.state_dict()))
+    layers = ("attn2.to_k.weight", "attn1.to_out.0.weight", "ff.net.2.weight")
+    targets = [k for k in ours.state_dict()
+               if k.endswith(layers) and ("transformer_blocks.1." in k or "middle_block" in k)]
+    file = {}
+    for index, key in enumerate(targets):
+        weight = ours.state_dict()[key]
+        name = "unet." + mapping[key][: -len(".weight")]
+        file[name + ".lora_A.weight"] = torch.randn(4, weight.shape[1], generator=gen(40 + index)) * 0.3
+        file[name + ".lora_B.weight"] = torch.randn(weight.shape[0], 4, generator=gen(60 + index)) * 0.3
+    lora = parse_lora(file, key_map(mapping, []))
+    assert lora.unmatched == [] and len(lora.updates) == len(targets) > 4
+    model = unet_from_state_dict(ours.state_dict(), "sdxl")
+    patched = model.clone()
+    for (_, key), update in lora.updates.items():
+        patched.add_patch(key, update.patch(1.0))
+    reference.load_lora_adapter(file, prefix="unet", adapter_name="test")
+
+    x, t = torch.randn(1, 4, 8, 8, generator=gen(80)), torch.tensor([500])
+    context = torch.randn(1, 7, TINY_SDXL_UNET.context_dim, generator=gen(81))
+    pooled = torch.randn(1, 32, generator=gen(82))
+    y, _ = model.extra_inputs({"pooled_output": pooled, "width": 512, "height": 512}, torch.zeros_like(x), None, False)
+    with torch.no_grad(), patched.patched_unet() as run:
+        ours_out = run(x, t, context, y=y)
+        theirs = reference(x, t, context, added_cond_kwargs={
+            "text_embeds": pooled, "time_ids": torch.tensor([[512.0, 512.0, 0.0, 0.0, 512.0, 512.0]])}).sample
+        with model.patched_unet() as base:
+            unpatched = base(x, t, context, y=y)
+    scale = theirs.abs().max()
+    assert (ours_out - theirs).abs().max() / scale < 1e-4
+    assert (unpatched - theirs).abs().max() / scale > 1e-2
