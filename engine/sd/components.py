@@ -31,7 +31,6 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(str(e)) from e
 
 
-
 def unet_family(config: UNetConfig) -> str:
     """The family of a UNet from its config. A class vector means SDXL: the refiner's is its pooled text (as wide as
     its context) plus 5 size/score embeddings, the base's pooled bigG text plus 6 size embeddings."""
@@ -99,7 +98,6 @@ def clip_from_state_dict(sd: Mapping[str, torch.Tensor], style_name: str = "sd1"
     # OpenAI's CLIP-L uses quick-GELU; the OpenCLIP towers (H 1024, bigG 1280) saved in transformers' names, GELU.
     act = "gelu" if text_encoder_width(hf) in (1024, 1280) else "quick_gelu"
     return load_clip_from_state_dict(hf, style, act)
-
 
 
 def text_encoder_width(sd: Mapping[str, torch.Tensor]) -> int:
