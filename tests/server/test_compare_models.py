@@ -14,8 +14,9 @@ from engine.gan import GANGenerator, save_gan
 from engine.gan.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 from engine.metrics.inception import WEIGHTS_FILE
 from tests.conftest import start_server, stop_server
+from tests.engine.test_clip_score import tiny_clip
 from tests.engine.test_metrics import random_inception
-from tests.factories import write_tiny_sd15_checkpoint
+from tests.factories import write_tiny_sd15_checkpoint, write_tiny_sdxl_checkpoint
 from tests.server.api_client import get_json, run_prompt
 from tests.server.test_sd_workflows import CHECKPOINT, api_prompt
 
@@ -31,6 +32,8 @@ def metrics_server(tmp_path_factory):
     save_gan(GANGenerator("stylegan2", StyleGAN2Generator(config)), models / "gan" / "stylegan2.safetensors")
     (models / "fid").mkdir(parents=True)
     torch.save(random_inception().state_dict(), models / "fid" / WEIGHTS_FILE)
+    write_tiny_sdxl_checkpoint(models / "checkpoints" / "sd_xl_base_1.0.safetensors")
+    tiny_clip().save_pretrained(models / "fid" / "clip-vit-base-patch32")
     reference = base / "input" / "reference"
     reference.mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -57,6 +60,18 @@ def test_compare_models_workflow(metrics_server):
         assert report["fid"] > 0 and report["num_images"] == 6 and report["is_mean"] >= 1.0
         assert 0 <= report["precision"] <= 1 and report["kid_mean"] is not None
     assert history["outputs"]["51"]["images"][0]["filename"].startswith("compare_models_")
+
+
+def test_sd15_against_sdxl_in_one_table(metrics_server):
+    prompt = api_prompt(metrics_server, "compare_sd15_sdxl.json")
+    prompt["5"]["inputs"]["batch_size"] = prompt["15"]["inputs"]["batch_size"] = 4
+    prompt_id, messages, _ = run_prompt(metrics_server.url, metrics_server.ws_url, prompt, timeout=300)
+    assert "execution_success" in [m["type"] for m in messages], [m for m in messages
+                                                                  if m["type"] == "execution_error"]
+    reports = json.loads(next((metrics_server.base / "output").glob("compare_sd15_sdxl_*.json")).read_text())
+    assert [r["label"] for r in reports] == ["SD 1.5", "SDXL"]
+    for report in reports:
+        assert report["fid"] > 0 and report["num_images"] == 4 and report["clip_score"] >= 0
 
 
 def test_missing_inception_weights_name_the_file(tmp_path):
