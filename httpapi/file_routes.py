@@ -9,7 +9,7 @@ import mimetypes
 from pathlib import Path
 
 from aiohttp import web
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageOps, PngImagePlugin
 
 from httpapi.runtime import Runtime
 from nodes.folders import PathEscapeError, safe_join
@@ -155,14 +155,20 @@ def _apply_mask(runtime: Runtime, original_ref: object, mask_bytes: bytes) -> by
     ref = json.loads(str(original_ref)) if original_ref else None
     if not isinstance(ref, dict) or "filename" not in ref:
         raise ValueError("original_ref must name the original image")
-    folder = safe_join(runtime.folders.typed_dir(ref.get("type") or "input"), ref.get("subfolder") or "")
-    original_path = safe_join(folder, ref["filename"])
+    subfolder = str(ref.get("subfolder") or "")
+    name = f"{subfolder}/{ref['filename']}" if subfolder else str(ref["filename"])
+    original_path = runtime.folders.annotated_path(name, str(ref.get("type") or "input"))
     with Image.open(original_path) as original, Image.open(io.BytesIO(mask_bytes)) as mask_image:
         info = PngImagePlugin.PngInfo()
         for key, value in png_text_chunks(original).items():
             info.add_text(key, value)
-        combined = original.convert("RGBA")
-        combined.putalpha(mask_image.convert("RGBA").getchannel("A").resize(combined.size))
+        # The editor painted the image as shown, EXIF rotation applied; the result is stored upright.
+        combined = ImageOps.exif_transpose(original).convert("RGBA")
+        alpha = mask_image.convert("RGBA").getchannel("A")
+        if alpha.size != combined.size:
+            raise ValueError(f"the mask is {alpha.size[0]}x{alpha.size[1]} but the image is "
+                             f"{combined.size[0]}x{combined.size[1]}")
+        combined.putalpha(alpha)
         buffer = io.BytesIO()
         combined.save(buffer, format="PNG", pnginfo=info, compress_level=4)
     return buffer.getvalue()

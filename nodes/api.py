@@ -127,6 +127,8 @@ class Node:
         """Anything that changes when the node must re-run although its inputs did not (files on disk)."""
         return None
 
+    validates: tuple[str, ...] = ()  # inputs ``validate`` checks instead of the usual checks (ComfyUI's rule)
+
     @classmethod
     def validate(cls, **inputs: Any) -> bool | str:
         """Extra checks of constant inputs beyond type, range and choices; return a message to reject."""
@@ -158,6 +160,7 @@ class Node:
             deprecated=cls.deprecated,
             fingerprint=cls.fingerprint if overrides_fingerprint else None,
             validate=cls.validate if overrides_validate else None,
+            validate_takes=frozenset(cls.validates),
             check_lazy_status=_run_check_lazy if has_lazy else None,
             extra_info=extra,
         )

@@ -110,6 +110,14 @@ class Folders:
             raise PathEscapeError(f"unknown folder type {kind!r}")
         return folders[kind]
 
+    def annotated_path(self, name: str, default_kind: str = "input") -> Path:
+        """A file named as ComfyUI names images: ``sub/x.png``, or with its folder ``x.png [output]``; it may not
+        leave that folder."""
+        for kind in ("input", "output", "temp"):
+            if name.endswith(f" [{kind}]"):
+                return safe_join(self.typed_dir(kind), name.removesuffix(f" [{kind}]"))
+        return safe_join(self.typed_dir(default_kind), name)
+
     def list_input_images(self) -> list[str]:
         return sorted(_list_files(self.input_dir, IMAGE_EXTENSIONS))
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from engine import image_ops
 from nodes.api import Combo, Float, Hidden, Int, Node, NodeResult, Output, Socket, String
-from nodes.folders import folders, safe_join
+from nodes.folders import PathEscapeError, folders, safe_join
 from nodes.png import png_info
 
 MAX_RESOLUTION = 16384
@@ -26,15 +26,19 @@ def input_image_choices() -> list[str]:
     return folders().list_input_images()
 
 
-# ComfyUI's annotated names ("clipspace/mask.png [input]", "x.png [output]") say which folder a file is in.
-ANNOTATIONS = {" [input]": "input", " [output]": "output", " [temp]": "temp"}
-
-
 def _input_image_path(name: str) -> Path:
-    for suffix, kind in ANNOTATIONS.items():
-        if name.endswith(suffix):
-            return safe_join(folders().typed_dir(kind), name.removesuffix(suffix))
-    return safe_join(folders().input_dir, name)
+    """ComfyUI's annotated names ("clipspace/mask.png [input]", "x.png [output]") say which folder a file is in."""
+    return folders().annotated_path(name)
+
+
+def _check_image(image: str | None) -> bool | str:
+    """LoadImage's own check of its choice, so files not in the input list (annotated names) are accepted."""
+    try:
+        if image is None or _input_image_path(image).is_file():
+            return True
+    except PathEscapeError as error:
+        return f"Invalid image file: {image} ({error})"
+    return f"Invalid image file: {image}"
 
 
 def _file_digest(name: str | None) -> str:
@@ -60,11 +64,11 @@ class LoadImage(Node):
     def fingerprint(cls, image: str | None = None, **_: Any) -> str:
         return _file_digest(image)
 
+    validates = ("image",)
+
     @classmethod
     def validate(cls, image: str | None = None, **_: Any) -> bool | str:
-        if image is None or _input_image_path(image).is_file():
-            return True
-        return f"Invalid image file: {image}"
+        return _check_image(image)
 
 
 class LoadImageMask(Node):
@@ -84,6 +88,12 @@ class LoadImageMask(Node):
     @classmethod
     def fingerprint(cls, image: str | None = None, **_: Any) -> str:
         return _file_digest(image)
+
+    validates = ("image",)
+
+    @classmethod
+    def validate(cls, image: str | None = None, **_: Any) -> bool | str:
+        return _check_image(image)
 
 
 def _expand_prefix(prefix: str, width: int, height: int) -> str:

@@ -6,6 +6,7 @@ import io
 import json
 import urllib.parse
 import uuid
+from pathlib import Path
 
 from PIL import Image
 from websockets.sync.client import connect
@@ -137,3 +138,42 @@ def test_cross_origin_requests_to_localhost_are_refused(server):
     status, _ = http(server.url + "/prompt", {"prompt": INVERT_PROMPT},
                      headers={"Origin": "http://evil.example", "Content-Type": "application/json"})
     assert status == 403
+
+
+def test_mask_uploads_follow_exif_rotation_annotated_names_and_sizes(server):
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 40x20, shown rotated by 90 degrees: 20x40
+    Image.new("RGB", (40, 20), (10, 200, 30)).save(buffer, format="JPEG", exif=exif)
+    status, answer = upload(server, "phone.jpg", buffer.getvalue(), subfolder="masks")
+    assert status == 200
+    mask = Image.new("RGBA", (20, 40), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (0, 0, 20, 10))  # painted: the top quarter as shown
+    data = io.BytesIO()
+    mask.save(data, format="PNG")
+    original = json.dumps({"filename": "masks/phone.jpg [input]", "subfolder": "", "type": "input"})
+    body, headers = multipart({"original_ref": original, "subfolder": "clipspace"}, "m.png", data.getvalue())
+    status, answer = http(server.url + "/upload/mask", raw=body, headers=headers)
+    assert status == 200, answer
+    saved = Image.open(Path(server.base) / "input" / "clipspace" / json.loads(answer)["name"])
+    assert saved.size == (20, 40) and saved.getchannel("A").getpixel((10, 5)) == 0
+    assert saved.getchannel("A").getpixel((10, 30)) == 255
+    small = io.BytesIO()
+    Image.new("RGBA", (8, 8)).save(small, format="PNG")
+    body, headers = multipart({"original_ref": original}, "m2.png", small.getvalue())
+    status, answer = http(server.url + "/upload/mask", raw=body, headers=headers)
+    assert status == 400 and b"the mask is 8x8 but the image is 20x40" in answer
+
+
+def test_load_image_accepts_annotated_names_in_prompts(server):
+    assert upload(server, "ann.png", png_bytes())[0] == 200
+
+    def errors(name: str) -> dict:
+        prompt = {"1": {"class_type": "LoadImage", "inputs": {"image": name}},
+                  "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
+        status, body = http(server.url + "/prompt", {"prompt": prompt})
+        return {} if status == 200 else json.loads(body)["node_errors"]
+
+    assert errors("ann.png [input]") == {}
+    assert "Invalid image file" in json.dumps(errors("ann.png [output]"))
+    assert "Invalid image file" in json.dumps(errors("../../etc/passwd [input]"))
