@@ -192,12 +192,15 @@ def test_upload_an_image_and_paint_its_inpainting_mask(page, editor_server, tmp_
     page.click("[data-testid=edit-mask-1]")
     canvas = page.locator("[data-testid=mask-canvas]")
     canvas.wait_for()
+    sync_api.expect(page.locator("[data-testid=mask-save]")).to_be_enabled()  # the existing mask is drawn
     page.locator("[data-testid=mask-brush]").fill("120")  # in screen pixels: the 64x48 image is shown much larger
     box = canvas.bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5, steps=8)
     page.mouse.up()
+    page.keyboard.press("Delete")  # the painter owns its keys: the node stays
+    assert page.locator("[data-testid=node-1]").count() == 1
     page.click("[data-testid=mask-save]")
     page.wait_for_selector("[data-testid=mask-editor]", state="detached")
     value = page.locator("[data-testid=widget-1-image]").input_value()

@@ -84,10 +84,13 @@ export interface UploadedImage {
   type: string;
 }
 
-/** An input-folder image named as LoadImage names it ("sub/dir/name.png"). */
-export function inputImage(path: string): ImageRef {
+/** An image named as LoadImage names it: "sub/dir/name.png", or with ComfyUI's folder note "name.png [output]". */
+export function inputImage(name: string): ImageRef {
+  const annotated = /^(.*) \[(input|output|temp)\]$/.exec(name);
+  const path = annotated ? annotated[1] : name;
   const slash = path.lastIndexOf("/");
-  return { filename: path.slice(slash + 1), subfolder: slash < 0 ? "" : path.slice(0, slash), type: "input" };
+  return { filename: path.slice(slash + 1), subfolder: slash < 0 ? "" : path.slice(0, slash),
+    type: annotated ? annotated[2] : "input" };
 }
 
 export interface ImageRef {

@@ -49,7 +49,9 @@ export function MaskEditor({ image, onClose, onSaved }: Props) {
   const [size, setSize] = useState<{ width: number; height: number } | null>(null);
   const [brush, setBrush] = useState(24);
   const [erasing, setErasing] = useState(false);
+  const [ready, setReady] = useState(false); // the existing mask is drawn: painting and saving are safe
   const [error, setError] = useState<string | null>(null);
+  const last = useRef<{ x: number; y: number } | null>(null);
   const url = viewUrl(image);
 
   useEffect(() => {
@@ -57,19 +59,39 @@ export function MaskEditor({ image, onClose, onSaved }: Props) {
       (failure) => setError(String(failure)));
   }, [url]);
   useEffect(() => {
-    if (size && canvas.current) drawExistingMask(canvas.current, `${url}&channel=a`).catch((f) => setError(String(f)));
+    if (!size || !canvas.current) return;
+    drawExistingMask(canvas.current, `${url}&channel=a`).then(() => setReady(true),
+      (failure) => setError(`${failure}: the existing mask could not be read, so saving is off`));
   }, [size, url]);
 
+  // While open, the painter owns the keyboard: nothing reaches the graph's shortcuts (Delete would remove the
+  // selected node underneath). Escape closes it.
+  useEffect(() => {
+    const ownKeys = (event: KeyboardEvent) => {
+      event.stopPropagation();
+      if (event.key === "Escape") onClose();
+    };
+    window.addEventListener("keydown", ownKeys, true);
+    return () => window.removeEventListener("keydown", ownKeys, true);
+  }, [onClose]);
+
+  /** A stroke segment from the previous pointer position, so fast moves leave no gaps. */
   const paint = (event: PointerEvent<HTMLCanvasElement>) => {
-    if (!event.buttons || !canvas.current) return;
+    if (!ready || !event.buttons || !canvas.current) return;
     const box = canvas.current.getBoundingClientRect();
     const scale = canvas.current.width / box.width;
+    const point = { x: (event.clientX - box.left) * scale, y: (event.clientY - box.top) * scale };
+    const from = last.current ?? point;
     const context = canvas.current.getContext("2d")!;
     context.globalCompositeOperation = erasing ? "destination-out" : "source-over";
-    context.fillStyle = "#fff";
+    context.strokeStyle = "#fff";
+    context.lineCap = "round";
+    context.lineWidth = brush * scale;
     context.beginPath();
-    context.arc((event.clientX - box.left) * scale, (event.clientY - box.top) * scale, (brush / 2) * scale, 0, 2 * Math.PI);
-    context.fill();
+    context.moveTo(from.x, from.y);
+    context.lineTo(point.x, point.y);
+    context.stroke();
+    last.current = point;
   };
   const clear = () => canvas.current?.getContext("2d")!.clearRect(0, 0, canvas.current.width, canvas.current.height);
   const save = async () => {
@@ -81,9 +103,12 @@ export function MaskEditor({ image, onClose, onSaved }: Props) {
     }
   };
 
-  // A portal: inside the canvas's transformed layer, "position: fixed" would not be relative to the window.
+  // A portal: inside the canvas's transformed layer, "position: fixed" would not be relative to the window. React
+  // events still bubble to the node that opened it, so pointer events stop here (a click must not select it).
+  const stop = (event: { stopPropagation: () => void }) => event.stopPropagation();
   return createPortal(
-    <div className="modal-backdrop" data-testid="mask-editor">
+    <div className="modal-backdrop" data-testid="mask-editor" onPointerDown={stop} onMouseDown={stop}
+      onClick={stop} onDoubleClick={stop}>
       <div className="mask-editor">
         <div className="mask-toolbar">
           <label>brush <input type="range" min={2} max={200} value={brush} data-testid="mask-brush"
@@ -92,7 +117,7 @@ export function MaskEditor({ image, onClose, onSaved }: Props) {
           <button onClick={clear}>clear</button>
           <span className="spacer" />
           <button onClick={onClose}>cancel</button>
-          <button className="primary" data-testid="mask-save" onClick={() => void save()}>save</button>
+          <button className="primary" data-testid="mask-save" disabled={!ready} onClick={() => void save()}>save</button>
         </div>
         {error && <div className="input-error">{error}</div>}
         {size && (
@@ -100,7 +125,8 @@ export function MaskEditor({ image, onClose, onSaved }: Props) {
             ["--aspect" as string]: size.width / size.height }}>
             <img src={url} alt={image.filename} draggable={false} />
             <canvas ref={canvas} width={size.width} height={size.height} data-testid="mask-canvas"
-              onPointerDown={(e) => { e.currentTarget.setPointerCapture(e.pointerId); paint(e); }} onPointerMove={paint} />
+              onPointerDown={(e) => { e.currentTarget.setPointerCapture(e.pointerId); last.current = null; paint(e); }}
+              onPointerMove={paint} onPointerUp={() => { last.current = null; }} />
           </div>
         )}
       </div>
