@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.sd.materialize import build_with_weights
-from engine.sd.tiling import tiled_map
+from engine import device as devices
+from engine.sd.materialize import build_with_weights, compute_copy, is_on
+from engine.sd.tiling import tile_starts, tiled_map
 
 
 class ResidualDenseBlock(nn.Module):
@@ -117,15 +118,22 @@ def esrgan_from_state_dict(sd: Mapping[str, torch.Tensor]) -> RRDBNet:
 
 def upscale(model: RRDBNet, image: torch.Tensor, tile: int = 512, overlap: int = 32,
             on_tile: Callable[[int, int], None] | None = None) -> torch.Tensor:
-    """IMAGE [B, H, W, 3] in 0..1 -> IMAGE [B, H*scale, W*scale, 3], tile by tile in the model's dtype;
-    ``on_tile(done, total)`` reports progress."""
-    param = next(model.parameters())
-    x = image[..., :3].movedim(-1, 1).to(param.device, param.dtype)
-    height, width = x.shape[-2:]
+    """IMAGE [B, H, W, 3] in 0..1 -> IMAGE [B, H*scale, W*scale, 3] on the CPU. Runs on the compute device, one image
+    and one tile at a time, so memory does not grow with the batch; ``on_tile(done, total)`` reports progress."""
+    device = devices.compute_device()
+    dtype = devices.compute_dtype(next(model.parameters()).dtype, device)
+    runner = model if is_on(model, device, dtype) else compute_copy(model, device, dtype)
     step = model.unshuffle  # unshuffling models need sizes (and tile offsets) on their grid: pad, then crop
-    x = F.pad(x, (0, -width % step, 0, -height % step), mode="replicate")
-    with torch.no_grad():
-        out = tiled_map(x, model, tile, overlap, model.scale, int(model.conv_last.weight.shape[0]), align=step,
-                        on_tile=on_tile)
-    out = out[..., : height * model.scale, : width * model.scale]
-    return out.clamp(0, 1).movedim(1, -1).float().cpu()
+    height, width = image.shape[1:3]
+    tiles = len(tile_starts(height + -height % step, tile, overlap, step)) * len(
+        tile_starts(width + -width % step, tile, overlap, step))
+    outputs = []
+    for index, frame in enumerate(image[..., :3]):
+        x = frame.movedim(-1, 0)[None].to(device, dtype)
+        x = F.pad(x, (0, -width % step, 0, -height % step), mode="replicate")
+        report = None if on_tile is None else (lambda done, _, i=index: on_tile(i * tiles + done, len(image) * tiles))
+        with torch.no_grad():
+            out = tiled_map(x, runner, tile, overlap, model.scale, int(model.conv_last.weight.shape[0]), align=step,
+                            on_tile=report)
+        outputs.append(out[..., : height * model.scale, : width * model.scale].clamp(0, 1).float().cpu())
+    return torch.cat(outputs).movedim(1, -1)

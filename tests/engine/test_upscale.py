@@ -77,3 +77,14 @@ def test_basicsr_pth_file_through_the_nodes(tmp_path: Path) -> None:
     save_file({"weight": torch.zeros(2)}, str(bad))
     with pytest.raises(ValueError, match="only ESRGAN-family"):
         load_upscale_model(bad)
+
+
+def test_batches_run_image_by_image_with_progress() -> None:
+    net = esrgan_from_state_dict(random_rrdbnet().state_dict())
+    images = torch.rand(2, 20, 28, 3, generator=torch.Generator().manual_seed(3))
+    reports: list[tuple[int, int]] = []
+    both = upscale(net, images, tile=16, overlap=4, on_tile=lambda done, total: reports.append((done, total)))
+    assert both.shape == (2, 80, 112, 3)
+    torch.testing.assert_close(both[1:], upscale(net, images[1:], tile=16, overlap=4))
+    assert [done for done, _ in reports] == list(range(1, len(reports) + 1))
+    assert reports[-1] == (8, 8)  # 2 x 2 tiles per image
