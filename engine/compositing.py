@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from engine.image_ops import resize
+
 BLEND_MODES = ("normal", "multiply", "screen", "overlay", "soft_light", "difference")
 
 
@@ -14,12 +16,22 @@ def _to_batch(x: torch.Tensor, batch: int) -> torch.Tensor:
     return x.repeat(repeats, *([1] * (x.ndim - 1)))[:batch]
 
 
+def match_channels(destination: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    """``source`` [..., C] with ``destination``'s channel count: extra channels dropped, a missing alpha opaque
+    (ComfyUI's ``image_alpha_fix``, so RGB onto RGBA works)."""
+    if source.shape[-1] > destination.shape[-1]:
+        return source[..., : destination.shape[-1]]
+    if source.shape[-1] < destination.shape[-1]:
+        return F.pad(source, (0, destination.shape[-1] - source.shape[-1]), value=1.0)
+    return source
+
+
 def composite(destination: torch.Tensor, source: torch.Tensor, x: int, y: int, mask: torch.Tensor | None = None,
               resize_source: bool = False) -> torch.Tensor:
     """IMAGE ``source`` pasted onto ``destination`` with its top-left corner at (x, y), weighted by ``mask``
     (resized to the source); what falls outside the destination is cut off."""
     out = destination.movedim(-1, 1).clone()
-    src = source.movedim(-1, 1)[:, : out.shape[1]]
+    src = match_channels(destination, source).movedim(-1, 1)
     if resize_source:
         src = F.interpolate(src, size=out.shape[-2:], mode="bilinear", align_corners=False)
     src = _to_batch(src, out.shape[0])
@@ -39,12 +51,13 @@ def _soft_light_curve(x: torch.Tensor) -> torch.Tensor:
 
 
 def blend(image1: torch.Tensor, image2: torch.Tensor, factor: float, mode: str) -> torch.Tensor:
-    """``image1 * (1 - factor) + mode(image1, image2) * factor``, clamped; ``image2`` is resized to ``image1``."""
+    """``image1 * (1 - factor) + mode(image1, image2) * factor``, clamped; ``image2`` is cropped to ``image1``'s
+    aspect ratio around its centre and resized to it, as ComfyUI does."""
     if mode not in BLEND_MODES:
         raise ValueError(f"unknown blend mode {mode!r}; expected one of {', '.join(BLEND_MODES)}")
+    image2 = match_channels(image1, image2)
     if image2.shape[1:3] != image1.shape[1:3]:
-        image2 = F.interpolate(image2.movedim(-1, 1), size=image1.shape[1:3], mode="bicubic",
-                               align_corners=False).movedim(1, -1)
+        image2 = resize(image2, image1.shape[2], image1.shape[1], "bicubic", crop="center")
     a, b = image1, image2
     blended = {
         "normal": lambda: b,

@@ -25,12 +25,16 @@ def grow(mask: torch.Tensor, pixels: int, tapered_corners: bool = True) -> torch
 
 
 def feather(mask: torch.Tensor, left: int, top: int, right: int, bottom: int) -> torch.Tensor:
-    """Fade the mask linearly to 0 over the given number of pixels at each edge."""
+    """Fade the mask linearly towards 0 over the given number of pixels at each edge (at most the mask's size).
+
+    ComfyUI's FeatherMask indexes the right and bottom edges one pixel off (its first factor lands on the left
+    column and top row); here each ramp ends at its own edge."""
     out = mask.reshape(-1, *mask.shape[-2:]).clone().float()
     height, width = out.shape[-2:]
     for size, length, view in ((left, width, lambda i: out[:, :, i]), (right, width, lambda i: out[:, :, -i - 1]),
                                (top, height, lambda i: out[:, i, :]), (bottom, height, lambda i: out[:, -i - 1, :])):
-        for i in range(min(size, length)):
+        size = min(size, length)
+        for i in range(size):
             view(i).mul_((i + 1) / size)
     return out
 

@@ -52,7 +52,7 @@ class GANGenerator:
     def sample_z(self, seeds: Sequence[int]) -> torch.Tensor:
         """z [B, z_dim], one random stream per seed."""
         if self.kind == "stylegan2":
-            return torch.from_numpy(np.stack([np.random.RandomState(int(seed)).randn(self.z_dim)
+            return torch.from_numpy(np.stack([np.random.RandomState(int(seed) % 2**32).randn(self.z_dim)
                                               for seed in seeds])).float()
         return torch.stack([torch.randn(self.z_dim, generator=torch.Generator().manual_seed(int(seed)))
                             for seed in seeds])

@@ -57,10 +57,10 @@ class ImageScaleToTotalPixels(Node):
 class LatentBlend(Node):
     category = "_for_testing"
     inputs = [Socket("samples1", "LATENT"), Socket("samples2", "LATENT"),
-              Float("blend_factor", 0.5, min=0.0, max=1.0, step=0.01), Combo("blend_mode", ["normal"])]
+              Float("blend_factor", 0.5, min=0.0, max=1.0, step=0.01)]
     outputs = [Output("LATENT")]
 
-    def execute(self, samples1: dict, samples2: dict, blend_factor: float, blend_mode: str = "normal") -> tuple:
+    def execute(self, samples1: dict, samples2: dict, blend_factor: float) -> tuple:
         a, b = samples1["samples"], samples2["samples"]
         if b.shape != a.shape:
             b = image_ops.resize_samples(b, a.shape[3], a.shape[2], "bicubic", "center")

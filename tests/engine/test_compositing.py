@@ -43,3 +43,12 @@ def test_latent_blend() -> None:
     a, b = {"samples": torch.ones(1, 4, 8, 8)}, {"samples": torch.zeros(1, 4, 16, 16)}
     (out,) = LatentBlend().execute(a, b, 0.25)
     assert out["samples"].shape == (1, 4, 8, 8) and torch.allclose(out["samples"], torch.full((1, 4, 8, 8), 0.25))
+
+
+def test_rgb_onto_rgba_and_centre_cropped_blends() -> None:
+    rgba = torch.zeros(1, 4, 6, 4)
+    out = composite(rgba, solid(1.0, 2, 2), 0, 0)
+    assert out.shape == (1, 4, 6, 4) and out[0, 0, 0].tolist() == [1.0, 1.0, 1.0, 1.0]  # alpha made opaque
+    wide = torch.zeros(1, 8, 16, 3)
+    wide[:, :, :4] = 1.0  # white only in the left quarter, which a centre crop to a square drops
+    assert float(blend(solid(0.0, 8, 8), wide, 1.0, "normal").max()) == 0.0

@@ -57,3 +57,8 @@ def test_composite_operations_and_clipping() -> None:
         np.testing.assert_allclose(got[0].numpy(), values, atol=1e-6, err_msg=operation)
     with pytest.raises(ValueError, match="unknown mask operation"):
         mask_ops.composite(destination, source, 0, 0, "divide")
+
+
+def test_feather_wider_than_the_mask_uses_the_mask_size() -> None:
+    out = mask_ops.feather(torch.ones(1, 2, 4), left=8, top=0, right=0, bottom=0)
+    np.testing.assert_allclose(out[0, 0].numpy(), [0.25, 0.5, 0.75, 1.0])
