@@ -211,3 +211,31 @@ def test_upload_an_image_and_paint_its_inpainting_mask(page, editor_server, tmp_
     alpha = saved.getchannel("A")
     assert alpha.getpixel((32, 24)) == 0, "painted: transparent, so LoadImage's mask is 1 there"
     assert alpha.getpixel((2, 2)) == 255 and saved.getpixel((2, 2))[:3] == (200, 120, 40)
+
+
+def test_native_reroutes_are_drawn_and_can_be_dragged(page, editor_server):
+    workflow = json.loads((ROOT / "workflows" / "txt2img_sd15.json").read_text())
+    workflow["extra"]["reroutes"] = [{"id": 1, "pos": [380, 700], "linkIds": [1]}]  # clear of the nodes
+    workflow["extra"]["linkExtensions"] = [{"id": 1, "parentId": 1}]
+    data = json.dumps(workflow)
+    handle = page.evaluate_handle("""data => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([data], "routed.json", { type: "application/json" }));
+        return transfer;
+    }""", data)
+    page.dispatch_event("[data-testid=canvas]", "drop", {"dataTransfer": handle})
+    dot = page.locator("[data-testid=reroute-1]")
+    dot.wait_for()
+    box = dot.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 80, box["y"] + 40, steps=5)
+    page.mouse.up()
+    moved = dot.bounding_box()
+    assert moved["x"] > box["x"] + 40 and moved["y"] > box["y"] + 20
+    fill(page, "workflow-name", "routed")
+    page.click("[data-testid=save-workflow]")
+    page.wait_for_timeout(500)
+    saved = json.loads(urllib.request.urlopen(editor_server.url + "/api/userdata/workflows%2Frouted.json").read())
+    x, y = saved["extra"]["reroutes"][0]["pos"]
+    assert x > 380 and y > 700 and saved["extra"]["linkExtensions"] == [{"id": 1, "parentId": 1}]

@@ -107,6 +107,6 @@ def test_every_shipped_workflow_is_well_formed():
             for name, value in node["inputs"].items():
                 assert name in spec, (path.name, node_id, name)
                 kind = spec[name][0]
-                user_files = name.endswith(("_name", "_name1", "_name2", "image", "folder", "stats"))
+                user_files = name.endswith(("_name", "_name1", "_name2", "image", "folder", "stats", "_model"))
                 if isinstance(kind, list) and not isinstance(value, list) and not user_files:
                     assert value in kind, (path.name, node_id, name, value)

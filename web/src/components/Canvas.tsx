@@ -6,14 +6,17 @@ import {
 import { type DragEvent, type MouseEvent as ReactMouseEvent, useCallback, useMemo, useRef, useState } from "react";
 import { canConnect, connect, moveNodes, removeLink, removeNodes } from "../model/document";
 import { typeColour } from "../model/nodeDefs";
+import { linkWaypoints } from "../model/reroutes";
 import type { UINode, UIWorkflow } from "../model/types";
 import { openFile } from "../state/actions";
 import { moveGroup, removeGroups, updateGroup } from "../model/groups";
 import { activeTab, editDoc, getState, recordNodeSizes, setState, useStore } from "../state/store";
 import { GraphNode } from "./GraphNode";
 import { GroupBox } from "./GroupBox";
+import { RoutedEdge } from "./RoutedEdge";
 
 const nodeTypes = { atelier: GraphNode, groupBox: GroupBox };
+const edgeTypes = { routed: RoutedEdge };
 const GROUP = "group-"; // React Flow ids of groups; nodes use their numeric ids
 const groupIndex = (id: string) => Number(id.slice(GROUP.length));
 const slotOf = (handle: string | null | undefined) => Number((handle ?? "-0").split("-")[1]);
@@ -50,10 +53,15 @@ export function Canvas() {
     }),
   ], [doc?.groups, doc?.nodes, selected, selectedGroups]);
 
-  const edges: Edge[] = useMemo(() => (doc?.links ?? []).map((link) => ({
-    id: String(link[0]), source: String(link[1]), sourceHandle: `out-${link[2]}`, target: String(link[3]),
-    targetHandle: `in-${link[4]}`, style: { stroke: typeColour(link[5]), strokeWidth: 2 },
-  })), [doc?.links]);
+  const waypoints = useMemo(() => (doc ? linkWaypoints(doc) : new Map()), [doc?.extra]);
+  const edges: Edge[] = useMemo(() => (doc?.links ?? []).map((link) => {
+    const points = waypoints.get(link[0]);
+    return {
+      id: String(link[0]), source: String(link[1]), sourceHandle: `out-${link[2]}`, target: String(link[3]),
+      targetHandle: `in-${link[4]}`, style: { stroke: typeColour(link[5]), strokeWidth: 2 },
+      ...(points ? { type: "routed", data: { points } } : {}),
+    };
+  }), [doc?.links, waypoints]);
 
   /** An edit made while dragging or resizing: one undo step per gesture, taken at its start. */
   const gestureEdit = useCallback((change: (doc: UIWorkflow) => UIWorkflow, ended: boolean) => {
@@ -156,7 +164,7 @@ export function Canvas() {
   return (
     <div className="canvas" data-testid="canvas" onDoubleClick={onDoubleClick} onDragOver={(e) => e.preventDefault()} onDrop={onDrop}>
       <ReactFlow
-        nodes={nodes} edges={edges} nodeTypes={nodeTypes} onNodesChange={onNodesChange} onEdgesChange={onEdgesChange}
+        nodes={nodes} edges={edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes} onNodesChange={onNodesChange} onEdgesChange={onEdgesChange}
         onConnect={onConnect} onConnectEnd={onConnectEnd as never} isValidConnection={isValidConnection}
         deleteKeyCode={["Delete", "Backspace"]} multiSelectionKeyCode={["Shift", "Meta", "Control"]} zoomOnDoubleClick={false}
         minZoom={0.1} maxZoom={3} fitView onlyRenderVisibleElements proOptions={{ hideAttribution: true }}

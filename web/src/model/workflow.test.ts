@@ -7,6 +7,7 @@ import { fromApiPrompt } from "./fromApi";
 import { groupAround, moveGroup, nodesInGroup, removeGroups } from "./groups";
 import { buildNodeDef, type NodeDef, typesMatch } from "./nodeDefs";
 import { pngTextChunks } from "./png";
+import { linkWaypoints, moveReroute } from "./reroutes";
 import { toApiPrompt } from "./toApi";
 import type { UIWorkflow } from "./types";
 
@@ -178,5 +179,31 @@ describe("groups", () => {
     expect(removed.groups).toHaveLength(count - 1);
     expect(removed.nodes).toEqual(doc.nodes);
     expect(groupAround(doc, [])).toBe(doc);
+  });
+});
+
+describe("native reroutes", () => {
+  const routed = (): UIWorkflow => ({
+    ...graph(),
+    extra: {
+      reroutes: [{ id: 1, pos: [100, 50], linkIds: [3, 4] }, { id: 2, parentId: 1, pos: [200, 60], linkIds: [3] },
+        { id: 7, parentId: 8, pos: [0, 0] }, { id: 8, parentId: 7, pos: [1, 1] }],
+      linkExtensions: [{ id: 3, parentId: 2 }, { id: 4, parentId: 1 }, { id: 9, parentId: 7 }],
+      keep: true,
+    },
+  });
+
+  it("lists each routed link's points from its source to its target", () => {
+    const points = linkWaypoints(routed());
+    expect(points.get(3)!.map((p) => p.id)).toEqual([1, 2]);
+    expect(points.get(4)!.map((p) => p.id)).toEqual([1]);
+    expect(points.get(9)!.map((p) => p.id)).toEqual([8, 7]); // a cycle in a broken file stops, it does not hang
+    expect(points.has(5)).toBe(false);
+  });
+
+  it("moves a point and keeps the rest of extra", () => {
+    const moved = moveReroute(routed(), 2, [250, 80]);
+    expect(linkWaypoints(moved).get(3)!.map((p) => p.pos)).toEqual([[100, 50], [250, 80]]);
+    expect(moved.extra?.keep).toBe(true);
   });
 });
