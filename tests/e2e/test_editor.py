@@ -233,9 +233,30 @@ def test_native_reroutes_are_drawn_and_can_be_dragged(page, editor_server):
     page.mouse.up()
     moved = dot.bounding_box()
     assert moved["x"] > box["x"] + 40 and moved["y"] > box["y"] + 20
+    # Double-clicking a visible stretch of another link adds a point to it.
+    spot = page.evaluate("""() => {
+        for (const group of document.querySelectorAll('.react-flow__edge')) {
+            if (group.getAttribute('data-id') === '1') continue;  // the link that already has a point
+            const path = group.querySelector('path');
+            const matrix = path.getScreenCTM();
+            for (let f = 0.1; f < 0.95; f += 0.05) {
+                const p = path.getPointAtLength(path.getTotalLength() * f);
+                const x = p.x * matrix.a + p.y * matrix.c + matrix.e, y = p.x * matrix.b + p.y * matrix.d + matrix.f;
+                const hit = document.elementFromPoint(x, y);
+                if (hit && group.contains(hit) && !hit.classList.contains('reroute-dot'))
+                    return {x, y, id: group.getAttribute('data-id')};
+            }
+        }
+        return null;
+    }""")
+    assert spot is not None
+    page.mouse.dblclick(spot["x"], spot["y"])
+    sync_api.expect(page.locator("[data-testid=reroute-2]")).to_have_count(1)
     fill(page, "workflow-name", "routed")
     page.click("[data-testid=save-workflow]")
     page.wait_for_timeout(500)
     saved = json.loads(urllib.request.urlopen(editor_server.url + "/api/userdata/workflows%2Frouted.json").read())
     x, y = saved["extra"]["reroutes"][0]["pos"]
-    assert x > 380 and y > 700 and saved["extra"]["linkExtensions"] == [{"id": 1, "parentId": 1}]
+    assert x > 380 and y > 700
+    assert {"id": 1, "parentId": 1} in saved["extra"]["linkExtensions"]
+    assert {"id": int(spot["id"]), "parentId": 2} in saved["extra"]["linkExtensions"]

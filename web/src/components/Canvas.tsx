@@ -6,7 +6,7 @@ import {
 import { type DragEvent, type MouseEvent as ReactMouseEvent, useCallback, useMemo, useRef, useState } from "react";
 import { canConnect, connect, moveNodes, removeLink, removeNodes } from "../model/document";
 import { typeColour } from "../model/nodeDefs";
-import { linkWaypoints } from "../model/reroutes";
+import { addReroute, linkWaypoints } from "../model/reroutes";
 import type { UINode, UIWorkflow } from "../model/types";
 import { openFile } from "../state/actions";
 import { moveGroup, removeGroups, updateGroup } from "../model/groups";
@@ -154,6 +154,19 @@ export function Canvas() {
     if ((event.target as HTMLElement).classList.contains("react-flow__pane")) setState({ palette: { x: event.clientX, y: event.clientY } });
   }, []);
 
+  /** Double-clicking a link adds a reroute point there (ComfyUI's native reroutes). */
+  const onEdgeDoubleClick = useCallback((event: ReactMouseEvent, edge: Edge) => {
+    const current = activeTab(getState())?.doc;
+    const link = current?.links.find((l) => String(l[0]) === edge.id);
+    const source = current?.nodes.find((n) => n.id === link?.[1]);
+    const target = current?.nodes.find((n) => n.id === link?.[3]);
+    if (!link || !source || !target) return;
+    const at = flow.screenToFlowPosition({ x: event.clientX, y: event.clientY });
+    const ends: [[number, number], [number, number]] = [[source.pos[0] + source.size[0], source.pos[1] + 40],
+      [target.pos[0], target.pos[1] + 40]];
+    editDoc((doc) => addReroute(doc, link[0], [Math.round(at.x), Math.round(at.y)], ends));
+  }, [flow]);
+
   const onDrop = useCallback((event: DragEvent) => {
     event.preventDefault();
     for (const file of Array.from(event.dataTransfer.files)) void openFile(file);
@@ -166,6 +179,7 @@ export function Canvas() {
       <ReactFlow
         nodes={nodes} edges={edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes} onNodesChange={onNodesChange} onEdgesChange={onEdgesChange}
         onConnect={onConnect} onConnectEnd={onConnectEnd as never} isValidConnection={isValidConnection}
+        onEdgeDoubleClick={onEdgeDoubleClick}
         deleteKeyCode={["Delete", "Backspace"]} multiSelectionKeyCode={["Shift", "Meta", "Control"]} zoomOnDoubleClick={false}
         minZoom={0.1} maxZoom={3} fitView onlyRenderVisibleElements proOptions={{ hideAttribution: true }}
       >

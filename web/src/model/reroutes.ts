@@ -44,3 +44,32 @@ export function moveReroute(doc: UIWorkflow, id: number, pos: [number, number]):
   const reroutes = reroutesOf(doc).map((reroute) => (reroute.id === id ? { ...reroute, pos } : reroute));
   return { ...doc, extra: { ...doc.extra, reroutes } };
 }
+
+function distanceToSegment(p: [number, number], a: [number, number], b: [number, number]): number {
+  const [dx, dy] = [b[0] - a[0], b[1] - a[1]];
+  const length = dx * dx + dy * dy;
+  const t = length === 0 ? 0 : Math.max(0, Math.min(1, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / length));
+  return Math.hypot(p[0] - (a[0] + t * dx), p[1] - (a[1] + t * dy));
+}
+
+/** A new point on link ``linkId`` at ``pos``, put in the segment of its route nearest to ``pos``; ``ends`` are the
+ * link's source and target positions. A point shared with other links is not re-chained: the new one goes after it. */
+export function addReroute(doc: UIWorkflow, linkId: number, pos: [number, number],
+                           ends: [[number, number], [number, number]]): UIWorkflow {
+  const chain = linkWaypoints(doc).get(linkId) ?? [];
+  const stops = [ends[0], ...chain.map((r) => r.pos), ends[1]];
+  let index = 0; // insert before chain[index]
+  for (let i = 1; i < stops.length; i++) {
+    if (distanceToSegment(pos, stops[i - 1], stops[i]) < distanceToSegment(pos, stops[index], stops[index + 1])) {
+      index = i - 1;
+    }
+  }
+  while (index < chain.length && (chain[index].linkIds ?? []).some((id) => id !== linkId)) index++;
+  const id = Math.max(0, ...reroutesOf(doc).map((r) => r.id)) + 1;
+  const before = chain[index - 1];
+  const created: Reroute = { id, pos, linkIds: [linkId], ...(before ? { parentId: before.id } : {}) };
+  const reroutes = [...reroutesOf(doc).map((r) => (r === chain[index] ? { ...r, parentId: id } : r)), created];
+  const extensions = listOf<LinkExtension>(doc.extra?.linkExtensions).filter((e) => e.id !== linkId);
+  const last = index === chain.length ? id : chain[chain.length - 1].id;
+  return { ...doc, extra: { ...doc.extra, reroutes, linkExtensions: [...extensions, { id: linkId, parentId: last }] } };
+}

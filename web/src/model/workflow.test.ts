@@ -7,7 +7,7 @@ import { fromApiPrompt } from "./fromApi";
 import { groupAround, moveGroup, nodesInGroup, removeGroups } from "./groups";
 import { buildNodeDef, type NodeDef, typesMatch } from "./nodeDefs";
 import { pngTextChunks } from "./png";
-import { linkWaypoints, moveReroute } from "./reroutes";
+import { addReroute, linkWaypoints, moveReroute } from "./reroutes";
 import { toApiPrompt } from "./toApi";
 import type { UIWorkflow } from "./types";
 
@@ -205,5 +205,18 @@ describe("native reroutes", () => {
     const moved = moveReroute(routed(), 2, [250, 80]);
     expect(linkWaypoints(moved).get(3)!.map((p) => p.pos)).toEqual([[100, 50], [250, 80]]);
     expect(moved.extra?.keep).toBe(true);
+  });
+});
+
+describe("adding reroutes", () => {
+  const ends: [[number, number], [number, number]] = [[0, 0], [300, 0]];
+
+  it("puts a new point in the nearest segment of the route", () => {
+    let doc = addReroute(graph(), 1, [200, 40], ends);
+    expect(linkWaypoints(doc).get(1)!.map((p) => p.pos)).toEqual([[200, 40]]);
+    doc = addReroute(doc, 1, [60, 30], ends); // between the source and the first point
+    expect(linkWaypoints(doc).get(1)!.map((p) => p.pos)).toEqual([[60, 30], [200, 40]]);
+    doc = addReroute(doc, 1, [280, 10], ends); // between the last point and the target
+    expect(linkWaypoints(doc).get(1)!.map((p) => p.pos)).toEqual([[60, 30], [200, 40], [280, 10]]);
   });
 });
