@@ -260,3 +260,6 @@ def test_native_reroutes_are_drawn_and_can_be_dragged(page, editor_server):
     assert x > 380 and y > 700
     assert {"id": 1, "parentId": 1} in saved["extra"]["linkExtensions"]
     assert {"id": int(spot["id"]), "parentId": 2} in saved["extra"]["linkExtensions"]
+    page.dblclick("[data-testid=reroute-2]")  # double-clicking a point removes it
+    sync_api.expect(page.locator("[data-testid=reroute-2]")).to_have_count(0)
+    assert page.locator("[data-testid=reroute-1]").count() == 1

@@ -1,7 +1,8 @@
-// A link drawn through native reroute points; each point can be dragged (one undo step per drag).
+// A link drawn through native reroute points; each point can be dragged (one undo step per drag) or removed with
+// a double-click.
 import { BaseEdge, type EdgeProps, useReactFlow } from "@xyflow/react";
 import { type PointerEvent as ReactPointerEvent, memo } from "react";
-import { moveReroute, type Reroute } from "../model/reroutes";
+import { moveReroute, type Reroute, removeReroute } from "../model/reroutes";
 import { editDoc } from "../state/store";
 
 type Point = [number, number];
@@ -42,7 +43,8 @@ export const RoutedEdge = memo(function RoutedEdge({ sourceX, sourceY, targetX, 
       <BaseEdge path={path} style={style} />
       {points.map((point) => (
         <circle key={point.id} className="reroute-dot" data-testid={`reroute-${point.id}`} cx={point.pos[0]}
-          cy={point.pos[1]} r={6} fill={String(style?.stroke ?? "#ccc")} onPointerDown={drag(point.id)} />
+          cy={point.pos[1]} r={6} fill={String(style?.stroke ?? "#ccc")} onPointerDown={drag(point.id)}
+          onDoubleClick={(event) => { event.stopPropagation(); editDoc((doc) => removeReroute(doc, point.id)); }} />
       ))}
     </>
   );

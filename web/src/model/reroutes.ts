@@ -73,3 +73,19 @@ export function addReroute(doc: UIWorkflow, linkId: number, pos: [number, number
   const last = index === chain.length ? id : chain[chain.length - 1].id;
   return { ...doc, extra: { ...doc.extra, reroutes, linkExtensions: [...extensions, { id: linkId, parentId: last }] } };
 }
+
+/** Removes a point: the points and links that led through it go to its parent (or straight to the source). */
+export function removeReroute(doc: UIWorkflow, id: number): UIWorkflow {
+  const gone = reroutesOf(doc).find((r) => r.id === id);
+  if (!gone) return doc;
+  const reroutes = reroutesOf(doc).filter((r) => r !== gone).map((r) => {
+    if (r.parentId !== id) return r;
+    const { parentId: _, ...rest } = r;
+    return gone.parentId === undefined ? rest : { ...rest, parentId: gone.parentId };
+  });
+  const linkExtensions = listOf<LinkExtension>(doc.extra?.linkExtensions).flatMap((e) => {
+    if (e.parentId !== id) return [e];
+    return gone.parentId === undefined ? [] : [{ ...e, parentId: gone.parentId }];
+  });
+  return { ...doc, extra: { ...doc.extra, reroutes, linkExtensions } };
+}

@@ -7,7 +7,7 @@ import { fromApiPrompt } from "./fromApi";
 import { groupAround, moveGroup, nodesInGroup, removeGroups } from "./groups";
 import { buildNodeDef, type NodeDef, typesMatch } from "./nodeDefs";
 import { pngTextChunks } from "./png";
-import { addReroute, linkWaypoints, moveReroute } from "./reroutes";
+import { addReroute, linkWaypoints, moveReroute, removeReroute } from "./reroutes";
 import { toApiPrompt } from "./toApi";
 import type { UIWorkflow } from "./types";
 
@@ -218,5 +218,16 @@ describe("adding reroutes", () => {
     expect(linkWaypoints(doc).get(1)!.map((p) => p.pos)).toEqual([[60, 30], [200, 40]]);
     doc = addReroute(doc, 1, [280, 10], ends); // between the last point and the target
     expect(linkWaypoints(doc).get(1)!.map((p) => p.pos)).toEqual([[60, 30], [200, 40], [280, 10]]);
+  });
+});
+
+describe("removing reroutes", () => {
+  it("re-chains what went through the removed point", () => {
+    const ends: [[number, number], [number, number]] = [[0, 0], [300, 0]];
+    let doc = addReroute(graph(), 1, [100, 10], ends);
+    doc = addReroute(doc, 1, [200, 10], ends);
+    expect(linkWaypoints(removeReroute(doc, 1)).get(1)!.map((p) => p.pos)).toEqual([[200, 10]]);
+    expect(linkWaypoints(removeReroute(doc, 2)).get(1)!.map((p) => p.pos)).toEqual([[100, 10]]);
+    expect(linkWaypoints(removeReroute(removeReroute(doc, 2), 1)).has(1)).toBe(false);
   });
 });
