@@ -201,6 +201,24 @@ def test_upload_an_image_and_paint_its_inpainting_mask(page, editor_server, tmp_
     page.mouse.up()
     page.keyboard.press("Delete")  # the painter owns its keys: the node stays
     assert page.locator("[data-testid=node-1]").count() == 1
+
+    def painted() -> int:
+        return page.evaluate("""() => {
+            const canvas = document.querySelector('[data-testid=mask-canvas]');
+            const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+            let count = 0;
+            for (let i = 3; i < data.length; i += 4) count += data[i] > 0;
+            return count;
+        }""")
+
+    stroke = painted()
+    page.mouse.move(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.1)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.1, steps=4)
+    page.mouse.up()
+    assert painted() > stroke
+    page.keyboard.press("Control+z")  # takes back the second stroke only
+    assert painted() == stroke > 0
     page.click("[data-testid=mask-save]")
     page.wait_for_selector("[data-testid=mask-editor]", state="detached")
     value = page.locator("[data-testid=widget-1-image]").input_value()

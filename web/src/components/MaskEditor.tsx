@@ -52,6 +52,7 @@ export function MaskEditor({ image, onClose, onSaved }: Props) {
   const [ready, setReady] = useState(false); // the existing mask is drawn: painting and saving are safe
   const [error, setError] = useState<string | null>(null);
   const last = useRef<{ x: number; y: number } | null>(null);
+  const history = useRef<ImageData[]>([]); // the mask before each stroke, for Ctrl+Z
   const url = viewUrl(image);
 
   useEffect(() => {
@@ -65,11 +66,13 @@ export function MaskEditor({ image, onClose, onSaved }: Props) {
   }, [size, url]);
 
   // While open, the painter owns the keyboard: nothing reaches the graph's shortcuts (Delete would remove the
-  // selected node underneath). Escape closes it.
+  // selected node underneath). Escape closes it; Ctrl+Z takes back the last stroke.
   useEffect(() => {
     const ownKeys = (event: KeyboardEvent) => {
       event.stopPropagation();
       if (event.key === "Escape") onClose();
+      const previous = (event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z" && history.current.pop();
+      if (previous && canvas.current) canvas.current.getContext("2d")!.putImageData(previous, 0, 0);
     };
     window.addEventListener("keydown", ownKeys, true);
     return () => window.removeEventListener("keydown", ownKeys, true);
@@ -93,7 +96,14 @@ export function MaskEditor({ image, onClose, onSaved }: Props) {
     context.stroke();
     last.current = point;
   };
-  const clear = () => canvas.current?.getContext("2d")!.clearRect(0, 0, canvas.current.width, canvas.current.height);
+  const remember = () => {
+    const context = canvas.current?.getContext("2d");
+    if (context) history.current.push(context.getImageData(0, 0, context.canvas.width, context.canvas.height));
+  };
+  const clear = () => {
+    remember();
+    canvas.current?.getContext("2d")!.clearRect(0, 0, canvas.current.width, canvas.current.height);
+  };
   const save = async () => {
     try {
       const blob = await maskBlob(canvas.current!);
@@ -125,7 +135,12 @@ export function MaskEditor({ image, onClose, onSaved }: Props) {
             ["--aspect" as string]: size.width / size.height }}>
             <img src={url} alt={image.filename} draggable={false} />
             <canvas ref={canvas} width={size.width} height={size.height} data-testid="mask-canvas"
-              onPointerDown={(e) => { e.currentTarget.setPointerCapture(e.pointerId); last.current = null; paint(e); }}
+              onPointerDown={(e) => {
+                e.currentTarget.setPointerCapture(e.pointerId);
+                if (ready) remember();
+                last.current = null;
+                paint(e);
+              }}
               onPointerMove={paint} onPointerUp={() => { last.current = null; }} />
           </div>
         )}
