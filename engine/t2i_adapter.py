@@ -1,16 +1,20 @@
 """T2I-Adapter: a small network that turns a hint image into features added inside the UNet's encoder.
 
 Unlike a ControlNet it does not see the latent or the timestep, so it runs once per hint, not once per step. Its
-four feature maps are added to the UNet's hidden state after the last res block of each level (and so to that
-level's skip as well), as the original implementation and ComfyUI do. Files in TencentARC's layout
-(``conv_in``, ``body.N.block1`` ...) load directly, diffusers' (``adapter.body.L.resnets.R``) after renaming.
-SDXL adapters (3-level, 256 or 768 input channels) and the "light" variant are refused by name.
+four feature maps are added to the UNet's hidden state, and so to the skips taken there, as the original
+implementation and ComfyUI place them:
+- SD1.x adapters (hint unshuffled by 8): after the last res block of each of the four levels.
+- SDXL adapters (unshuffled by 16, so 256 or 768 input channels): after the first downsampling, after the last res
+  blocks of levels 1 and 2, and after the middle block.
+Files in TencentARC's layout (``conv_in``, ``body.N.block1`` ...) load directly, diffusers' (``adapter.body.L.
+resnets.R``) after renaming. The "light" variant is refused by name.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -18,8 +22,9 @@ from torch import nn
 
 from engine.sd.materialize import build_with_weights
 
-UNSHUFFLE = 8
 BLOCKS_PER_LEVEL = 2  # the published full adapters all use two res blocks per level (ComfyUI assumes the same)
+SD1_INPUTS = (64, 192)  # grey or RGB hints unshuffled by 8
+XL_INPUTS = (256, 768)  # ... by 16
 
 
 def is_t2i_adapter(sd: Mapping[str, torch.Tensor]) -> bool:
@@ -65,16 +70,23 @@ class T2IAdapter(nn.Module):
         super().__init__()
         blocks = len({int(m.group(1)) for key in sd if (m := re.match(r"body\.(\d+)\.block1\.", key))})
         self.levels = blocks // BLOCKS_PER_LEVEL
-        self.hint_channels = int(sd["conv_in.weight"].shape[1]) // UNSHUFFLE**2
+        self.xl = is_xl(sd)
+        self.unshuffle = 16 if self.xl else 8
+        self.hint_channels = int(sd["conv_in.weight"].shape[1]) // self.unshuffle**2
         self.conv_in = _conv(sd["conv_in.weight"])
-        self.body = nn.ModuleList(AdapterBlock(sd, f"body.{i}.", down=i > 0 and i % BLOCKS_PER_LEVEL == 0)
-                                  for i in range(blocks))
+        # SD1.x adapters halve the size at the start of levels 1-3; SDXL ones only at level 2 (ComfyUI's layout).
+        downs = {2} if self.xl else {1, 2, 3}
+        self.body = nn.ModuleList(
+            AdapterBlock(sd, f"body.{i}.", down=i % BLOCKS_PER_LEVEL == 0 and i // BLOCKS_PER_LEVEL in downs)
+            for i in range(blocks))
 
     def features(self, hint: torch.Tensor) -> list[torch.Tensor]:
         """One feature map per level for a hint [B, C, 8h, 8w] in 0..1 (RGB is averaged for 1-channel adapters)."""
         if self.hint_channels == 1 and hint.shape[1] > 1:
             hint = hint.mean(dim=1, keepdim=True)
-        x = self.conv_in(F.pixel_unshuffle(hint, UNSHUFFLE))
+        height, width = hint.shape[-2:]
+        hint = F.pad(hint, (0, -width % self.unshuffle, 0, -height % self.unshuffle), mode="replicate")
+        x = self.conv_in(F.pixel_unshuffle(hint, self.unshuffle))
         out = []
         for index, block in enumerate(self.body):
             x = block(x)
@@ -83,9 +95,17 @@ class T2IAdapter(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor, hint: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor,
-                y: torch.Tensor | None = None) -> dict[str, list[torch.Tensor]]:
-        """Same call as a ControlNet's; the UNet adds ``"input"[level]`` after that level's last res block."""
-        return {"input": self.features(hint)}
+                y: torch.Tensor | None = None) -> dict[str, Any]:
+        """Same call as a ControlNet's. The UNet adds ``"input"[level]`` after that level's last res block,
+        ``"after_downsample"[level]`` after that level's downsampling, and ``"mid"`` after the middle block."""
+        if self.xl != (y is not None):  # SDXL models pass their size vector y; SD1.x/SD2.x ones do not
+            made_for, model = ("SDXL", "SD1.x/SD2.x") if self.xl else ("SD1.x", "SDXL")
+            raise ValueError(f"this T2I-Adapter was made for {made_for} but the model is {model}: use one made for "
+                             "the model's family")
+        features = self.features(hint)
+        if self.xl:
+            return {"after_downsample": [features[0]], "input": [None, features[1], features[2]], "mid": features[3]}
+        return {"input": features}
 
 
 def diffusers_adapter_to_original(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -106,8 +126,11 @@ def t2i_adapter_from_state_dict(sd: Mapping[str, torch.Tensor]) -> T2IAdapter:
         raise ValueError("a T2I-Adapter 'light' file (body.0.in_conv, no conv_in), which is not supported")
     if "adapter.conv_in.weight" in sd:
         sd = diffusers_adapter_to_original(sd)
-    hint_channels = int(sd["conv_in.weight"].shape[1]) // UNSHUFFLE**2
-    if hint_channels not in (1, 3):
-        raise ValueError(f"a T2I-Adapter for SDXL ({sd['conv_in.weight'].shape[1]} input channels), which is not "
-                         "supported; SD1.x adapters take 64 (grey) or 192 (RGB)")
+    if int(sd["conv_in.weight"].shape[1]) not in XL_INPUTS + SD1_INPUTS:
+        raise ValueError(f"a T2I-Adapter with {sd['conv_in.weight'].shape[1]} input channels, which is not "
+                         f"supported: SD1.x adapters take {SD1_INPUTS}, SDXL adapters {XL_INPUTS} (grey, RGB)")
     return build_with_weights(lambda: T2IAdapter(sd), sd)
+
+
+def is_xl(sd: Mapping[str, torch.Tensor]) -> bool:
+    return int(sd["conv_in.weight"].shape[1]) in XL_INPUTS

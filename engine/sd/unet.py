@@ -17,7 +17,8 @@ __all__ = ["UNetConfig", "UNetModel", "detect_unet_config", "timestep_embedding"
 
 # ControlNet residuals: {"down": [tensor or None per skip connection], "mid": tensor or None}. Each is added
 # to the skip it belongs to (as diffusers does), "mid" to the middle block's output. T2I-Adapter features:
-# {"input": [tensor per level]}, added to the hidden state after each level's last res block (skip included).
+# {"input": [tensor or None per level]} are added to the hidden state after each level's last res block, and
+# {"after_downsample": [...per level]} after that level's downsampling (skips included).
 Control = dict[str, Any]
 
 
@@ -27,6 +28,11 @@ def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10
     freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)
     args = timesteps.float()[:, None] * freqs.to(timesteps.device)[None]
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+def _fitted(feature: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """An adapter feature cut to ``h``'s size (hints are padded up to the adapter's grid)."""
+    return feature[..., : h.shape[-2], : h.shape[-1]].to(h)
 
 
 class ResBlock(nn.Module):
@@ -105,6 +111,7 @@ class UNetModel(nn.Module):
 
         self.input_blocks = nn.ModuleList([TimestepBlock(nn.Conv2d(c.in_channels, mc, 3, padding=1))])
         self.level_ends: list[int] = []  # index of each level's last res block among the input blocks
+        self.level_downsamples: list[int] = []  # index of each level's downsampling block
         skip_channels = [mc]
         ch = mc
         for level, mult in enumerate(c.channel_mult):
@@ -117,6 +124,7 @@ class UNetModel(nn.Module):
             self.level_ends.append(len(self.input_blocks) - 1)
             if level != len(c.channel_mult) - 1:
                 self.input_blocks.append(TimestepBlock(Downsample(ch)))
+                self.level_downsamples.append(len(self.input_blocks) - 1)
                 skip_channels.append(ch)
 
         self.middle_block = TimestepBlock(
@@ -159,13 +167,14 @@ class UNetModel(nn.Module):
         down = list((control or {}).get("down") or [])
         mid = (control or {}).get("mid")
         features = dict(zip(self.level_ends, (control or {}).get("input") or [], strict=False))
+        features.update(zip(self.level_downsamples, (control or {}).get("after_downsample") or [], strict=False))
 
         skips = []
         h = x
         for i, block in enumerate(self.input_blocks):
             h = block(h, emb, context)
             if features.get(i) is not None:
-                h = h + features[i].to(h)
+                h = h + _fitted(features[i], h)
             residual = down[i] if i < len(down) else None
             skips.append(h if residual is None else h + residual.to(h))
         h = self.middle_block(h, emb, context)

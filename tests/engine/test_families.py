@@ -97,13 +97,14 @@ def test_sdxl_encoders_join_along_features_and_pool_from_bigg(tmp_path: Path) ->
     assert long_l.shape[1] == 154
 
 
-def sdxl_pair() -> tuple[UNetModel, torch.nn.Module]:
-    ours = random_module(UNetModel, TINY_SDXL_UNET, 0)
-    config = diffusers_config(TINY_SDXL_UNET)
+def sdxl_pair(unet_config=TINY_SDXL_UNET) -> tuple[UNetModel, torch.nn.Module]:
+    """Our SDXL-style UNet and diffusers' (``text_time`` class embedding) with the same random weights."""
+    ours = random_module(UNetModel, unet_config, 0)
+    config = diffusers_config(unet_config)
     config.pop("class_embed_type")
-    config["projection_class_embeddings_input_dim"] = TINY_SDXL_UNET.adm_in_channels
+    config["projection_class_embeddings_input_dim"] = unet_config.adm_in_channels
     config.update(addition_embed_type="text_time", addition_time_embed_dim=256,
-                  transformer_layers_per_block=list(TINY_SDXL_UNET.transformer_depth))
+                  transformer_layers_per_block=list(unet_config.transformer_depth))
     theirs = diffusers.UNet2DConditionModel(**config).eval()
     ldm = {"model.diffusion_model." + k: v for k, v in ours.state_dict().items()}
     theirs.load_state_dict(convert_ldm_unet_checkpoint(ldm, config), strict=True)

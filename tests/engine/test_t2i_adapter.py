@@ -86,11 +86,47 @@ def test_the_adapter_runs_once_per_hint_and_strength_scales(tmp_path: Path) -> N
     assert all(torch.allclose(s, f * 0.5) for s, f in zip(scaled, first["input"], strict=True))
 
 
-def test_sdxl_adapters_are_refused_by_name() -> None:
-    sd = dict(reference_adapter().state_dict())
-    sd["adapter.conv_in.weight"] = torch.zeros(32, 256, 3, 3)
-    with pytest.raises(ValueError, match="SDXL"):
-        t2i_adapter_from_state_dict(sd)
+def test_sdxl_adapter_features_and_placement_match_diffusers() -> None:
+    from dataclasses import replace
+
+    from tests.engine.test_families import sdxl_pair
+    from tests.factories import TINY_SDXL_UNET
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        theirs = diffusers.T2IAdapter(in_channels=3, channels=[64, 128, 256, 256], num_res_blocks=2,
+                                      downscale_factor=16, adapter_type="full_adapter_xl").eval()
+    ours = t2i_adapter_from_state_dict(dict(theirs.state_dict()))
+    assert ours.xl and ours.hint_channels == 3
+    gen = torch.Generator().manual_seed(8)
+    hint = torch.rand(1, 3, 64, 96, generator=gen)
+    with torch.no_grad():
+        expected = theirs(hint)
+    for a, b in zip(ours.features(hint), expected, strict=True):
+        assert_close(a, b)
+
+    # A three-level SDXL-style UNet. diffusers adds the first feature after the level-0 skip is taken, ComfyUI and
+    # the original before (so the skip carries it too): the comparison zeroes it and checks it separately.
+    config = replace(TINY_SDXL_UNET, channel_mult=(1, 2, 4), num_res_blocks=2, transformer_depth=(0, 1, 1),
+                     transformer_depth_middle=1)
+    unet, reference = sdxl_pair(config)
+    x, t = torch.randn(1, 4, 8, 12, generator=gen), torch.tensor([600.0])
+    context, pooled = torch.randn(1, 5, config.context_dim, generator=gen), torch.randn(1, 32, generator=gen)
+    time_ids = torch.tensor([[64.0, 96.0, 0.0, 0.0, 64.0, 96.0]])
+    from engine.sd.model_inputs import adm_vector, sdxl_adm
+
+    y = adm_vector({"pooled_output": pooled}, sdxl_adm({}, 64, 96, False), config.adm_in_channels)
+    control = ours(x, hint, t, context, y)
+    without_first = {**control, "after_downsample": [torch.zeros_like(control["after_downsample"][0])]}
+    with torch.no_grad():
+        want = reference(x, t, encoder_hidden_states=context, added_cond_kwargs={"text_embeds": pooled,
+                         "time_ids": time_ids}, down_intrablock_additional_residuals=[
+                             torch.zeros_like(expected[0]), *[f.clone() for f in expected[1:]]]).sample
+        have = unet(x, t, context, y=y, control=without_first)
+        full = unet(x, t, context, y=y, control=control)
+        plain = unet(x, t, context, y=y)
+    assert_close(have, want)
+    assert (have - plain).abs().max() > 1e-3 and (full - have).abs().max() > 1e-3
 
 
 def test_odd_latent_sizes_line_up_with_the_unet() -> None:
@@ -104,3 +140,21 @@ def test_odd_latent_sizes_line_up_with_the_unet() -> None:
     with torch.no_grad():
         out = unet(x, t, context, control=adapter(x, hint, t, context))
     assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+def test_sdxl_adapter_hints_are_padded_to_its_grid() -> None:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(9)
+        theirs = diffusers.T2IAdapter(in_channels=1, channels=[64, 128, 256, 256], num_res_blocks=2,
+                                      downscale_factor=16, adapter_type="full_adapter_xl").eval()
+    ours = t2i_adapter_from_state_dict(dict(theirs.state_dict()))
+    assert ours.hint_channels == 1
+    features = ours.features(torch.rand(1, 3, 72, 88))  # latent 9x11: not a multiple of 16 pixels / 2 latents
+    assert [tuple(f.shape[-2:]) for f in features] == [(5, 6), (5, 6), (3, 3), (3, 3)]
+
+
+def test_an_adapter_for_another_family_is_named() -> None:
+    sd1 = t2i_adapter_from_state_dict(dict(reference_adapter().state_dict()))
+    with pytest.raises(ValueError, match="made for SD1.x but the model is SDXL"):
+        sd1(torch.zeros(1, 4, 8, 8), torch.rand(1, 3, 64, 64), torch.tensor([1.0]), torch.zeros(1, 5, 24),
+            torch.zeros(1, 2816))
