@@ -79,6 +79,18 @@ def test_unmatched_keys_are_reported_by_name():
     assert ("clip", "text_model.encoder.layers.0.self_attn.q_proj.weight") in lora.updates
 
 
+def peft_file(weights: dict, targets: list[str], mapping: dict[str, str], seed: int) -> dict[str, torch.Tensor]:
+    """A rank-4 PEFT/diffusers LoRA file (``unet.<diffusers name>.lora_A/B``) for the ``targets`` of ``weights``."""
+    file = {}
+    for index, key in enumerate(targets):
+        weight = weights[key]
+        name = "unet." + mapping[key][: -len(".weight")]
+        file[name + ".lora_A.weight"] = torch.randn(4, *weight.shape[1:], generator=gen(seed + index)) * 0.3
+        file[name + ".lora_B.weight"] = torch.randn(weight.shape[0], 4, *([1] * (weight.ndim - 2)),
+                                                    generator=gen(seed + 100 + index)) * 0.3
+    return file
+
+
 def test_unet_with_peft_lora_matches_diffusers_loading_the_same_file():
     diffusers = pytest.importorskip("diffusers")
     pytest.importorskip("peft")
@@ -94,13 +106,7 @@ def test_unet_with_peft_lora_matches_diffusers_loading_the_same_file():
     mapping = ldm_to_diffusers(CONFIG, list(ours.state_dict()))
     targets = [k for k in ours.state_dict() if k.endswith(("to_q.weight", "to_v.weight", "proj_in.weight"))
                and "input_blocks" in k]
-    file = {}
-    for index, key in enumerate(targets):
-        weight = ours.state_dict()[key]
-        name = "unet." + mapping[key][: -len(".weight")]
-        file[name + ".lora_A.weight"] = torch.randn(4, *weight.shape[1:], generator=gen(10 + index)) * 0.3
-        file[name + ".lora_B.weight"] = torch.randn(weight.shape[0], 4, *([1] * (weight.ndim - 2)),
-                                                    generator=gen(20 + index)) * 0.3
+    file = peft_file(ours.state_dict(), targets, mapping, seed=10)
     lora = parse_lora(file, names())
     assert lora.unmatched == [] and len(lora.updates) == len(targets)
 
@@ -159,12 +165,7 @@ def test_sdxl_unet_with_peft_lora_matches_diffusers():
     layers = ("attn2.to_k.weight", "attn1.to_out.0.weight", "ff.net.2.weight")
     targets = [k for k in ours.state_dict()
                if k.endswith(layers) and ("transformer_blocks.1." in k or "middle_block" in k)]
-    file = {}
-    for index, key in enumerate(targets):
-        weight = ours.state_dict()[key]
-        name = "unet." + mapping[key][: -len(".weight")]
-        file[name + ".lora_A.weight"] = torch.randn(4, weight.shape[1], generator=gen(40 + index)) * 0.3
-        file[name + ".lora_B.weight"] = torch.randn(weight.shape[0], 4, generator=gen(60 + index)) * 0.3
+    file = peft_file(ours.state_dict(), targets, mapping, seed=40)
     lora = parse_lora(file, key_map(mapping, []))
     assert lora.unmatched == [] and len(lora.updates) == len(targets) > 4
     model = unet_from_state_dict(ours.state_dict(), "sdxl")

@@ -22,11 +22,13 @@ CONFIG = UNetConfig(model_channels=32, channel_mult=(1, 2), num_res_blocks=2, tr
                     context_dim=24, num_heads=8)
 
 
-def reference_adapter(in_channels: int = 3, seed: int = 0) -> torch.nn.Module:
+def reference_adapter(in_channels: int = 3, seed: int = 0, xl: bool = False) -> torch.nn.Module:
+    """diffusers' adapter with seeded random weights: SD1-style (2 levels) or SDXL-style (4 blocks, unshuffle 16)."""
+    kind = {"channels": [64, 128, 256, 256], "downscale_factor": 16, "adapter_type": "full_adapter_xl"} if xl else {
+        "channels": [32, 64], "downscale_factor": 8, "adapter_type": "full_adapter"}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        adapter = diffusers.T2IAdapter(in_channels=in_channels, channels=[32, 64], num_res_blocks=2,
-                                       downscale_factor=8, adapter_type="full_adapter")
+        adapter = diffusers.T2IAdapter(in_channels=in_channels, num_res_blocks=2, **kind)
     return adapter.eval()
 
 
@@ -92,10 +94,7 @@ def test_sdxl_adapter_features_and_placement_match_diffusers() -> None:
     from tests.engine.test_families import sdxl_pair
     from tests.factories import TINY_SDXL_UNET
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(7)
-        theirs = diffusers.T2IAdapter(in_channels=3, channels=[64, 128, 256, 256], num_res_blocks=2,
-                                      downscale_factor=16, adapter_type="full_adapter_xl").eval()
+    theirs = reference_adapter(seed=7, xl=True)
     ours = t2i_adapter_from_state_dict(dict(theirs.state_dict()))
     assert ours.xl and ours.hint_channels == 3
     gen = torch.Generator().manual_seed(8)
@@ -143,10 +142,7 @@ def test_odd_latent_sizes_line_up_with_the_unet() -> None:
 
 
 def test_sdxl_adapter_hints_are_padded_to_its_grid() -> None:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(9)
-        theirs = diffusers.T2IAdapter(in_channels=1, channels=[64, 128, 256, 256], num_res_blocks=2,
-                                      downscale_factor=16, adapter_type="full_adapter_xl").eval()
+    theirs = reference_adapter(in_channels=1, seed=9, xl=True)
     ours = t2i_adapter_from_state_dict(dict(theirs.state_dict()))
     assert ours.hint_channels == 1
     features = ours.features(torch.rand(1, 3, 72, 88))  # latent 9x11: not a multiple of 16 pixels / 2 latents
