@@ -6,9 +6,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from engine.image_names import BLEND_MODES
 from engine.image_ops import resize
-
-BLEND_MODES = ("normal", "multiply", "screen", "overlay", "soft_light", "difference")
 
 
 def _to_batch(x: torch.Tensor, batch: int) -> torch.Tensor:

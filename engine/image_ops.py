@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
-
-RESAMPLE_METHODS = ("nearest-exact", "bilinear", "area", "bicubic", "lanczos")
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
@@ -47,6 +47,47 @@ def load_image_frames(image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
     mask_shapes_agree = all(mask.shape == masks[0].shape for mask in masks)
     mask = torch.cat(masks) if mask_shapes_agree else masks[0]
     return torch.cat(frames), mask
+
+
+def load_mask_channel(image: Image.Image, channel: str) -> torch.Tensor:
+    """One channel (red, green, blue or alpha) of an opened image as a MASK [1, H, W], upright as LoadImage loads
+    it; alpha is inverted (1 where transparent), as ComfyUI's LoadImageMask does."""
+    frame = (ImageOps.exif_transpose(image) or image).convert("RGBA")
+    band = channel[0].upper()
+    mask = from_pil(frame.getchannel(band), "L")[..., 0]
+    return 1.0 - mask if band == "A" else mask
+
+
+def solid_image(width: int, height: int, batch_size: int, color: int) -> torch.Tensor:
+    """A batch of images of one colour, given as 0xRRGGBB."""
+    rgb = torch.tensor([(color >> 16) & 0xFF, (color >> 8) & 0xFF, color & 0xFF], dtype=torch.float32) / 255
+    return rgb.expand(batch_size, height, width, 3).clone()
+
+
+def crop(image: torch.Tensor, x: int, y: int, width: int, height: int) -> torch.Tensor:
+    """The region at (x, y) of ``width`` x ``height``; the corner stays inside the image and the region ends at its
+    edges (ComfyUI's ImageCrop)."""
+    x, y = min(x, image.shape[2] - 1), min(y, image.shape[1] - 1)
+    return image[:, y:y + height, x:x + width, :]
+
+
+def join_batches(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """``second`` appended to ``first``, resized (centre-cropped to the aspect) to its size when they differ."""
+    if second.shape[1:3] != first.shape[1:3]:
+        second = resize(second, first.shape[2], first.shape[1], "bilinear", "center")
+    return torch.cat((first, second))
+
+
+def scale_by(image: torch.Tensor, method: str, factor: float) -> torch.Tensor:
+    width, height = round(image.shape[2] * factor), round(image.shape[1] * factor)
+    return resize(image, max(1, width), max(1, height), method)
+
+
+def scale_to_total_pixels(image: torch.Tensor, method: str, megapixels: float) -> torch.Tensor:
+    """Scaled to about ``megapixels`` x 1024² pixels, keeping the aspect ratio."""
+    height, width = image.shape[1:3]
+    factor = math.sqrt(megapixels * 1024 * 1024 / (width * height))
+    return resize(image, max(1, round(width * factor)), max(1, round(height * factor)), method)
 
 
 def resize(image: torch.Tensor, width: int, height: int, method: str, crop: str = "disabled") -> torch.Tensor:

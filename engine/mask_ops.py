@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-COMPOSITE_OPERATIONS = ("multiply", "add", "subtract", "and", "or", "xor")
+from engine.image_names import MASK_OPERATIONS
 
 
 def grow(mask: torch.Tensor, pixels: int, tapered_corners: bool = True) -> torch.Tensor:
@@ -41,8 +41,8 @@ def feather(mask: torch.Tensor, left: int, top: int, right: int, bottom: int) ->
 
 def composite(destination: torch.Tensor, source: torch.Tensor, x: int, y: int, operation: str) -> torch.Tensor:
     """``source`` combined into ``destination`` with its top-left corner at (x, y); the result is clamped to 0..1."""
-    if operation not in COMPOSITE_OPERATIONS:
-        raise ValueError(f"unknown mask operation {operation!r}; expected one of {', '.join(COMPOSITE_OPERATIONS)}")
+    if operation not in MASK_OPERATIONS:
+        raise ValueError(f"unknown mask operation {operation!r}; expected one of {', '.join(MASK_OPERATIONS)}")
     out = destination.reshape(-1, *destination.shape[-2:]).clone().float()
     source = source.reshape(-1, *source.shape[-2:]).float()
     height, width = out.shape[-2:]
