@@ -3,12 +3,13 @@ scaling to a pixel count, and latent blending."""
 
 from __future__ import annotations
 
-import math
+from typing import TYPE_CHECKING
 
-import torch
-
-from engine import compositing, image_ops
+from engine.image_names import BLEND_MODES, RESAMPLE_METHODS
 from nodes.api import Boolean, Combo, Float, Int, Node, Output, Socket
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_RESOLUTION = 16384
 
@@ -24,6 +25,8 @@ class ImageCompositeMasked(Node):
 
     def execute(self, destination: torch.Tensor, source: torch.Tensor, x: int, y: int, resize_source: bool,
                 mask: torch.Tensor | None = None) -> tuple:
+        from engine import compositing
+
         return (compositing.composite(destination, source, x, y, mask, resize_source),)
 
 
@@ -31,11 +34,12 @@ class ImageBlend(Node):
     display_name = "Image Blend"
     category = "image/postprocessing"
     inputs = [Socket("image1", "IMAGE"), Socket("image2", "IMAGE"),
-              Float("blend_factor", 0.5, min=0.0, max=1.0, step=0.01),
-              Combo("blend_mode", list(compositing.BLEND_MODES))]
+              Float("blend_factor", 0.5, min=0.0, max=1.0, step=0.01), Combo("blend_mode", list(BLEND_MODES))]
     outputs = [Output("IMAGE")]
 
     def execute(self, image1: torch.Tensor, image2: torch.Tensor, blend_factor: float, blend_mode: str) -> tuple:
+        from engine import compositing
+
         return (compositing.blend(image1, image2, blend_factor, blend_mode),)
 
 
@@ -43,15 +47,14 @@ class ImageScaleToTotalPixels(Node):
     """Scales to about ``megapixels`` million pixels (x 1024²), keeping the aspect ratio: e.g. 1.0 for SDXL."""
 
     category = "image/upscaling"
-    inputs = [Socket("image", "IMAGE"), Combo("upscale_method", list(image_ops.RESAMPLE_METHODS)),
+    inputs = [Socket("image", "IMAGE"), Combo("upscale_method", list(RESAMPLE_METHODS)),
               Float("megapixels", 1.0, min=0.01, max=16.0, step=0.01)]
     outputs = [Output("IMAGE")]
 
     def execute(self, image: torch.Tensor, upscale_method: str, megapixels: float) -> tuple:
-        height, width = image.shape[1:3]
-        scale = math.sqrt(megapixels * 1024 * 1024 / (width * height))
-        return (image_ops.resize(image, max(1, round(width * scale)), max(1, round(height * scale)),
-                                 upscale_method),)
+        from engine.image_ops import scale_to_total_pixels
+
+        return (scale_to_total_pixels(image, upscale_method, megapixels),)
 
 
 class LatentBlend(Node):
@@ -61,10 +64,9 @@ class LatentBlend(Node):
     outputs = [Output("LATENT")]
 
     def execute(self, samples1: dict, samples2: dict, blend_factor: float) -> tuple:
-        a, b = samples1["samples"], samples2["samples"]
-        if b.shape != a.shape:
-            b = image_ops.resize_samples(b, a.shape[3], a.shape[2], "bicubic", "center")
-        return ({**samples1, "samples": a * blend_factor + b * (1 - blend_factor)},)
+        from engine import latent_ops
+
+        return (latent_ops.blend(samples1, samples2, blend_factor),)
 
 
 NODES = [ImageCompositeMasked, ImageBlend, ImageScaleToTotalPixels, LatentBlend]

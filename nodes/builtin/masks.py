@@ -3,16 +3,20 @@ thresholds, crops and composition. A MASK is ``[B, H, W]`` in 0..1."""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from engine import mask_ops
+from engine.image_names import MASK_OPERATIONS
 from nodes.api import Boolean, Combo, Float, Int, Node, Output, Socket
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_RESOLUTION = 16384
 CHANNELS = ["red", "green", "blue", "alpha"]
 
 
 def _batched(mask: torch.Tensor) -> torch.Tensor:
+    """A mask as [B, H, W], also when it came as a single [H, W]."""
     return mask.reshape(-1, *mask.shape[-2:])
 
 
@@ -55,6 +59,8 @@ class SolidMask(Node):
     outputs = [Output("MASK")]
 
     def execute(self, value: float, width: int, height: int) -> tuple:
+        import torch
+
         return (torch.full((1, height, width), value, dtype=torch.float32),)
 
 
@@ -68,6 +74,8 @@ class GrowMask(Node):
     outputs = [Output("MASK")]
 
     def execute(self, mask: torch.Tensor, expand: int, tapered_corners: bool) -> tuple:
+        from engine import mask_ops
+
         return (mask_ops.grow(_batched(mask), expand, tapered_corners),)
 
 
@@ -78,6 +86,8 @@ class FeatherMask(Node):
     outputs = [Output("MASK")]
 
     def execute(self, mask: torch.Tensor, left: int, top: int, right: int, bottom: int) -> tuple:
+        from engine import mask_ops
+
         return (mask_ops.feather(mask, left, top, right, bottom),)
 
 
@@ -105,10 +115,12 @@ class MaskComposite(Node):
     category = "mask"
     inputs = [Socket("destination", "MASK"), Socket("source", "MASK"),
               Int("x", 0, min=0, max=MAX_RESOLUTION, step=1), Int("y", 0, min=0, max=MAX_RESOLUTION, step=1),
-              Combo("operation", list(mask_ops.COMPOSITE_OPERATIONS))]
+              Combo("operation", list(MASK_OPERATIONS))]
     outputs = [Output("MASK")]
 
     def execute(self, destination: torch.Tensor, source: torch.Tensor, x: int, y: int, operation: str) -> tuple:
+        from engine import mask_ops
+
         return (mask_ops.composite(destination, source, x, y, operation),)
 
 
