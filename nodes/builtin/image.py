@@ -8,43 +8,38 @@ import re
 import string
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from PIL import Image
+from core.folders import PathEscapeError, safe_join
+from engine.image_names import RESAMPLE_METHODS
+from nodes.api import Combo, ExecutionContext, Float, Folders, Hidden, Int, Node, NodeResult, Output, Socket, String
 
-from engine import image_ops
-from nodes.api import Combo, Float, Hidden, Int, Node, NodeResult, Output, Socket, String
-from nodes.folders import PathEscapeError, folders, safe_join
-from nodes.png import png_info
+if TYPE_CHECKING:
+    import torch
 
 MAX_RESOLUTION = 16384
-UPSCALE_METHODS = list(image_ops.RESAMPLE_METHODS)
+UPSCALE_METHODS = list(RESAMPLE_METHODS)
 
 
-def input_image_choices() -> list[str]:
-    return folders().list_input_images()
+def input_image_choices(folders: Folders) -> list[str]:
+    return folders.list_input_images()
 
 
-def _input_image_path(name: str) -> Path:
-    """ComfyUI's annotated names ("clipspace/mask.png [input]", "x.png [output]") say which folder a file is in."""
-    return folders().annotated_path(name)
-
-
-def _check_image(image: str | None) -> bool | str:
+def _check_image(folders: Folders, image: str | None) -> bool | str:
     """LoadImage's own check of its choice, so files not in the input list (annotated names) are accepted."""
     try:
-        if image is None or _input_image_path(image).is_file():
+        if image is None or folders.annotated_path(image).is_file():
             return True
     except PathEscapeError as error:
         return f"Invalid image file: {image} ({error})"
     return f"Invalid image file: {image}"
 
 
-def _file_digest(name: str | None) -> str:
+def _file_digest(folders: Folders, name: str | None) -> str:
     if not name:
         return ""
-    path = _input_image_path(name)
+    # ComfyUI's annotated names ("clipspace/mask.png [input]", "x.png [output]") say which folder a file is in.
+    path = folders.annotated_path(name)
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
 
 
@@ -56,19 +51,23 @@ class LoadImage(Node):
     inputs = [Combo("image", input_image_choices, image_upload=True)]
     outputs = [Output("IMAGE"), Output("MASK")]
 
-    def execute(self, image: str) -> tuple:
-        with Image.open(_input_image_path(image)) as opened:
-            return image_ops.load_image_frames(opened)
+    def execute(self, image: str, context: ExecutionContext) -> tuple:
+        from PIL import Image
+
+        from engine.image_ops import load_image_frames
+
+        with Image.open(context.folders.annotated_path(image)) as opened:
+            return load_image_frames(opened)
 
     @classmethod
-    def fingerprint(cls, image: str | None = None, **_: Any) -> str:
-        return _file_digest(image)
+    def fingerprint(cls, folders: Folders, image: str | None = None, **_: Any) -> str:
+        return _file_digest(folders, image)
 
     validates = ("image",)
 
     @classmethod
-    def validate(cls, image: str | None = None, **_: Any) -> bool | str:
-        return _check_image(image)
+    def validate(cls, folders: Folders, image: str | None = None, **_: Any) -> bool | str:
+        return _check_image(folders, image)
 
 
 class LoadImageMask(Node):
@@ -78,22 +77,23 @@ class LoadImageMask(Node):
               Combo("channel", ["alpha", "red", "green", "blue"])]
     outputs = [Output("MASK")]
 
-    def execute(self, image: str, channel: str) -> tuple:
-        with Image.open(_input_image_path(image)) as opened:
-            frame = opened.convert("RGBA")
-        band = {"alpha": "A", "red": "R", "green": "G", "blue": "B"}[channel]
-        mask = image_ops.from_pil(frame.getchannel(band), "L")[..., 0]
-        return (1.0 - mask if band == "A" else mask,)
+    def execute(self, image: str, channel: str, context: ExecutionContext) -> tuple:
+        from PIL import Image
+
+        from engine.image_ops import load_mask_channel
+
+        with Image.open(context.folders.annotated_path(image)) as opened:
+            return (load_mask_channel(opened, channel),)
 
     @classmethod
-    def fingerprint(cls, image: str | None = None, **_: Any) -> str:
-        return _file_digest(image)
+    def fingerprint(cls, folders: Folders, image: str | None = None, **_: Any) -> str:
+        return _file_digest(folders, image)
 
     validates = ("image",)
 
     @classmethod
-    def validate(cls, image: str | None = None, **_: Any) -> bool | str:
-        return _check_image(image)
+    def validate(cls, folders: Folders, image: str | None = None, **_: Any) -> bool | str:
+        return _check_image(folders, image)
 
 
 def _expand_prefix(prefix: str, width: int, height: int) -> str:
@@ -117,9 +117,12 @@ def glob_escape(text: str) -> str:
     return re.sub(r"([\[\]*?])", r"[\1]", text)
 
 
-def save_images(images: torch.Tensor, base: Path, prefix: str, kind: str, prompt: Any, extra_pnginfo: Any,
-                compress_level: int) -> list[dict[str, str]]:
+def save_images(images: torch.Tensor, base: Path, prefix: str, kind: str, prompt: dict | None,
+                extra_pnginfo: dict | None, compress_level: int) -> list[dict[str, str]]:
     """Write a batch as ``<prefix>_<00001>_.png`` with the prompt/workflow chunks; returns ui entries."""
+    from engine.image_ops import to_pil
+    from nodes.png import png_info
+
     prefix = _expand_prefix(prefix, images.shape[2], images.shape[1])
     target = safe_join(base, prefix)
     folder, stem = target.parent, target.name
@@ -129,8 +132,7 @@ def save_images(images: torch.Tensor, base: Path, prefix: str, kind: str, prompt
     results = []
     for batch_number, image in enumerate(images):
         filename = f"{stem.replace('%batch_num%', str(batch_number))}_{counter:05}_.png"
-        image_ops.to_pil(image).save(folder / filename, pnginfo=png_info(prompt, extra_pnginfo),
-                                     compress_level=compress_level)
+        to_pil(image).save(folder / filename, pnginfo=png_info(prompt, extra_pnginfo), compress_level=compress_level)
         results.append({"filename": filename, "subfolder": "" if subfolder == "." else subfolder, "type": kind})
         counter += 1
     return results
@@ -148,9 +150,9 @@ class SaveImage(Node):
               Hidden("prompt", "PROMPT"), Hidden("extra_pnginfo", "EXTRA_PNGINFO")]
     outputs = []
 
-    def execute(self, images: torch.Tensor, filename_prefix: str = "ComfyUI", prompt: Any = None,
-                extra_pnginfo: Any = None) -> NodeResult:
-        saved = save_images(images, folders().output_dir, filename_prefix, "output", prompt, extra_pnginfo, 4)
+    def execute(self, images: torch.Tensor, filename_prefix: str, prompt: dict | None, extra_pnginfo: dict | None,
+                context: ExecutionContext) -> NodeResult:
+        saved = save_images(images, context.folders.output_dir, filename_prefix, "output", prompt, extra_pnginfo, 4)
         return NodeResult((), {"images": saved})
 
 
@@ -163,9 +165,11 @@ class PreviewImage(Node):
     inputs = [Socket("images", "IMAGE"), Hidden("prompt", "PROMPT"), Hidden("extra_pnginfo", "EXTRA_PNGINFO")]
     outputs = []
 
-    def execute(self, images: torch.Tensor, prompt: Any = None, extra_pnginfo: Any = None) -> NodeResult:
+    def execute(self, images: torch.Tensor, prompt: dict | None, extra_pnginfo: dict | None,
+                context: ExecutionContext) -> NodeResult:
         suffix = "".join(random.choice(string.ascii_lowercase) for _ in range(5))
-        saved = save_images(images, folders().temp_dir, f"ComfyUI_temp_{suffix}", "temp", prompt, extra_pnginfo, 1)
+        saved = save_images(images, context.folders.temp_dir, f"ComfyUI_temp_{suffix}", "temp", prompt,
+                            extra_pnginfo, 1)
         return NodeResult((), {"images": saved})
 
 
@@ -178,8 +182,10 @@ class ImageScale(Node):
     outputs = [Output("IMAGE")]
 
     def execute(self, image: torch.Tensor, upscale_method: str, width: int, height: int, crop: str) -> tuple:
-        width, height = image_ops.keep_aspect(width, height, image.shape[2], image.shape[1])
-        return (image_ops.resize(image, width, height, upscale_method, crop),)
+        from engine.image_ops import keep_aspect, resize
+
+        width, height = keep_aspect(width, height, image.shape[2], image.shape[1])
+        return (resize(image, width, height, upscale_method, crop),)
 
 
 class ImageScaleBy(Node):
@@ -190,8 +196,9 @@ class ImageScaleBy(Node):
     outputs = [Output("IMAGE")]
 
     def execute(self, image: torch.Tensor, upscale_method: str, scale_by: float) -> tuple:
-        width, height = round(image.shape[2] * scale_by), round(image.shape[1] * scale_by)
-        return (image_ops.resize(image, max(1, width), max(1, height), upscale_method),)
+        from engine.image_ops import scale_by as scale_image_by
+
+        return (scale_image_by(image, upscale_method, scale_by),)
 
 
 class ImageInvert(Node):
@@ -213,9 +220,9 @@ class ImageBatch(Node):
     outputs = [Output("IMAGE")]
 
     def execute(self, image1: torch.Tensor, image2: torch.Tensor) -> tuple:
-        if image2.shape[1:3] != image1.shape[1:3]:
-            image2 = image_ops.resize(image2, image1.shape[2], image1.shape[1], "bilinear", "center")
-        return (torch.cat((image1, image2)),)
+        from engine.image_ops import join_batches
+
+        return (join_batches(image1, image2),)
 
 
 class EmptyImage(Node):
@@ -226,9 +233,10 @@ class EmptyImage(Node):
                                                                   display="color")]
     outputs = [Output("IMAGE")]
 
-    def execute(self, width: int, height: int, batch_size: int = 1, color: int = 0) -> tuple:
-        rgb = torch.tensor([(color >> 16) & 0xFF, (color >> 8) & 0xFF, color & 0xFF], dtype=torch.float32) / 255
-        return (rgb.expand(batch_size, height, width, 3).clone(),)
+    def execute(self, width: int, height: int, batch_size: int, color: int) -> tuple:
+        from engine.image_ops import solid_image
+
+        return (solid_image(width, height, batch_size, color),)
 
 
 class ImageCrop(Node):
@@ -240,8 +248,9 @@ class ImageCrop(Node):
     outputs = [Output("IMAGE")]
 
     def execute(self, image: torch.Tensor, width: int, height: int, x: int, y: int) -> tuple:
-        x, y = min(x, image.shape[2] - 1), min(y, image.shape[1] - 1)
-        return (image[:, y:y + height, x:x + width, :],)
+        from engine.image_ops import crop
+
+        return (crop(image, x, y, width, height),)
 
 
 NODES = [LoadImage, LoadImageMask, SaveImage, PreviewImage, ImageScale, ImageScaleBy, ImageInvert, ImageBatch,

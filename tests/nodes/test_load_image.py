@@ -2,25 +2,77 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
+import torch
 from PIL import Image
 
-from nodes.builtin.image import LoadImage
-from nodes.folders import Folders, PathEscapeError, set_folders
+from core.folders import Folders
+from core.registry import Registry
+from nodes.api import Node, NodeResult, Socket, node_definitions
+from nodes.builtin import image
+from tests.harness import Harness
 
 
-def test_annotated_names_pick_the_folder(tmp_path) -> None:
+class Keep(Node):
+    """An output node that keeps whatever it is given, so a graph's intermediate values can be read."""
+
+    output_node = True
+    inputs = [Socket("value", "*")]
+
+    def execute(self, value: Any) -> NodeResult:
+        return NodeResult()
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Harness:
     folders = Folders.under(tmp_path)
     folders.create()
-    set_folders(folders)
     (folders.input_dir / "clipspace").mkdir()
     Image.new("RGBA", (8, 6), (10, 20, 30, 0)).save(folders.input_dir / "clipspace" / "mask.png")
     Image.new("RGB", (4, 4), (255, 0, 0)).save(folders.output_dir / "result.png")
-    image, mask = LoadImage().execute("clipspace/mask.png [input]")
-    assert image.shape == (1, 6, 8, 3) and float(mask.min()) == 1.0  # transparent everywhere: all masked
-    image, _ = LoadImage().execute("result.png [output]")
-    assert image.shape == (1, 4, 4, 3) and float(image[0, 0, 0, 0]) == 1.0
-    assert LoadImage.validate(image="result.png [output]") is True
-    assert "Invalid image file" in str(LoadImage.validate(image="result.png [input]"))
-    with pytest.raises(PathEscapeError):
-        LoadImage().execute("../../etc/passwd [output]")
+    registry = Registry()
+    registry.add_all(node_definitions([*image.NODES, Keep], "nodes"), builtin=True)
+    return Harness(folders, registry)
+
+
+def load(name: str, node: str = "LoadImage", **inputs: Any) -> dict:
+    return {"load": {"class_type": node, "inputs": {"image": name, **inputs}},
+            "keep": {"class_type": "Keep", "inputs": {"value": ["load", 0]}}}
+
+
+def test_annotated_names_pick_the_folder(harness: Harness) -> None:
+    pixels = harness.output(load("clipspace/mask.png [input]"), "load", 0)
+    mask = harness.results["load"][1][0]
+    assert pixels.shape == (1, 6, 8, 3) and float(mask.min()) == 1.0  # transparent everywhere: all masked
+    pixels = harness.output(load("result.png [output]"), "load", 0)
+    assert pixels.shape == (1, 4, 4, 3) and float(pixels[0, 0, 0, 0]) == 1.0
+
+
+def test_names_are_checked_against_the_folder_they_name(harness: Harness) -> None:
+    assert harness.validate(load("result.png [output]")).ok
+    refused = harness.validate(load("result.png [input]"))
+    assert "Invalid image file" in str(refused.node_errors["load"])
+    escaping = harness.validate(load("../../etc/passwd [output]"))
+    assert "escapes its folder" in str(escaping.node_errors["load"])
+
+
+def test_a_changed_file_is_loaded_again(harness: Harness) -> None:
+    prompt = load("photo.png")
+    path = harness.folders.input_dir / "photo.png"
+    Image.new("RGB", (4, 4), (0, 0, 0)).save(path)
+    harness.run(prompt)
+    harness.run(prompt)
+    assert "load" not in harness.recorded.executing()  # unchanged: cached
+    Image.new("RGB", (4, 4), (255, 255, 255)).save(path)
+    assert torch.equal(harness.output(prompt, "load"), torch.ones(1, 4, 4, 3))
+    assert "load" in harness.recorded.executing()
+
+
+def test_load_image_as_mask_reads_one_channel(harness: Harness) -> None:
+    alpha = harness.output(load("clipspace/mask.png", "LoadImageMask", channel="alpha"), "load")
+    assert alpha.shape == (1, 6, 8) and torch.equal(alpha, torch.ones(1, 6, 8))  # alpha 0: fully masked
+    green = harness.output(load("clipspace/mask.png", "LoadImageMask", channel="green"), "load")
+    torch.testing.assert_close(green, torch.full((1, 6, 8), 20 / 255))
