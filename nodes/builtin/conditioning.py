@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from nodes.api import Combo, Float, Int, Node, Output, Socket
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_RESOLUTION = 16384
 Conditioning = list[list[Any]]
@@ -46,7 +47,6 @@ class ConditioningSetArea(Node):
         return (with_options(conditioning, area=area, strength=strength, set_area_to_bounds=False),)
 
 
-
 class ConditioningAverage(Node):
     """Blends the first conditioning of ``from`` into each of ``to`` (token counts matched with zeros)."""
 
@@ -57,20 +57,9 @@ class ConditioningAverage(Node):
 
     def execute(self, conditioning_to: Conditioning, conditioning_from: Conditioning,
                 conditioning_to_strength: float) -> tuple:
-        source, source_options = conditioning_from[0]
-        out = []
-        for cond, options in conditioning_to:
-            matched = source[:, : cond.shape[1]]
-            if matched.shape[1] < cond.shape[1]:
-                padding = torch.zeros(1, cond.shape[1] - matched.shape[1], cond.shape[2])
-                matched = torch.cat([matched, padding], dim=1)
-            blended = cond * conditioning_to_strength + matched * (1 - conditioning_to_strength)
-            extras = dict(options)
-            if options.get("pooled_output") is not None and source_options.get("pooled_output") is not None:
-                extras["pooled_output"] = (options["pooled_output"] * conditioning_to_strength
-                                           + source_options["pooled_output"] * (1 - conditioning_to_strength))
-            out.append([blended, extras])
-        return (out,)
+        from engine.conditioning import average
+
+        return (average(conditioning_to, conditioning_from, conditioning_to_strength),)
 
 
 class ConditioningConcat(Node):
@@ -81,8 +70,9 @@ class ConditioningConcat(Node):
     outputs = [Output("CONDITIONING")]
 
     def execute(self, conditioning_to: Conditioning, conditioning_from: Conditioning) -> tuple:
-        source = conditioning_from[0][0]
-        return ([[torch.cat([cond, source], dim=1), dict(options)] for cond, options in conditioning_to],)
+        from engine.conditioning import concat
+
+        return (concat(conditioning_to, conditioning_from),)
 
 
 class ConditioningSetMask(Node):
@@ -104,13 +94,9 @@ class ConditioningZeroOut(Node):
     outputs = [Output("CONDITIONING")]
 
     def execute(self, conditioning: Conditioning) -> tuple:
-        out = []
-        for cond, options in conditioning:
-            extras = dict(options)
-            if options.get("pooled_output") is not None:
-                extras["pooled_output"] = torch.zeros_like(options["pooled_output"])
-            out.append([torch.zeros_like(cond), extras])
-        return (out,)
+        from engine.conditioning import zero_out
+
+        return (zero_out(conditioning),)
 
 
 class ConditioningSetTimestepRange(Node):

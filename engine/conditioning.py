@@ -1,0 +1,51 @@
+"""Arithmetic on CONDITIONING, a list of ``[cond [1, tokens, width], options]`` pairs whose options may hold a
+``pooled_output``: blending, joining token sequences and zeroing (ComfyUI's formulas)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+Conditioning = list[list[Any]]
+
+
+def _match_tokens(cond: torch.Tensor, tokens: int) -> torch.Tensor:
+    """``cond`` cut or zero-padded to ``tokens`` tokens."""
+    cond = cond[:, :tokens]
+    if cond.shape[1] < tokens:
+        padding = torch.zeros(cond.shape[0], tokens - cond.shape[1], cond.shape[2], dtype=cond.dtype)
+        cond = torch.cat([cond, padding], dim=1)
+    return cond
+
+
+def average(to: Conditioning, source: Conditioning, to_strength: float) -> Conditioning:
+    """Each entry of ``to`` blended with the first of ``source`` (``to * s + source * (1 - s)``), tokens matched
+    to ``to``'s count; pooled outputs blend alike when both have one."""
+    source_cond, source_options = source[0]
+    source_pooled = source_options.get("pooled_output")
+    out = []
+    for cond, options in to:
+        blended = cond * to_strength + _match_tokens(source_cond, cond.shape[1]) * (1 - to_strength)
+        extras = dict(options)
+        if options.get("pooled_output") is not None and source_pooled is not None:
+            extras["pooled_output"] = options["pooled_output"] * to_strength + source_pooled * (1 - to_strength)
+        out.append([blended, extras])
+    return out
+
+
+def concat(to: Conditioning, source: Conditioning) -> Conditioning:
+    """The tokens of ``source``'s first entry appended to each entry of ``to``."""
+    source_cond = source[0][0]
+    return [[torch.cat([cond, source_cond], dim=1), dict(options)] for cond, options in to]
+
+
+def zero_out(conditioning: Conditioning) -> Conditioning:
+    """Every tensor, pooled output included, replaced by zeros of its shape."""
+    out = []
+    for cond, options in conditioning:
+        extras = dict(options)
+        if options.get("pooled_output") is not None:
+            extras["pooled_output"] = torch.zeros_like(options["pooled_output"])
+        out.append([torch.zeros_like(cond), extras])
+    return out
