@@ -117,7 +117,7 @@ class StringReplace(Node):
               Boolean("regex", False)]
     outputs = [Output("STRING")]
 
-    def execute(self, string: str, find: str, replace: str, regex: bool = False) -> tuple:
+    def execute(self, string: str, find: str, replace: str, regex: bool) -> tuple:
         return (re.sub(find, replace, string) if regex else string.replace(find, replace),)
 
 
