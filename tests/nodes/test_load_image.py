@@ -10,20 +10,9 @@ import torch
 from PIL import Image
 
 from core.folders import Folders
-from core.registry import Registry
-from nodes.api import Node, NodeResult, Socket, node_definitions
 from nodes.builtin import image
 from tests.harness import Harness
-
-
-class Keep(Node):
-    """An output node that keeps whatever it is given, so a graph's intermediate values can be read."""
-
-    output_node = True
-    inputs = [Socket("value", "*")]
-
-    def execute(self, value: Any) -> NodeResult:
-        return NodeResult()
+from tests.nodes.graphs import harness_for, node
 
 
 @pytest.fixture
@@ -33,14 +22,11 @@ def harness(tmp_path: Path) -> Harness:
     (folders.input_dir / "clipspace").mkdir()
     Image.new("RGBA", (8, 6), (10, 20, 30, 0)).save(folders.input_dir / "clipspace" / "mask.png")
     Image.new("RGB", (4, 4), (255, 0, 0)).save(folders.output_dir / "result.png")
-    registry = Registry()
-    registry.add_all(node_definitions([*image.NODES, Keep], "nodes"), builtin=True)
-    return Harness(folders, registry)
+    return harness_for(folders, image)
 
 
-def load(name: str, node: str = "LoadImage", **inputs: Any) -> dict:
-    return {"load": {"class_type": node, "inputs": {"image": name, **inputs}},
-            "keep": {"class_type": "Keep", "inputs": {"value": ["load", 0]}}}
+def load(name: str, class_type: str = "LoadImage", **inputs: Any) -> dict:
+    return {"load": node(class_type, image=name, **inputs), "keep": node("Keep", value=("load", 0))}
 
 
 def test_annotated_names_pick_the_folder(harness: Harness) -> None:
