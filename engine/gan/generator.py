@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-NOISE_MODES = ("const", "random", "none")
+from engine.gan.names import NOISE_MODES
 
 
 class GANGenerator:

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from engine.metrics.inception import FIDInceptionV3
+from engine.metrics.names import RESIZE_MODES
 
-RESIZE_MODES = ("pytorch-fid", "clean-fid")
 Progress = Callable[[int], None] | None
 
 

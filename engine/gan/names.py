@@ -1,0 +1,4 @@
+"""The choices the GAN nodes offer; plain data, so listing the nodes needs no torch."""
+
+NOISE_MODES = ("const", "random", "none")  # StyleGAN2's per-layer noise: fixed, fresh each call, or off
+GAN_EXTENSIONS = (".safetensors",)  # network pickles are converted first (engine.gan.convert_pickle)
