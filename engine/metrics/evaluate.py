@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from engine.metrics.features import FeatureExtractor
+from engine.metrics.names import METRIC_SETS
 from engine.metrics.report import MetricsReport
 from engine.metrics.scores import (
     frechet_distance,
@@ -22,10 +23,10 @@ from engine.metrics.scores import (
     mean_and_covariance,
     precision_recall,
 )
-from engine.metrics.stats import RunningStats
+from engine.metrics.stats import RunningStats, load_stats, save_stats
 
-METRIC_SETS = {"fid": {"fid"}, "fid+kid": {"fid", "kid"}, "all": {"fid", "kid", "is", "precision_recall"}}
 KEEP_FEATURES = 10000  # KID and precision/recall use at most this many generated images
+BATCH = 50  # images per feature-network call
 
 
 @dataclass
@@ -37,10 +38,38 @@ class Reference:
     mu: np.ndarray | None = None
     sigma: np.ndarray | None = None
 
+    @classmethod
+    def of_images(cls, extractor: FeatureExtractor, images: torch.Tensor) -> Reference:
+        features = image_features(extractor, images)
+        return cls(f"{len(features)} reference images", features=features)
+
+    @classmethod
+    def of_stats_file(cls, path: Path, name: str) -> Reference:
+        """mu/sigma saved by ``save_reference_stats`` or pytorch-fid's ``--save-stats``."""
+        mu, sigma = load_stats(path)
+        return cls(name, mu=mu, sigma=sigma)
+
     def statistics(self) -> tuple[np.ndarray, np.ndarray]:
         if self.mu is None:
             self.mu, self.sigma = mean_and_covariance(self.features)
         return self.mu, self.sigma  # type: ignore[return-value]
+
+
+def in_batches(images: torch.Tensor, size: int = BATCH) -> Iterator[torch.Tensor]:
+    for start in range(0, len(images), size):
+        yield images[start:start + size]
+
+
+def image_features(extractor: FeatureExtractor, images: torch.Tensor) -> np.ndarray:
+    """Features [N, dims] (float64) of an IMAGE batch, ``BATCH`` images at a time."""
+    return np.concatenate([extractor.features(batch).double().numpy() for batch in in_batches(images)])
+
+
+def save_reference_stats(extractor: FeatureExtractor, images: torch.Tensor, path: Path) -> int:
+    """Saves mu/sigma of real images' features to ``path`` (pytorch-fid's .npz format); how many images."""
+    features = image_features(extractor, images)
+    save_stats(path, *mean_and_covariance(features))
+    return len(features)
 
 
 Batch = torch.Tensor | Callable[[], torch.Tensor]  # a callable is only called when its features are not stored
