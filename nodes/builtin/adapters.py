@@ -3,30 +3,38 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
-import torch
+from nodes.api import Combo, ExecutionContext, Float, Node, NodeResult, Output, Socket, model_choices
 
-from engine.canny import canny
-from engine.controlnet import ControlNetHint, load_controlnet
-from engine.lora import apply_lora, load_lora_file, model_key_map
-from engine.model_cache import MODEL_CACHE
-from nodes.api import Combo, Float, Node, NodeResult, Output, Socket
-from nodes.folders import folders, model_choices
+if TYPE_CHECKING:
+    import torch
+
+    from engine.controlnet import ControlNet
+    from engine.sd.clip import ClipTextModel
+    from engine.sd.dual_clip import DualClip
+    from engine.sd.model import DiffusionModel
+    from engine.sd.vae import VAE
+    from engine.t2i_adapter import T2IAdapter
 
 log = logging.getLogger(__name__)
 
 
-def _lora(model: Any, clip: Any, lora_name: str, strength_model: float,
-          strength_clip: float) -> NodeResult | tuple:
+def apply_lora_file(model: DiffusionModel | None, clip: ClipTextModel | DualClip | None, lora_name: str,
+                    strength_model: float, strength_clip: float, context: ExecutionContext) -> NodeResult:
+    """Clones of ``model`` and ``clip`` patched with the LoRA; keys that patch nothing are listed on the node."""
+    from engine.lora import apply_lora, model_key_map, parse_lora
+    from engine.sd.state_dict import load_state_dict
+
     if strength_model == 0 and strength_clip == 0:
-        return (model, clip)
-    lora = load_lora_file(folders().model_path("loras", lora_name), model_key_map(model, clip))
-    new_model, new_clip = apply_lora(model, clip, lora, strength_model, strength_clip)
+        return NodeResult((model, clip))
+    path = context.folders.model_path("loras", lora_name)
+    lora = parse_lora(context.models.load(path, "lora", load_state_dict), model_key_map(model, clip))
+    patched = apply_lora(model, clip, lora, strength_model, strength_clip)
     if not lora.unmatched:
-        return (new_model, new_clip)
+        return NodeResult(patched)
     log.warning("%s: %d LoRA keys patch nothing: %s", lora_name, len(lora.unmatched), ", ".join(lora.unmatched[:10]))
-    return NodeResult((new_model, new_clip), {"text": [f"lora key not loaded: {key}" for key in lora.unmatched]})
+    return NodeResult(patched, {"text": [f"lora key not loaded: {key}" for key in lora.unmatched]})
 
 
 class LoraLoader(Node):
@@ -39,9 +47,9 @@ class LoraLoader(Node):
               Float("strength_clip", 1.0, min=-100.0, max=100.0, step=0.01)]
     outputs = [Output("MODEL"), Output("CLIP")]
 
-    def execute(self, model: Any, clip: Any, lora_name: str, strength_model: float,
-                strength_clip: float) -> NodeResult | tuple:
-        return _lora(model, clip, lora_name, strength_model, strength_clip)
+    def execute(self, model: DiffusionModel, clip: ClipTextModel | DualClip, lora_name: str, strength_model: float,
+                strength_clip: float, context: ExecutionContext) -> NodeResult:
+        return apply_lora_file(model, clip, lora_name, strength_model, strength_clip, context)
 
 
 class LoraLoaderModelOnly(Node):
@@ -50,11 +58,16 @@ class LoraLoaderModelOnly(Node):
               Float("strength_model", 1.0, min=-100.0, max=100.0, step=0.01)]
     outputs = [Output("MODEL")]
 
-    def execute(self, model: Any, lora_name: str, strength_model: float) -> NodeResult | tuple:
-        result = _lora(model, None, lora_name, strength_model, 0.0)
-        if isinstance(result, NodeResult):
-            return NodeResult(result.outputs[:1], result.ui)
-        return result[:1]
+    def execute(self, model: DiffusionModel, lora_name: str, strength_model: float,
+                context: ExecutionContext) -> NodeResult:
+        result = apply_lora_file(model, None, lora_name, strength_model, 0.0, context)
+        return NodeResult(result.outputs[:1], result.ui)
+
+
+def load_controlnet_file(name: str, context: ExecutionContext) -> ControlNet | T2IAdapter:
+    from engine.controlnet import load_controlnet
+
+    return context.models.load(context.folders.model_path("controlnet", name), "controlnet", load_controlnet)
 
 
 class ControlNetLoader(Node):
@@ -63,9 +76,8 @@ class ControlNetLoader(Node):
     inputs = [Combo("control_net_name", model_choices("controlnet"))]
     outputs = [Output("CONTROL_NET")]
 
-    def execute(self, control_net_name: str) -> tuple:
-        path = folders().model_path("controlnet", control_net_name)
-        return (MODEL_CACHE.get_or_load(path, "controlnet", load_controlnet),)
+    def execute(self, control_net_name: str, context: ExecutionContext) -> tuple:
+        return (load_controlnet_file(control_net_name, context),)
 
 
 class DiffControlNetLoader(Node):
@@ -76,19 +88,17 @@ class DiffControlNetLoader(Node):
     inputs = [Socket("model", "MODEL"), Combo("control_net_name", model_choices("controlnet"))]
     outputs = [Output("CONTROL_NET")]
 
-    def execute(self, model: Any, control_net_name: str) -> tuple:
-        net = load_controlnet(folders().model_path("controlnet", control_net_name))
-        base = model.unet.state_dict()
-        with torch.no_grad():
-            for key, weight in net.state_dict().items():
-                if key in base and base[key].shape == weight.shape:
-                    weight.add_(base[key].to(weight))
-        return (net,)
+    def execute(self, model: DiffusionModel, control_net_name: str, context: ExecutionContext) -> tuple:
+        from engine.controlnet_diff import controlnet_from_diff
+
+        return (controlnet_from_diff(load_controlnet_file(control_net_name, context), model.unet),)
 
 
-def apply_controlnet(conditioning: list, net: Any, image: torch.Tensor, strength: float,
+def apply_controlnet(conditioning: list, net: ControlNet | T2IAdapter, image: torch.Tensor, strength: float,
                      start_percent: float = 0.0, end_percent: float = 1.0) -> list:
     """Each entry gets the ControlNet, chained after any it already carries."""
+    from engine.controlnet import ControlNetHint
+
     if strength == 0:
         return conditioning
     out = []
@@ -106,7 +116,8 @@ class ControlNetApply(Node):
               Float("strength", 1.0, min=0.0, max=10.0, step=0.01)]
     outputs = [Output("CONDITIONING")]
 
-    def execute(self, conditioning: list, control_net: Any, image: torch.Tensor, strength: float) -> tuple:
+    def execute(self, conditioning: list, control_net: ControlNet | T2IAdapter, image: torch.Tensor,
+                strength: float) -> tuple:
         return (apply_controlnet(conditioning, control_net, image, strength),)
 
 
@@ -122,8 +133,9 @@ class ControlNetApplyAdvanced(Node):
               Float("end_percent", 1.0, min=0.0, max=1.0, step=0.001), Socket("vae", "VAE", optional=True)]
     outputs = [Output("CONDITIONING", "positive"), Output("CONDITIONING", "negative")]
 
-    def execute(self, positive: list, negative: list, control_net: Any, image: torch.Tensor, strength: float,
-                start_percent: float, end_percent: float, vae: Any = None) -> tuple:
+    def execute(self, positive: list, negative: list, control_net: ControlNet | T2IAdapter, image: torch.Tensor,
+                strength: float, start_percent: float, end_percent: float, vae: VAE | None = None) -> tuple:
+        # ``vae`` is accepted for ComfyUI's workflows; the ControlNets Atelier runs take the hint image itself.
         return (apply_controlnet(positive, control_net, image, strength, start_percent, end_percent),
                 apply_controlnet(negative, control_net, image, strength, start_percent, end_percent))
 
@@ -137,6 +149,8 @@ class Canny(Node):
     outputs = [Output("IMAGE")]
 
     def execute(self, image: torch.Tensor, low_threshold: float, high_threshold: float) -> tuple:
+        from engine.canny import canny
+
         return (canny(image, low_threshold, high_threshold),)
 
 

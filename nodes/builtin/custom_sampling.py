@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-import torch
-
-from engine.sampling import SAMPLER_NAMES, SCHEDULER_NAMES
-from engine.sampling.cfg import rescale_cfg
-from engine.sampling.ksampler import sample_sigmas, schedule
-from engine.sampling.model_sampling import ModelSamplingDiscrete
-from engine.sampling.noise import prepare_noise
-from engine.sampling.schedulers import karras
-from nodes.api import Boolean, Combo, Float, Int, Node, Output, Socket
+from engine.sampling.names import SAMPLER_NAMES, SCHEDULER_NAMES
+from nodes.api import Boolean, Combo, ExecutionContext, Float, Int, Node, Output, Socket
 from nodes.builtin.sd import SEED_MAX, preview_callback
+
+if TYPE_CHECKING:
+    import torch
+
+    from engine.sd.model import DiffusionModel
 
 
 class KSamplerSelect(Node):
@@ -22,7 +20,7 @@ class KSamplerSelect(Node):
     outputs = [Output("SAMPLER")]
 
     def execute(self, sampler_name: str) -> tuple:
-        return (sampler_name,)
+        return (sampler_name,)  # a SAMPLER is its name
 
 
 class BasicScheduler(Node):
@@ -31,7 +29,9 @@ class BasicScheduler(Node):
               Float("denoise", 1.0, min=0.0, max=1.0, step=0.01)]
     outputs = [Output("SIGMAS")]
 
-    def execute(self, model: Any, scheduler: str, steps: int, denoise: float) -> tuple:
+    def execute(self, model: DiffusionModel, scheduler: str, steps: int, denoise: float) -> tuple:
+        from engine.sampling.ksampler import schedule
+
         return (schedule(model.model_sampling, scheduler, "euler", steps, denoise),)
 
 
@@ -43,6 +43,8 @@ class KarrasScheduler(Node):
     outputs = [Output("SIGMAS")]
 
     def execute(self, steps: int, sigma_max: float, sigma_min: float, rho: float) -> tuple:
+        from engine.sampling.schedulers import karras
+
         return (karras(steps, sigma_min, sigma_max, rho),)
 
 
@@ -57,24 +59,13 @@ class SamplerCustom(Node):
               Socket("latent_image", "LATENT")]
     outputs = [Output("LATENT", "output"), Output("LATENT", "denoised_output")]
 
-    def execute(self, model: Any, add_noise: bool, noise_seed: int, cfg: float, positive: list, negative: list,
-                sampler: str, sigmas: torch.Tensor, latent_image: dict) -> tuple:
-        latent = latent_image["samples"]
-        noise = prepare_noise(latent, noise_seed, latent_image.get("batch_index")) if add_noise \
-            else torch.zeros_like(latent)
-        if len(sigmas) < 2:
-            return (latent_image, latent_image)
-        last: dict[str, torch.Tensor] = {}
-        preview = preview_callback(model)
+    def execute(self, model: DiffusionModel, add_noise: bool, noise_seed: int, cfg: float, positive: list,
+                negative: list, sampler: str, sigmas: torch.Tensor, latent_image: dict,
+                context: ExecutionContext) -> tuple:
+        from engine.sampling.custom import sample_custom
 
-        def callback(step: int, total: int, x0: torch.Tensor) -> None:
-            last["x0"] = x0
-            preview(step, total, x0)
-
-        samples = sample_sigmas(model, noise, positive, negative, cfg, sampler, sigmas, latent,
-                                latent_image.get("noise_mask"), callback, noise_seed)
-        denoised = model.latent_format.process_out(last["x0"]) if "x0" in last else samples
-        return ({**latent_image, "samples": samples}, {**latent_image, "samples": denoised})
+        return sample_custom(model, add_noise, noise_seed, cfg, positive, negative, sampler, sigmas, latent_image,
+                             preview_callback(model, context))
 
 
 class RescaleCFG(Node):
@@ -85,7 +76,9 @@ class RescaleCFG(Node):
     inputs = [Socket("model", "MODEL"), Float("multiplier", 0.7, min=0.0, max=1.0, step=0.01)]
     outputs = [Output("MODEL")]
 
-    def execute(self, model: Any, multiplier: float) -> tuple:
+    def execute(self, model: DiffusionModel, multiplier: float) -> tuple:
+        from engine.sampling.cfg import rescale_cfg
+
         patched = model.clone()
         patched.cfg_function = rescale_cfg(multiplier)
         return (patched,)
@@ -99,7 +92,9 @@ class ModelSamplingDiscreteNode(Node):
     inputs = [Socket("model", "MODEL"), Combo("sampling", ["eps", "v_prediction"]), Boolean("zsnr", False)]
     outputs = [Output("MODEL")]
 
-    def execute(self, model: Any, sampling: str, zsnr: bool) -> tuple:
+    def execute(self, model: DiffusionModel, sampling: str, zsnr: bool) -> tuple:
+        from engine.sampling.model_sampling import ModelSamplingDiscrete
+
         patched = model.clone()
         patched.model_sampling = ModelSamplingDiscrete(sampling, zsnr=zsnr)
         return (patched,)

@@ -3,45 +3,37 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-from PIL import Image
+from core.folders import IMAGE_EXTENSIONS, safe_join
+from engine.metrics.names import FEATURE_NETWORKS, METRIC_SETS, RESIZE_MODES
+from nodes.api import Combo, ExecutionContext, Float, Folders, Int, Node, NodeResult, Output, Socket, String
 
-from engine import image_ops
-from engine.metrics.clip_score import load_clip_scorer
-from engine.metrics.evaluate import METRIC_SETS, Reference, evaluate
-from engine.metrics.features import RESIZE_MODES
-from engine.metrics.networks import FEATURE_NETWORKS, feature_network
-from engine.metrics.report import MetricsReport, render_comparison, to_csv, to_json
-from engine.metrics.scores import mean_and_covariance
-from engine.metrics.stats import load_stats, save_stats
-from engine.model_cache import MODEL_CACHE
-from nodes.api import Combo, Float, Int, Node, NodeResult, Output, Socket, String, progress
-from nodes.builtin.image import next_counter
-from nodes.folders import IMAGE_EXTENSIONS, folders, safe_join
+if TYPE_CHECKING:
+    import torch
+
+    from engine.gan.generator import GANGenerator
+    from engine.metrics.evaluate import Reference
+    from engine.metrics.features import FeatureExtractor
+    from engine.metrics.report import MetricsReport
 
 NO_STATS = "none"
-BATCH = 50
 
 
-def input_subfolders() -> list[str]:
-    root = folders().input_dir
+def input_subfolders(folders: Folders) -> list[str]:
+    root = folders.input_dir
     if not root.is_dir():
         return ["."]
     return ["."] + sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_dir())
 
 
-def stats_files() -> list[str]:
-    return [NO_STATS] + folders().list_models("fid", (".npz",))
+def stats_files(folders: Folders) -> list[str]:
+    return [NO_STATS] + folders.list_models("fid", (".npz",))
 
 
-def folder_images(folder: str) -> list[Path]:
-    base = safe_join(folders().input_dir, folder)
+def folder_images(folders: Folders, folder: str) -> list[Path]:
+    base = safe_join(folders.input_dir, folder)
     return sorted(p for p in base.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS) if base.is_dir() else []
 
 
@@ -54,41 +46,49 @@ class LoadImageFolder(Node):
               Int("size", 64, min=8, max=1024, step=8), Int("offset", 0, min=0, max=1000000)]
     outputs = [Output("IMAGE"), Output("INT", "count")]
 
-    def execute(self, folder: str, count: int, size: int, offset: int = 0) -> tuple:
-        files = folder_images(folder)[offset:]
+    def execute(self, folder: str, count: int, size: int, offset: int = 0, *, context: ExecutionContext) -> tuple:
+        from engine.metrics.image_folder import load_square_images
+
+        files = folder_images(context.folders, folder)[offset:]
         files = files[:count] if count else files
         if not files:
             raise FileNotFoundError(f"no images in input folder {folder!r} (offset {offset})")
-        images = []
-        for index, path in enumerate(files):
-            with Image.open(path) as image:
-                images.append(image_ops.from_pil(image.convert("RGB").resize((size, size), Image.BICUBIC)))
-            if index % 50 == 0:
-                progress(index + 1, len(files))
-        return (torch.cat(images), len(images))
+        return (load_square_images(files, size, context.progress), len(files))
 
     @classmethod
-    def fingerprint(cls, folder: str | None = None, **_: Any) -> str:
+    def fingerprint(cls, folders: Folders, folder: str | None = None, **_: Any) -> str:
         digest = hashlib.sha256()
-        for path in folder_images(folder or "."):
+        for path in folder_images(folders, folder or "."):
             stat = path.stat()
             digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
         return digest.hexdigest()
 
 
-def batches(images: torch.Tensor, size: int = BATCH) -> Iterator[torch.Tensor]:
-    for start in range(0, len(images), size):
-        yield images[start:start + size]
+def fid_folder(folders: Folders) -> Path:
+    """Where feature-network weights and reference statistics live (models/fid)."""
+    return folders.model_dirs("fid")[0]
 
 
-def _reference(extractor: Any, images: torch.Tensor | None, stats: str | None) -> Reference | None:
+def feature_extractor(feature_net: str, resize_mode: str, context: ExecutionContext) -> FeatureExtractor:
+    from engine.metrics.networks import feature_network
+
+    return feature_network(feature_net, fid_folder(context.folders), resize_mode, context.models)
+
+
+def load_reference(extractor: FeatureExtractor, images: torch.Tensor | None, stats: str | None,
+              folders: Folders) -> Reference | None:
+    """Real images win over a statistics file; with neither, only scores that need no reference are made."""
+    from engine.metrics.evaluate import Reference
+
     if images is not None:
-        features = np.concatenate([extractor.features(b).double().numpy() for b in batches(images)])
-        return Reference(f"{len(features)} reference images", features=features)
+        return Reference.of_images(extractor, images)
     if stats and stats != NO_STATS:
-        mu, sigma = load_stats(folders().model_path("fid", stats))
-        return Reference(stats, mu=mu, sigma=sigma)
+        return Reference.of_stats_file(folders.model_path("fid", stats), stats)
     return None
+
+
+def shown(report: MetricsReport) -> NodeResult:
+    return NodeResult((report,), {"text": [report.summary()]})
 
 
 class MetricsEvaluator(Node):
@@ -100,7 +100,7 @@ class MetricsEvaluator(Node):
               String("label", "model", tooltip="The name this model gets in comparisons."),
               Combo("metrics", list(METRIC_SETS), default="all"),
               Combo("feature_net", FEATURE_NETWORKS),
-              Combo("resize_mode", list(RESIZE_MODES), tooltip="How images are resized for the feature net; "
+              Combo("resize_mode", RESIZE_MODES, tooltip="How images are resized for the feature net; "
                     "this moves FID by points, so compare numbers made the same way."),
               Socket("reference_images", "IMAGE", optional=True, tooltip="Real images to compare with."),
               Combo("reference_stats", stats_files, optional=True,
@@ -110,23 +110,25 @@ class MetricsEvaluator(Node):
 
     def execute(self, images: torch.Tensor, label: str, metrics: str, feature_net: str, resize_mode: str,
                 reference_images: torch.Tensor | None = None, reference_stats: str = NO_STATS,
-                kid_subset_size: int = 1000) -> NodeResult:
-        extractor = feature_network(feature_net, folders().model_dirs("fid")[0], resize_mode)
-        reference = _reference(extractor, reference_images, reference_stats)
+                kid_subset_size: int = 1000, *, context: ExecutionContext) -> NodeResult:
+        from engine.metrics.evaluate import evaluate, in_batches
+
+        extractor = feature_extractor(feature_net, resize_mode, context)
+        real = load_reference(extractor, reference_images, reference_stats, context.folders)
         total = len(images)
-        report = evaluate(extractor, batches(images), reference, metrics, label, resize_mode,
-                          progress=lambda done: progress(done, total), kid_subset_size=kid_subset_size)
-        return NodeResult((report,), {"text": [report.summary()]})
+        report = evaluate(extractor, in_batches(images), real, metrics, label, resize_mode,
+                          progress=lambda done: context.progress(done, total), kid_subset_size=kid_subset_size)
+        return shown(report)
 
 
-def clip_models() -> list[str]:
+def clip_models(folders: Folders) -> list[str]:
     """Folders in models/fid holding a Hugging Face CLIP model (config.json beside model.safetensors)."""
-    configs = [name for name in folders().list_models("fid", ("config.json",)) if name.endswith("/config.json")]
-    return [name for name in (config.rsplit("/", 1)[0] for config in configs) if _clip_folder(name)]
+    configs = [name for name in folders.list_models("fid", ("config.json",)) if name.endswith("/config.json")]
+    return [name for name in (config.rsplit("/", 1)[0] for config in configs) if clip_folder(folders, name)]
 
 
-def _clip_folder(name: str) -> Path | None:
-    for base in folders().model_dirs("fid"):
+def clip_folder(folders: Folders, name: str) -> Path | None:
+    for base in folders.model_dirs("fid"):
         path = safe_join(base, name)
         if (path / "config.json").is_file() and (path / "model.safetensors").is_file():
             return path
@@ -149,18 +151,23 @@ class CLIPScore(Node):
     outputs = [Output("METRICS")]
 
     def execute(self, images: torch.Tensor, clip_model: str, prompt: str, label: str,
-                metrics: MetricsReport | None = None) -> NodeResult:
-        folder = _clip_folder(clip_model)
+                metrics: MetricsReport | None = None, *, context: ExecutionContext) -> NodeResult:
+        from dataclasses import replace
+
+        from engine.metrics.clip_score import load_clip_scorer
+        from engine.metrics.report import MetricsReport
+
+        folder = clip_folder(context.folders, clip_model)
         if folder is None:
             raise FileNotFoundError(f"no CLIP model folder {clip_model!r} (config.json + model.safetensors) in "
                                     "models/fid")
         prompts = [line for line in prompt.splitlines() if line.strip()] or [""]
-        scorer = MODEL_CACHE.get_or_load(folder / "model.safetensors", "clip-score",
-                                         lambda weights: load_clip_scorer(weights.parent))
+        scorer = context.models.load(folder / "model.safetensors", "clip-score",
+                                     lambda weights: load_clip_scorer(weights.parent))
         scores = scorer.scores(images, prompts)
         report = replace(metrics) if metrics is not None else MetricsReport(label, len(images), "")
         report.clip_score, report.clip_model = float(scores.mean()), clip_model
-        return NodeResult((report,), {"text": [report.summary()]})
+        return shown(report)
 
 
 class GANMetricsEvaluator(Node):
@@ -172,29 +179,22 @@ class GANMetricsEvaluator(Node):
     inputs = [Socket("gan", "GAN"), Int("num_images", 10000, min=2, max=1000000), Int("seed", 0, min=0,
               max=0xFFFFFFFF), Float("truncation", 1.0, min=0.0, max=2.0, step=0.01),
               String("label", "GAN"), Combo("metrics", list(METRIC_SETS), default="all"),
-              Combo("feature_net", FEATURE_NETWORKS), Combo("resize_mode", list(RESIZE_MODES)),
+              Combo("feature_net", FEATURE_NETWORKS), Combo("resize_mode", RESIZE_MODES),
               Socket("reference_images", "IMAGE", optional=True),
               Combo("reference_stats", stats_files, optional=True)]
     outputs = [Output("METRICS")]
 
-    def execute(self, gan: Any, num_images: int, seed: int, truncation: float, label: str, metrics: str,
+    def execute(self, gan: GANGenerator, num_images: int, seed: int, truncation: float, label: str, metrics: str,
                 feature_net: str, resize_mode: str, reference_images: torch.Tensor | None = None,
-                reference_stats: str = NO_STATS) -> NodeResult:
-        extractor = feature_network(feature_net, folders().model_dirs("fid")[0], resize_mode)
-        reference = _reference(extractor, reference_images, reference_stats)
-        key = hashlib.sha256(f"{gan.name}|{gan.memory_bytes()}|{seed}|{truncation}|{extractor.name}|"
-                             f"{metrics}".encode()).hexdigest()[:20]
-        work_dir = folders().user_dir / "metrics" / key
-        work_dir.mkdir(parents=True, exist_ok=True)
-        label_id = 0 if gan.num_classes else None
+                reference_stats: str = NO_STATS, *, context: ExecutionContext) -> NodeResult:
+        from engine.metrics.gan_evaluation import evaluate_gan
 
-        def batch(start: int):
-            seeds = list(range(seed + start, seed + min(num_images, start + BATCH)))
-            return lambda: gan.generate(seeds, truncation, label_id)
-
-        report = evaluate(extractor, (batch(s) for s in range(0, num_images, BATCH)), reference, metrics, label,
-                          resize_mode, work_dir=work_dir, progress=lambda done: progress(done, num_images))
-        return NodeResult((report,), {"text": [report.summary()]})
+        extractor = feature_extractor(feature_net, resize_mode, context)
+        real = load_reference(extractor, reference_images, reference_stats, context.folders)
+        report = evaluate_gan(gan, extractor, real, num_images, seed, truncation, metrics, label, resize_mode,
+                              work_root=context.folders.user_dir / "metrics",
+                              progress=lambda done: context.progress(done, num_images))
+        return shown(report)
 
 
 class SaveReferenceStats(Node):
@@ -204,15 +204,16 @@ class SaveReferenceStats(Node):
     category = "metrics"
     output_node = True
     inputs = [Socket("images", "IMAGE"), String("name", "reference"), Combo("feature_net", FEATURE_NETWORKS),
-              Combo("resize_mode", list(RESIZE_MODES))]
+              Combo("resize_mode", RESIZE_MODES)]
     outputs = []
 
-    def execute(self, images: torch.Tensor, name: str, feature_net: str, resize_mode: str) -> NodeResult:
-        extractor = feature_network(feature_net, folders().model_dirs("fid")[0], resize_mode)
-        features = np.concatenate([extractor.features(b).double().numpy() for b in batches(images)])
-        target = safe_join(folders().model_dirs("fid")[0], f"{name}.npz")
-        save_stats(target, *mean_and_covariance(features))
-        return NodeResult((), {"text": [f"saved statistics of {len(features)} images to models/fid/{target.name}"]})
+    def execute(self, images: torch.Tensor, name: str, feature_net: str, resize_mode: str,
+                context: ExecutionContext) -> NodeResult:
+        from engine.metrics.evaluate import save_reference_stats
+
+        target = safe_join(fid_folder(context.folders), f"{name}.npz")
+        count = save_reference_stats(feature_extractor(feature_net, resize_mode, context), images, target)
+        return NodeResult((), {"text": [f"saved statistics of {count} images to models/fid/{target.name}"]})
 
 
 class CompareModels(Node):
@@ -228,19 +229,32 @@ class CompareModels(Node):
     outputs = [Output("IMAGE")]
 
     def execute(self, metrics_1: MetricsReport, title: str, filename_prefix: str = "compare_models",
-                **more: MetricsReport | None) -> NodeResult:
-        reports = [metrics_1] + [more[f"metrics_{i}"] for i in range(2, 7) if more.get(f"metrics_{i}") is not None]
-        chart = render_comparison(reports, title)
-        output = folders().output_dir
-        target = safe_join(output, filename_prefix)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        number = next_counter(target.parent, target.name)
-        stem = f"{target.name}_{number:05}_"
-        (target.parent / f"{stem}.csv").write_text(to_csv(reports))
-        (target.parent / f"{stem}.json").write_text(to_json(reports))
-        image = torch.from_numpy(chart.astype(np.float32) / 255.0)[None]
+                metrics_2: MetricsReport | None = None, metrics_3: MetricsReport | None = None,
+                metrics_4: MetricsReport | None = None, metrics_5: MetricsReport | None = None,
+                metrics_6: MetricsReport | None = None, *, context: ExecutionContext) -> NodeResult:
+        import torch
+
+        from engine.metrics.report import render_comparison
+
+        more = (metrics_2, metrics_3, metrics_4, metrics_5, metrics_6)
+        reports = [metrics_1, *(report for report in more if report is not None)]
+        stem = write_comparison_files(reports, context.folders.output_dir, filename_prefix)
+        chart = torch.from_numpy(render_comparison(reports, title).astype("float32") / 255)[None]
         lines = [report.summary() for report in reports] + [f"wrote {stem}.csv and {stem}.json"]
-        return NodeResult((image,), {"text": lines})
+        return NodeResult((chart,), {"text": lines})
+
+
+def write_comparison_files(reports: list[MetricsReport], output_dir: Path, filename_prefix: str) -> str:
+    """Writes ``<prefix>_<NNNNN>_.csv`` and ``.json`` next to each other; returns their shared stem."""
+    from engine.metrics.report import to_csv, to_json
+    from nodes.builtin.image import next_counter
+
+    target = safe_join(output_dir, filename_prefix)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stem = f"{target.name}_{next_counter(target.parent, target.name):05}_"
+    (target.parent / f"{stem}.csv").write_text(to_csv(reports))
+    (target.parent / f"{stem}.json").write_text(to_json(reports))
+    return stem
 
 
 NODES = [LoadImageFolder, MetricsEvaluator, CLIPScore, GANMetricsEvaluator, SaveReferenceStats, CompareModels]

@@ -3,14 +3,14 @@ VAE from VAELoader (ComfyUI's names, inputs and folders)."""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from engine.sd.model_files import dual_text_encoders, load_diffusion_model, load_text_encoder
-from nodes.api import Combo, Node, Output
-from nodes.folders import folders, model_choices
+from engine.weight_dtypes import WEIGHT_DTYPES
+from nodes.api import Combo, ExecutionContext, Node, Output, model_choices
 
-WEIGHT_DTYPES = {"default": None, "fp8_e4m3fn": torch.float8_e4m3fn, "fp8_e4m3fn_fast": torch.float8_e4m3fn,
-                 "fp8_e5m2": torch.float8_e5m2}
+if TYPE_CHECKING:
+    from engine.sd.clip import ClipTextModel
+
 DEVICES = ["default", "cpu"]  # accepted for ComfyUI's workflows; text encoders run where the models run
 
 
@@ -19,12 +19,25 @@ class UNETLoader(Node):
 
     display_name = "Load Diffusion Model"
     category = "advanced/loaders"
-    inputs = [Combo("unet_name", model_choices("diffusion_models")), Combo("weight_dtype", list(WEIGHT_DTYPES))]
+    inputs = [Combo("unet_name", model_choices("diffusion_models")), Combo("weight_dtype", WEIGHT_DTYPES)]
     outputs = [Output("MODEL")]
 
-    def execute(self, unet_name: str, weight_dtype: str) -> tuple:
-        path = folders().model_path("diffusion_models", unet_name)
-        return (load_diffusion_model(path, storage_dtype=WEIGHT_DTYPES[weight_dtype]),)
+    def execute(self, unet_name: str, weight_dtype: str, context: ExecutionContext) -> tuple:
+        from engine.sd.model_files import load_diffusion_model
+        from engine.weight_dtypes import storage_dtype
+
+        dtype = storage_dtype(weight_dtype)
+        path = context.folders.model_path("diffusion_models", unet_name)
+        kind = "diffusion_model" if dtype is None else f"diffusion_model:{dtype}"  # one cached copy per dtype
+        model = context.models.load(path, kind, lambda file: load_diffusion_model(file, storage_dtype=dtype))
+        return (model.clone(),)
+
+
+def load_text_encoder_file(name: str, context: ExecutionContext) -> ClipTextModel:
+    from engine.sd.model_files import load_text_encoder
+
+    path = context.folders.model_path("text_encoders", name)
+    return context.models.load(path, "text_encoder", load_text_encoder)
 
 
 class CLIPLoader(Node):
@@ -37,8 +50,8 @@ class CLIPLoader(Node):
               Combo("device", DEVICES, optional=True)]
     outputs = [Output("CLIP")]
 
-    def execute(self, clip_name: str, type: str, device: str = "default") -> tuple:
-        return (load_text_encoder(folders().model_path("text_encoders", clip_name)),)
+    def execute(self, clip_name: str, type: str, device: str = "default", *, context: ExecutionContext) -> tuple:
+        return (load_text_encoder_file(clip_name, context),)
 
 
 class DualCLIPLoader(Node):
@@ -50,9 +63,11 @@ class DualCLIPLoader(Node):
               Combo("type", ["sdxl"]), Combo("device", DEVICES, optional=True)]
     outputs = [Output("CLIP")]
 
-    def execute(self, clip_name1: str, clip_name2: str, type: str, device: str = "default") -> tuple:
-        first, second = (load_text_encoder(folders().model_path("text_encoders", name))
-                         for name in (clip_name1, clip_name2))
+    def execute(self, clip_name1: str, clip_name2: str, type: str, device: str = "default", *,
+                context: ExecutionContext) -> tuple:
+        from engine.sd.model_files import dual_text_encoders
+
+        first, second = (load_text_encoder_file(name, context) for name in (clip_name1, clip_name2))
         return (dual_text_encoders(first, second),)
 
 

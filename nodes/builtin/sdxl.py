@@ -3,15 +3,20 @@ UNets were trained with (ComfyUI's names, inputs and ranges)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from nodes.api import Float, Int, Node, Output, Socket, String
-from nodes.builtin.sd import find_embedding
+from core.definition import InputSpec
+from nodes.api import ExecutionContext, Float, Int, Node, Output, Socket, String
+from nodes.builtin.sd import embedding_finder
+
+if TYPE_CHECKING:
+    from engine.sd.clip import ClipTextModel
+    from engine.sd.dual_clip import DualClip
 
 MAX_RESOLUTION = 16384
 
 
-def _size(name: str, default: int) -> Int:
+def _size(name: str, default: int) -> InputSpec:
     return Int(name, default, min=0, max=MAX_RESOLUTION)
 
 
@@ -26,13 +31,13 @@ class CLIPTextEncodeSDXL(Node):
               String("text_l", multiline=True, dynamic_prompts=True)]
     outputs = [Output("CONDITIONING")]
 
-    def execute(self, clip: Any, width: int, height: int, crop_w: int, crop_h: int, target_width: int,
-                target_height: int, text_g: str, text_l: str) -> tuple:
+    def execute(self, clip: ClipTextModel | DualClip, width: int, height: int, crop_w: int, crop_h: int,
+                target_width: int, target_height: int, text_g: str, text_l: str, context: ExecutionContext) -> tuple:
         if not hasattr(clip, "encode_pair"):
             raise ValueError("clip: CLIPTextEncodeSDXL needs SDXL base's two text encoders (CLIP-L and OpenCLIP-bigG); "
                              "this CLIP has one. Use CLIP Text Encode (Prompt) for SD1.x/SD2.x or "
                              "CLIPTextEncodeSDXLRefiner for the refiner")
-        cond, pooled = clip.encode_pair(text_g, text_l, find_embedding)
+        cond, pooled = clip.encode_pair(text_g, text_l, embedding_finder(context.folders))
         options = {"pooled_output": pooled, "width": width, "height": height, "crop_w": crop_w, "crop_h": crop_h,
                    "target_width": target_width, "target_height": target_height}
         return ([[cond, options]],)
@@ -46,8 +51,9 @@ class CLIPTextEncodeSDXLRefiner(Node):
               String("text", multiline=True, dynamic_prompts=True), Socket("clip", "CLIP")]
     outputs = [Output("CONDITIONING")]
 
-    def execute(self, ascore: float, width: int, height: int, text: str, clip: Any) -> tuple:
-        cond, pooled = clip.encode(text, find_embedding)
+    def execute(self, ascore: float, width: int, height: int, text: str, clip: ClipTextModel,
+                context: ExecutionContext) -> tuple:
+        cond, pooled = clip.encode(text, embedding_finder(context.folders))
         options = {"pooled_output": pooled, "aesthetic_score": ascore, "width": width, "height": height}
         return ([[cond, options]],)
 

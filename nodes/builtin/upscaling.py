@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import torch
+from nodes.api import Combo, ExecutionContext, Node, Output, Socket, model_choices
 
-from engine.model_cache import MODEL_CACHE
-from engine.sd.state_dict import load_state_dict
-from engine.upscale import esrgan_from_state_dict, is_esrgan, upscale
-from nodes.api import Combo, Node, Output, Socket, progress
-from nodes.folders import folders, model_choices
+if TYPE_CHECKING:
+    import torch
+
+    from engine.upscale import RRDBNet
 
 
-def load_upscale_model(path: Path) -> Any:
+def read_upscale_model(path: Path) -> RRDBNet:
+    """An ESRGAN-family network from its weights file; other upscalers are refused by name."""
+    from engine.sd.state_dict import load_state_dict
+    from engine.upscale import esrgan_from_state_dict, is_esrgan
+
     sd = load_state_dict(path)
     if not is_esrgan(sd):
         raise ValueError(f"{path.name} is not an upscale model Atelier can run: only ESRGAN-family networks "
@@ -31,9 +34,9 @@ class UpscaleModelLoader(Node):
     inputs = [Combo("model_name", model_choices("upscale_models"))]
     outputs = [Output("UPSCALE_MODEL")]
 
-    def execute(self, model_name: str) -> tuple:
-        path = folders().model_path("upscale_models", model_name)
-        return (MODEL_CACHE.get_or_load(path, "upscale", load_upscale_model),)
+    def execute(self, model_name: str, context: ExecutionContext) -> tuple:
+        path = context.folders.model_path("upscale_models", model_name)
+        return (context.models.load(path, "upscale_model", read_upscale_model),)
 
 
 class ImageUpscaleWithModel(Node):
@@ -44,8 +47,10 @@ class ImageUpscaleWithModel(Node):
     inputs = [Socket("upscale_model", "UPSCALE_MODEL"), Socket("image", "IMAGE")]
     outputs = [Output("IMAGE")]
 
-    def execute(self, upscale_model: Any, image: torch.Tensor) -> tuple:
-        return (upscale(upscale_model, image, on_tile=progress),)
+    def execute(self, upscale_model: RRDBNet, image: torch.Tensor, context: ExecutionContext) -> tuple:
+        from engine.upscale import upscale
+
+        return (upscale(upscale_model, image, on_tile=context.progress),)
 
 
 NODES = [UpscaleModelLoader, ImageUpscaleWithModel]
