@@ -52,7 +52,10 @@ def load_image_frames(image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
 def load_mask_channel(image: Image.Image, channel: str) -> torch.Tensor:
     """One channel (red, green, blue or alpha) of an opened image as a MASK [1, H, W], upright as LoadImage loads
     it; alpha is inverted (1 where transparent), as ComfyUI's LoadImageMask does."""
-    frame = (ImageOps.exif_transpose(image) or image).convert("RGBA")
+    frame = ImageOps.exif_transpose(image) or image
+    if frame.mode == "I":  # 16-bit greyscale
+        frame = frame.point(lambda value: value * (1 / 255))
+    frame = frame.convert("RGBA")
     band = channel[0].upper()
     mask = from_pil(frame.getchannel(band), "L")[..., 0]
     return 1.0 - mask if band == "A" else mask
@@ -64,7 +67,7 @@ def solid_image(width: int, height: int, batch_size: int, color: int) -> torch.T
     return rgb.expand(batch_size, height, width, 3).clone()
 
 
-def crop(image: torch.Tensor, x: int, y: int, width: int, height: int) -> torch.Tensor:
+def crop_region(image: torch.Tensor, x: int, y: int, width: int, height: int) -> torch.Tensor:
     """The region at (x, y) of ``width`` x ``height``; the corner stays inside the image and the region ends at its
     edges (ComfyUI's ImageCrop)."""
     x, y = min(x, image.shape[2] - 1), min(y, image.shape[1] - 1)
@@ -78,7 +81,7 @@ def join_batches(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
     return torch.cat((first, second))
 
 
-def scale_by(image: torch.Tensor, method: str, factor: float) -> torch.Tensor:
+def scale_by_factor(image: torch.Tensor, method: str, factor: float) -> torch.Tensor:
     width, height = round(image.shape[2] * factor), round(image.shape[1] * factor)
     return resize(image, max(1, width), max(1, height), method)
 

@@ -196,9 +196,9 @@ class ImageScaleBy(Node):
     outputs = [Output("IMAGE")]
 
     def execute(self, image: torch.Tensor, upscale_method: str, scale_by: float) -> tuple:
-        from engine.image_ops import scale_by as scale_image_by
+        from engine.image_ops import scale_by_factor
 
-        return (scale_image_by(image, upscale_method, scale_by),)
+        return (scale_by_factor(image, upscale_method, scale_by),)
 
 
 class ImageInvert(Node):
@@ -248,9 +248,9 @@ class ImageCrop(Node):
     outputs = [Output("IMAGE")]
 
     def execute(self, image: torch.Tensor, width: int, height: int, x: int, y: int) -> tuple:
-        from engine.image_ops import crop
+        from engine.image_ops import crop_region
 
-        return (crop(image, x, y, width, height),)
+        return (crop_region(image, x, y, width, height),)
 
 
 NODES = [LoadImage, LoadImageMask, SaveImage, PreviewImage, ImageScale, ImageScaleBy, ImageInvert, ImageBatch,

@@ -62,3 +62,16 @@ def test_load_image_as_mask_reads_one_channel(harness: Harness) -> None:
     assert alpha.shape == (1, 6, 8) and torch.equal(alpha, torch.ones(1, 6, 8))  # alpha 0: fully masked
     green = harness.output(load("clipspace/mask.png", "LoadImageMask", channel="green"), "load")
     torch.testing.assert_close(green, torch.full((1, 6, 8), 20 / 255))
+
+
+def test_load_image_as_mask_reads_integer_greyscale_and_turns_photos_upright(harness: Harness) -> None:
+    Image.new("I", (3, 2), 255 * 128).save(harness.folders.input_dir / "deep.tif")  # divided by 255, as ComfyUI does
+    red = harness.output(load("deep.tif", "LoadImageMask", channel="red"), "load")
+    torch.testing.assert_close(red, torch.full((1, 2, 3), 128 / 255))
+    photo = Image.new("RGB", (3, 2), (255, 255, 255))
+    exif = photo.getexif()
+    exif[0x0112] = 6  # orientation: rotated 90°, so it is shown 2 wide and 3 high
+    photo.save(harness.folders.input_dir / "photo.jpg", exif=exif)
+    upright = harness.output(load("photo.jpg", "LoadImageMask", channel="red"), "load")
+    image = harness.output(load("photo.jpg"), "load")
+    assert upright.shape == (1, 3, 2) and image.shape[1:3] == upright.shape[1:]
