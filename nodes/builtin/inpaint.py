@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from nodes.api import Boolean, Int, Node, Output, Socket
-from nodes.builtin.conditioning import with_options
+from nodes.builtin.conditioning import Conditioning, with_options
 
 if TYPE_CHECKING:
     import torch
@@ -56,8 +56,8 @@ class InpaintModelConditioning(Node):
                       "the mask. Might improve results or completely break things depending on the model.")]
     outputs = [Output("CONDITIONING", "positive"), Output("CONDITIONING", "negative"), Output("LATENT", "latent")]
 
-    def execute(self, positive: list, negative: list, vae: VAE, pixels: torch.Tensor, mask: torch.Tensor,
-                noise_mask: bool) -> tuple:
+    def execute(self, positive: Conditioning, negative: Conditioning, vae: VAE, pixels: torch.Tensor,
+                mask: torch.Tensor, noise_mask: bool) -> tuple:
         from engine.inpaint import fit_mask_and_crop
 
         image = fit_mask_and_crop(pixels, mask, vae.downscale)
