@@ -1,7 +1,11 @@
 """The editor with 300 nodes on screen, in headless Chromium (software rendering, so a lower bound):
-time to open the workflow, then frame intervals while panning, zooming and dragging a node. Prints figures.
+time to open the workflow, frame intervals while panning, zooming and dragging a node, and the time from each
+keystroke to the next paint while typing 50 characters into a prompt. Prints figures and the CPU model.
 
-    .venv/bin/python bench/bench_editor.py [--nodes 300]
+    .venv/bin/python bench/bench_editor.py [--nodes 300] [--dist DIR]
+
+``--dist`` serves the editor's files from another build (e.g. ``vite build --outDir DIR``), to compare builds
+without touching web/dist; the API still comes from the server.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -22,11 +27,44 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 from tests.conftest import start_server, stop_server  # noqa: E402
 
+TYPED = "a watercolour fox in the snow, soft morning light."  # 50 characters
+
 RECORD_FRAMES = """() => { const frames = window.__frames = [];
   const tick = (t) => { if (window.__frames !== frames) return; frames.push(t); requestAnimationFrame(tick); };
   requestAnimationFrame(tick); }"""
 DROP_JSON = """text => { const transfer = new DataTransfer();
   transfer.items.add(new File([text], "big.json", { type: "application/json" })); return transfer; }"""
+
+
+# Keydown to the first task after the next frame's rendering (a message posted from requestAnimationFrame runs
+# after that frame is painted): what a typist waits for. Long tasks are counted alongside.
+RECORD_KEYSTROKES = """() => { const keys = window.__keys = []; const longTasks = window.__longTasks = [];
+  new PerformanceObserver((list) => { for (const entry of list.getEntries()) longTasks.push(entry.duration); })
+    .observe({ type: "longtask" });
+  document.addEventListener("keydown", (event) => {
+    const start = event.timeStamp;
+    requestAnimationFrame(() => { const channel = new MessageChannel();
+      channel.port1.onmessage = () => keys.push(performance.now() - start); channel.port2.postMessage(null); });
+  }, { capture: true }); }"""
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def serve_editor_from(page, url: str, dist: Path) -> None:
+    """Answers requests for the editor's own files from ``dist``; everything else goes on to the server."""
+    def handle(route) -> None:
+        path = urlparse(route.request.url).path.lstrip("/") or "index.html"
+        file = dist / path
+        if file.is_file():
+            route.fulfill(path=str(file))
+        else:
+            route.continue_()
+    page.route(url + "/**", handle)
 
 
 def tiled_workflow(copies: int) -> dict:
@@ -66,9 +104,35 @@ def frame_figures(page, action) -> tuple[float, float, float]:
     return (len(frames) - 1) / seconds, statistics.median(intervals), intervals[int(0.95 * (len(intervals) - 1))]
 
 
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[int(fraction * (len(ordered) - 1))]
+
+
+def typing_figures(page, selector: str) -> str:
+    """Types ``TYPED`` into the widget one key at a time, each after the last one's paint: latency figures."""
+    field = page.locator(selector)
+    field.click()
+    page.keyboard.press("End")
+    page.evaluate(RECORD_KEYSTROKES)
+    started = time.perf_counter()
+    for count, char in enumerate(TYPED, start=1):
+        page.keyboard.type(char)
+        page.wait_for_function("n => window.__keys.length >= n", arg=count)
+    elapsed = time.perf_counter() - started
+    keys = page.evaluate("() => window.__keys")
+    long_tasks = page.evaluate("() => window.__longTasks")
+    if not field.input_value().endswith(TYPED):
+        raise RuntimeError(f"the prompt reads {field.input_value()!r} after typing")
+    return (f"keystroke to paint median {statistics.median(keys):5.1f} ms, 95th pct {percentile(keys, 0.95):6.1f} ms, "
+            f"max {max(keys):6.1f} ms; {len(long_tasks)} long tasks ({sum(long_tasks):.0f} ms); "
+            f"{len(TYPED)} keys in {elapsed:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=300)
+    parser.add_argument("--dist", type=Path, help="serve the editor's files from this build instead of web/dist")
     args = parser.parse_args()
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     doc = tiled_workflow(-(-args.nodes // 7))
@@ -78,6 +142,8 @@ def main() -> None:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            if args.dist:
+                serve_editor_from(page, server.url, args.dist.resolve())
             page.goto(server.url + "/")
             page.wait_for_selector("[data-testid=node-3]")
             started = time.perf_counter()
@@ -89,6 +155,7 @@ def main() -> None:
             opened = time.perf_counter() - started
             page.wait_for_timeout(1000)
             shown = page.locator(".react-flow__node").count()
+            print(f"CPU: {cpu_model()}; editor from {args.dist or 'web/dist'}")
             print(f"{len(doc['nodes'])} nodes, {len(doc['links'])} links; {shown} rendered after fit view; "
                   f"opened and fitted in {opened * 1000:.0f} ms")
 
@@ -116,6 +183,7 @@ def main() -> None:
             for name, action in (("pan", pan), ("zoom", zoom), ("drag a node", drag_node)):
                 fps, median, p95 = frame_figures(page, action)
                 print(f"{name:12s} {fps:5.1f} frames/s, frame interval median {median:5.1f} ms, 95th pct {p95:6.1f} ms")
+            print(f"type {len(TYPED)} characters into a prompt: {typing_figures(page, '[data-testid=widget-6-text]')}")
             browser.close()
     finally:
         stop_server(server)

@@ -1,23 +1,22 @@
 // The canvas: React Flow over the active workflow document.
 import {
-  Background, type Connection, Controls, type Edge, type EdgeChange, MiniMap, type Node, type NodeChange, ReactFlow,
+  Background, type Connection, Controls, type Edge, type EdgeChange, MiniMap, type NodeChange, ReactFlow,
   useReactFlow,
 } from "@xyflow/react";
 import { type DragEvent, type MouseEvent as ReactMouseEvent, useCallback, useMemo, useRef, useState } from "react";
 import { canConnect, connect, moveNodes, removeLink, removeNodes } from "../model/document";
-import { typeColour } from "../model/nodeDefs";
 import { addReroute, linkWaypoints } from "../model/reroutes";
-import type { UINode, UIWorkflow } from "../model/types";
+import type { UIWorkflow } from "../model/types";
 import { openFile } from "../state/actions";
 import { moveGroup, removeGroups, updateGroup } from "../model/groups";
 import { activeTab, editDoc, getState, recordNodeSizes, setState, useStore } from "../state/store";
+import { GROUP, toFlowEdges, toFlowNodes, toGroupNodes } from "./flowElements";
 import { GraphNode } from "./GraphNode";
 import { GroupBox } from "./GroupBox";
 import { RoutedEdge } from "./RoutedEdge";
 
 const nodeTypes = { atelier: GraphNode, groupBox: GroupBox };
 const edgeTypes = { routed: RoutedEdge };
-const GROUP = "group-"; // React Flow ids of groups; nodes use their numeric ids
 const groupIndex = (id: string) => Number(id.slice(GROUP.length));
 const slotOf = (handle: string | null | undefined) => Number((handle ?? "-0").split("-")[1]);
 
@@ -27,41 +26,12 @@ export function Canvas() {
   const flow = useReactFlow();
   const dragging = useRef(false);
   const [selectedGroups, setSelectedGroups] = useState<number[]>([]);
-  const flowNodes = useRef(new WeakMap<UINode, Node>());
 
-  // Measured sizes live in the document (node.size) and come back as ``measured``, which React Flow needs on
-  // controlled nodes to keep their handle positions (edges) and to draw the minimap.
-  const nodes: Node[] = useMemo(() => [
-    ...(doc?.groups ?? []).map((group, index): Node => {
-      const [x, y, width, height] = group.bounding;
-      return {
-        id: `${GROUP}${index}`, type: "groupBox", position: { x, y }, width, height, measured: { width, height },
-        zIndex: -1, className: "group-node", dragHandle: ".group-title", data: { index }, selected: selectedGroups.includes(index),
-      };
-    }),
-    ...(doc?.nodes ?? []).map((node): Node => {
-      // Unchanged document nodes keep their React Flow node object, so only edited nodes re-render.
-      const isSelected = selected.includes(node.id);
-      const cached = flowNodes.current.get(node);
-      if (cached?.selected === isSelected) return cached;
-      const created: Node = {
-        id: String(node.id), type: "atelier", position: { x: node.pos[0], y: node.pos[1] },
-        data: { nodeId: node.id }, selected: isSelected, measured: { width: node.size[0], height: node.size[1] },
-      };
-      flowNodes.current.set(node, created);
-      return created;
-    }),
-  ], [doc?.groups, doc?.nodes, selected, selectedGroups]);
-
+  const groupNodes = useMemo(() => toGroupNodes(doc?.groups ?? [], selectedGroups), [doc?.groups, selectedGroups]);
+  const graphNodes = useMemo(() => toFlowNodes(doc?.nodes ?? [], selected), [doc?.nodes, selected]);
+  const nodes = useMemo(() => [...groupNodes, ...graphNodes], [groupNodes, graphNodes]);
   const waypoints = useMemo(() => (doc ? linkWaypoints(doc) : new Map()), [doc?.extra]);
-  const edges: Edge[] = useMemo(() => (doc?.links ?? []).map((link) => {
-    const points = waypoints.get(link[0]);
-    return {
-      id: String(link[0]), source: String(link[1]), sourceHandle: `out-${link[2]}`, target: String(link[3]),
-      targetHandle: `in-${link[4]}`, style: { stroke: typeColour(link[5]), strokeWidth: 2 },
-      ...(points ? { type: "routed", data: { points } } : {}),
-    };
-  }), [doc?.links, waypoints]);
+  const edges = useMemo(() => toFlowEdges(doc?.links ?? [], waypoints), [doc?.links, waypoints]);
 
   /** An edit made while dragging or resizing: one undo step per gesture, taken at its start. */
   const gestureEdit = useCallback((change: (doc: UIWorkflow) => UIWorkflow, ended: boolean) => {

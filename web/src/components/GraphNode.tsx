@@ -2,17 +2,21 @@
 import { Handle, type NodeProps, Position } from "@xyflow/react";
 import { memo, useCallback } from "react";
 import { viewUrl } from "../api/client";
-import { setWidget, toggleWidgetInput, updateNode } from "../model/document";
+import { nodeById, setWidget, toggleWidgetInput, updateNode } from "../model/document";
 import { typeColour } from "../model/nodeDefs";
 import { MODE_BYPASSED, MODE_MUTED, type UINode } from "../model/types";
 import { activeTab, editDoc, useStore } from "../state/store";
+import { sameGraphNodeProps } from "./flowElements";
 import { ImageInput } from "./ImageInput";
 import { ControlWidget, Widget } from "./Widget";
 
 export type GraphNodeData = { nodeId: number };
 
 function useNode(id: number): UINode | undefined {
-  return useStore((s) => activeTab(s)?.doc.nodes.find((n) => n.id === id));
+  return useStore((s) => {
+    const doc = activeTab(s)?.doc;
+    return doc && nodeById(doc, id);
+  });
 }
 
 function NodeStatus({ id }: { id: string }) {
@@ -134,4 +138,4 @@ export const GraphNode = memo(function GraphNode({ data, selected }: NodeProps) 
       </div>
     </div>
   );
-});
+}, sameGraphNodeProps);

@@ -3,7 +3,7 @@
 import { useSyncExternalStore } from "react";
 import type { ImageRef } from "../api/client";
 import type { NodeDef } from "../model/nodeDefs";
-import type { UIWorkflow } from "../model/types";
+import type { UINode, UIWorkflow } from "../model/types";
 
 export interface Tab {
   id: string;
@@ -90,11 +90,15 @@ export function editDoc(change: (doc: UIWorkflow) => UIWorkflow, record = true):
 
 /** Records the sizes the canvas measured into the active document: layout, not an edit (no undo step, not dirty). */
 export function recordNodeSizes(sizes: Map<number, [number, number]>): void {
-  setState((s) => ({
-    tabs: s.tabs.map((tab) => (tab.id !== s.active ? tab : {
-      ...tab, doc: { ...tab.doc, nodes: tab.doc.nodes.map((node) => (sizes.has(node.id) ? { ...node, size: sizes.get(node.id)! } : node)) },
-    })),
-  }));
+  const tab = activeTab();
+  if (!tab) return;
+  const resized = (node: UINode) => {
+    const size = sizes.get(node.id);
+    return size !== undefined && (size[0] !== node.size[0] || size[1] !== node.size[1]);
+  };
+  if (!tab.doc.nodes.some(resized)) return; // unchanged nodes keep their objects, so nothing re-renders
+  const nodes = tab.doc.nodes.map((node) => (resized(node) ? { ...node, size: sizes.get(node.id)! } : node));
+  setState((s) => ({ tabs: s.tabs.map((t) => (t.id === tab.id ? { ...t, doc: { ...t.doc, nodes } } : t)) }));
 }
 
 export function undo(): void {
@@ -124,8 +128,12 @@ export function notify(level: "error" | "info", text: string): void {
 
 const SESSION_KEY = "atelier.session.v1";
 
+let savedSession: Pick<State, "tabs" | "active"> | null = null;
+
 export function saveSession(): void {
   const { tabs, active } = state;
+  if (savedSession?.tabs === tabs && savedSession.active === active) return; // every edit makes new tabs
+  savedSession = { tabs, active };
   const stored = tabs.map(({ id, name, savedAs, doc, dirty }) => ({ id, name, savedAs, doc, dirty }));
   try {
     localStorage.setItem(SESSION_KEY, JSON.stringify({ tabs: stored, active }));

@@ -1,0 +1,74 @@
+// The active document as React Flow's nodes and edges. Each workflow node, group and link keeps one React Flow
+// object for as long as it is unchanged, so after an edit React Flow gets new objects only for what the edit
+// touched, and only those re-render.
+import type { Edge, Node, NodeProps } from "@xyflow/react";
+import { typeColour } from "../model/nodeDefs";
+import type { Reroute } from "../model/reroutes";
+import type { UIGroup, UILink, UINode } from "../model/types";
+
+export const GROUP = "group-"; // React Flow ids of groups; nodes use their numeric ids
+
+const flowNodes = new WeakMap<UINode, Node>();
+const flowGroups = new WeakMap<UIGroup, Node>();
+const flowEdges = new WeakMap<UILink, Edge>();
+
+/** Measured sizes live in the document (node.size) and come back as ``measured``, which React Flow needs on
+ * controlled nodes to keep their handle positions (edges) and to draw the minimap. */
+function toFlowNode(node: UINode, selected: boolean): Node {
+  const cached = flowNodes.get(node);
+  if (cached?.selected === selected) return cached;
+  const created: Node = {
+    id: String(node.id), type: "atelier", position: { x: node.pos[0], y: node.pos[1] },
+    data: { nodeId: node.id }, selected, measured: { width: node.size[0], height: node.size[1] },
+  };
+  flowNodes.set(node, created);
+  return created;
+}
+
+export function toFlowNodes(nodes: UINode[], selected: number[]): Node[] {
+  const chosen = new Set(selected);
+  return nodes.map((node) => toFlowNode(node, chosen.has(node.id)));
+}
+
+function toGroupNode(group: UIGroup, index: number, selected: boolean): Node {
+  const cached = flowGroups.get(group);
+  if (cached?.selected === selected && cached.id === `${GROUP}${index}`) return cached;
+  const [x, y, width, height] = group.bounding;
+  const created: Node = {
+    id: `${GROUP}${index}`, type: "groupBox", position: { x, y }, width, height, measured: { width, height },
+    zIndex: -1, className: "group-node", dragHandle: ".group-title", data: { index }, selected,
+  };
+  flowGroups.set(group, created);
+  return created;
+}
+
+export function toGroupNodes(groups: UIGroup[], selected: number[]): Node[] {
+  return groups.map((group, index) => toGroupNode(group, index, selected.includes(index)));
+}
+
+function samePoints(a: Reroute[] | undefined, b: Reroute[] | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((point, i) => point === b[i]));
+}
+
+/** ``points``: the reroutes the link is drawn through, if any. */
+function toFlowEdge(link: UILink, points: Reroute[] | undefined): Edge {
+  const cached = flowEdges.get(link);
+  if (cached && samePoints(cached.data?.points as Reroute[] | undefined, points)) return cached;
+  const created: Edge = {
+    id: String(link[0]), source: String(link[1]), sourceHandle: `out-${link[2]}`, target: String(link[3]),
+    targetHandle: `in-${link[4]}`, style: { stroke: typeColour(link[5]), strokeWidth: 2 },
+    ...(points ? { type: "routed", data: { points } } : {}),
+  };
+  flowEdges.set(link, created);
+  return created;
+}
+
+export function toFlowEdges(links: UILink[], waypoints: Map<number, Reroute[]>): Edge[] {
+  return links.map((link) => toFlowEdge(link, waypoints.get(link[0])));
+}
+
+/** GraphNode draws its workflow node from the store (which re-renders it when that node changes) and only
+ * ``selected`` from React Flow: a moved or re-measured node need not re-render for its props. */
+export function sameGraphNodeProps(previous: NodeProps, next: NodeProps): boolean {
+  return previous.id === next.id && previous.selected === next.selected;
+}
