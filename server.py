@@ -28,7 +28,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--extra-model-paths-config", type=Path, action="append", default=[],
                         help="extra_model_paths.yaml files (./extra_model_paths.yaml is read when present)")
     parser.add_argument("--cache-ram", type=float, default=4.0,
-                        help="GB of node outputs kept from earlier prompts (the latest prompt is always kept)")
+                        help="GB of loaded models and node outputs kept between prompts (the latest prompt's "
+                             "outputs always stay)")
     parser.add_argument("--max-upload-size", type=float, default=100, help="largest upload in MB")
     parser.add_argument("--queue-workflow", type=Path, default=None,
                         help="queue this UI- or API-format workflow once the server is up")
@@ -37,11 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_runtime(args: argparse.Namespace):
-    from engine.device import force_cpu
-    from httpapi.runtime import Runtime, Settings
-    from nodes.folders import Folders
+    """The running system for these command-line arguments (``runtime.build_runtime`` wires it)."""
+    from core.folders import Folders
+    from runtime import Settings
+    from runtime import build_runtime as build
 
-    force_cpu(args.cpu)
     folders = Folders(args.models_dir, args.input_dir, args.output_dir, args.temp_dir, args.user_dir)
     configs = list(args.extra_model_paths_config)
     if (ROOT / "extra_model_paths.yaml").is_file():
@@ -51,8 +52,9 @@ def build_runtime(args: argparse.Namespace):
     settings = Settings(folders=folders,
                         custom_node_dirs=args.custom_nodes_dir or [ROOT / "custom_nodes"],
                         cache_bytes=int(args.cache_ram * (1 << 30)),
-                        max_upload_bytes=int(args.max_upload_size * (1 << 20)))
-    return Runtime(settings)
+                        max_upload_bytes=int(args.max_upload_size * (1 << 20)),
+                        cpu_only=args.cpu)
+    return build(settings)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,11 +2,19 @@
 
 Atelier reads two APIs. Its own typed API (``ATELIER_NODES``), where a node declares its inputs once, and
 ComfyUI's V1 class API (``NODE_CLASS_MAPPINGS``), so existing ComfyUI plug-ins work unchanged.
+
+Import torch inside the functions that compute, not at the top: the server lists nodes without loading torch and
+starts in about a second.
 """
 
-import torch
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from nodes.api import Float, Node, Output, Socket
+
+if TYPE_CHECKING:
+    import torch
 
 
 class ImageBrightness(Node):
@@ -34,6 +42,8 @@ class ImageGrayscale:
     DESCRIPTION = "Converts an image to grayscale (ITU-R 601 luma)."
 
     def run(self, image):
+        import torch
+
         luma = image[..., :3] @ torch.tensor([0.299, 0.587, 0.114])
         return (luma[..., None].expand(*image.shape[:-1], 3).clone(),)
 

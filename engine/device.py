@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 _force_cpu = False
 _cpu_bf16: bool | None = None  # None: use bf16 when the CPU has native bf16 instructions
@@ -18,6 +20,8 @@ def force_cpu(enabled: bool = True) -> None:
 
 def compute_device() -> torch.device:
     """The device models run on: the first CUDA GPU unless ``--cpu``, else the CPU."""
+    import torch
+
     if not _force_cpu and torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
@@ -25,6 +29,8 @@ def compute_device() -> torch.device:
 
 def offload_device() -> torch.device:
     """Where idle weights live."""
+    import torch
+
     return torch.device("cpu")
 
 
@@ -56,6 +62,8 @@ def compute_dtype(weight_dtype: torch.dtype, device: torch.device | None = None)
     native bf16 instructions (measured on a 2-core AVX512-BF16 CPU: SD1.5 UNet 2.3x faster than fp32, eps
     within ~1.2% RMS of fp32) and in float32 otherwise; fp32 files stay fp32. On a GPU they run as stored.
     """
+    import torch
+
     device = device or compute_device()
     if weight_dtype in (torch.float8_e4m3fn, torch.float8_e5m2):  # fp8 storage (UNETLoader) is computed in 16 bits
         weight_dtype = torch.bfloat16

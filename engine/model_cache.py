@@ -1,17 +1,12 @@
-"""A small cache of loaded models, so that each weights file is read once while it stays unchanged."""
+"""The one owner of loaded weights: each model file is read once while it stays unchanged, and the least recently
+used models leave when memory runs short or the budget (``--cache-ram``) is exceeded."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-
-import torch
-
-from engine import device as devices
-from engine.sd.memory import free_memory_bytes, module_bytes
 
 T = TypeVar("T")
 CacheKey = tuple[str, str, int, int]  # (kind, resolved path, size, mtime_ns)
@@ -19,6 +14,10 @@ CacheKey = tuple[str, str, int, int]  # (kind, resolved path, size, mtime_ns)
 
 def approx_bytes(value: Any) -> int:
     """Bytes held by the torch modules in ``value`` (a module, an object holding modules, or a tuple)."""
+    import torch
+
+    from engine.sd.memory import module_bytes
+
     if isinstance(value, torch.nn.Module):
         return module_bytes(value)
     if isinstance(value, (tuple, list)):
@@ -30,21 +29,27 @@ def approx_bytes(value: Any) -> int:
     return 0
 
 
-@dataclass
-class _Entry:
-    value: Any
+def available_memory() -> int:
+    """Bytes that can still be allocated where idle weights live (the CPU's MemAvailable)."""
+    import torch
 
-    @property
-    def nbytes(self) -> int:
-        # Computed on demand: models grow compute-dtype copies after they are first used.
-        return approx_bytes(self.value)
+    from engine.sd.memory import free_memory_bytes
+
+    return free_memory_bytes(torch.device("cpu"))
 
 
 class ModelCache:
-    """Least-recently-used cache of loaded models keyed by (kind, path, size, mtime)."""
+    """Loaded models keyed by (kind, path, size, mtime), least recently used first.
 
-    def __init__(self) -> None:
-        self._entries: OrderedDict[CacheKey, _Entry] = OrderedDict()
+    ``before_load(file_bytes)`` runs before a file is read: the runtime uses it to keep models and node outputs
+    together within ``--cache-ram``. ``free_bytes`` reports free memory (the CPU's by default).
+    """
+
+    def __init__(self, before_load: Callable[[int], None] | None = None,
+                 free_bytes: Callable[[], int] = available_memory) -> None:
+        self._entries: OrderedDict[CacheKey, Any] = OrderedDict()
+        self.before_load = before_load
+        self.free_bytes = free_bytes
 
     @staticmethod
     def key(path: str | Path, kind: str) -> CacheKey:
@@ -52,16 +57,19 @@ class ModelCache:
         stat = resolved.stat()
         return (kind, str(resolved), stat.st_size, stat.st_mtime_ns)
 
-    def get_or_load(self, path: str | Path, kind: str, loader: Callable[[Path], T]) -> T:
-        """The cached ``kind`` model of ``path``, loading it with ``loader`` when missing or changed."""
+    def load(self, path: str | Path, kind: str, read: Callable[[Path], T]) -> T:
+        """The cached ``kind`` model of ``path``, read with ``read`` when missing or changed on disk."""
         key = self.key(path, kind)
         if key in self._entries:
             self._entries.move_to_end(key)
-            return self._entries[key].value
+            return self._entries[key]
         self._drop_stale(key)
-        self.evict_until(2 * Path(path).stat().st_size)  # room for the weights and a compute copy
-        value = loader(Path(path))
-        self._entries[key] = _Entry(value)
+        file_bytes = key[2]
+        if self.before_load is not None:
+            self.before_load(file_bytes)
+        self.evict_until(2 * file_bytes)  # room for the weights and a compute copy
+        value = read(Path(path))
+        self._entries[key] = value
         return value
 
     def _drop_stale(self, key: CacheKey) -> None:
@@ -70,25 +78,27 @@ class ModelCache:
 
     @property
     def total_bytes(self) -> int:
-        return sum(e.nbytes for e in self._entries.values())
+        # Measured when asked: models grow compute-dtype copies after they are first used.
+        return sum(approx_bytes(value) for value in self._entries.values())
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def evict_until(self, bytes_free: int, free_bytes: Callable[[], int] | None = None) -> int:
-        """Drop least-recently-used models until ``free_bytes()`` reports at least ``bytes_free``.
+    def drop_oldest(self) -> bool:
+        """Forget the least recently used model; False when there is none. Its memory returns once nothing else
+        (a cached node output, a running node) holds it."""
+        if not self._entries:
+            return False
+        self._entries.popitem(last=False)
+        return True
 
-        Returns how many entries were dropped. Memory is only returned once nothing else holds the models.
-        """
-        probe = free_bytes or (lambda: free_memory_bytes(devices.offload_device()))
+    def evict_until(self, bytes_free: int) -> int:
+        """Drop least-recently-used models until ``free_bytes()`` reports at least ``bytes_free``; how many left."""
         dropped = 0
-        while self._entries and probe() < bytes_free:
-            self._entries.popitem(last=False)
+        while self._entries and self.free_bytes() < bytes_free:
+            self.drop_oldest()
             dropped += 1
         return dropped
 
     def clear(self) -> None:
         self._entries.clear()
-
-
-MODEL_CACHE = ModelCache()

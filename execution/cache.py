@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.registry import Registry
 from execution.graph import Prompt, dependency_order, is_link, unwrap
-from nodes.registry import Registry
 
 Outputs = list[list[Any]]  # one list per output slot, one element per call of the node
 ENTRY_OVERHEAD = 1024  # bookkeeping per entry, so even outputs of plain numbers count against the budget
@@ -71,6 +71,11 @@ class OutputCache:
         """Keep these (the latest prompt's) whatever the budget; then trim the rest to ``max_bytes``."""
         self.pinned = set(signatures)
         self.trim()
+
+    def drop_oldest_unpinned(self) -> int | None:
+        """Forget the least recently used entry of an older prompt; the bytes it held, or None if none is left."""
+        signature = next((key for key in self.entries if key not in self.pinned), None)
+        return None if signature is None else self.entries.pop(signature).nbytes
 
     def trim(self) -> None:
         total = sum(entry.nbytes for entry in self.entries.values())

@@ -5,18 +5,16 @@ from __future__ import annotations
 import time
 import traceback
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.context import ExecutionContext, Interrupted, InterruptFlag, ModelStore, enter_context, leave_context
+from core.definition import NodeDefinition
+from core.folders import Folders
+from core.registry import Registry
 from execution.cache import OutputCache, Outputs, compute_signatures
-from execution.context import ExecutionContext, Interrupted, InterruptFlag, reset_context, set_context
+from execution.events import EventHub, PromptEvents
 from execution.graph import Prompt, ancestors, dependency_order, is_link, links_of, unwrap
-from nodes.definition import NodeDefinition
-from nodes.registry import Registry
-
-Emit = Callable[[str, dict[str, Any]], None]
-EmitPreview = Callable[[Any, str, str], None]  # (image, prompt_id, node_id)
 
 
 def now_ms() -> int:
@@ -46,25 +44,29 @@ class PromptRun:
     prompt_id: str
     prompt: Prompt
     extra_data: dict[str, Any]
+    events: PromptEvents
     signatures: dict[str, str] = field(default_factory=dict)
     results: dict[str, Outputs] = field(default_factory=dict)
     outcome: ExecutionOutcome = field(default_factory=lambda: ExecutionOutcome("success"))
 
 
 class Executor:
-    def __init__(self, registry: Registry, cache: OutputCache, emit: Emit, interrupt: InterruptFlag,
-                 emit_preview: EmitPreview | None = None) -> None:
+    """Runs prompts with the node types of ``registry``; nodes reach ``folders`` and ``models`` through their
+    context, and outputs are kept in ``cache`` between prompts."""
+
+    def __init__(self, registry: Registry, cache: OutputCache, folders: Folders, models: ModelStore,
+                 interrupt: InterruptFlag) -> None:
         self.registry = registry
         self.cache = cache
-        self.emit = emit
-        self.emit_preview = emit_preview
+        self.folders = folders
+        self.models = models
         self.interrupt = interrupt
         self.instances: dict[tuple[str, str], Any] = {}  # node objects persist across prompts, as in ComfyUI
 
-    def execute(self, prompt_id: str, prompt: Prompt, outputs: list[str],
-                extra_data: dict[str, Any] | None = None) -> ExecutionOutcome:
+    def execute(self, prompt_id: str, prompt: Prompt, outputs: list[str], extra_data: dict[str, Any] | None = None,
+                events: PromptEvents | None = None) -> ExecutionOutcome:
         started = time.perf_counter()
-        run = PromptRun(prompt_id, prompt, extra_data or {})
+        run = PromptRun(prompt_id, prompt, extra_data or {}, events or PromptEvents(EventHub()))
         self.interrupt.clear()
         self._message(run, "execution_start", {"prompt_id": prompt_id, "timestamp": now_ms()})
         needed = ancestors(prompt, outputs)
@@ -87,7 +89,7 @@ class Executor:
             return None
         constants = {name: (None if is_link(value) else unwrap(value)) for name, value in node["inputs"].items()}
         try:
-            return definition.fingerprint(**constants)
+            return definition.fingerprint(self.folders, **constants)
         except Exception:
             return float("nan")
 
@@ -144,8 +146,8 @@ class Executor:
     def _announce_cached(self, run: PromptRun, node_id: str, ui: dict[str, list] | None) -> None:
         if ui:
             run.outcome.ui_outputs[node_id] = ui
-            self.emit("executed", {"node": node_id, "display_node": node_id, "output": ui,
-                                   "prompt_id": run.prompt_id})
+            run.events.emit("executed", {"node": node_id, "display_node": node_id, "output": ui,
+                                         "prompt_id": run.prompt_id})
 
     def _lazy_requests(self, run: PromptRun, node_id: str) -> set[str]:
         """Sources of lazy inputs the node asks for now; empty when it can run."""
@@ -197,34 +199,35 @@ class Executor:
         definition = self._definition(node_id, run.prompt)
         if self.interrupt.is_set():
             raise NodeExecutionError(node_id, Interrupted())
-        self.emit("executing", {"node": node_id, "display_node": node_id, "prompt_id": run.prompt_id})
+        run.events.emit("executing", {"node": node_id, "display_node": node_id, "prompt_id": run.prompt_id})
         inputs = self._gather_inputs(run, node_id, definition)
-        context = ExecutionContext(run.prompt_id, node_id, self.interrupt, self._progress_sink(run, node_id))
-        token = set_context(context)
+        context = ExecutionContext(run.prompt_id, node_id, self.folders, self.models, self.interrupt,
+                                   self._progress_sink(run, node_id))
+        token = enter_context(context)
         try:
-            outputs, ui = self._call(definition, self._instance(node_id, definition), inputs)
+            outputs, ui = self._call(definition, self._instance(node_id, definition), inputs, context)
         except Exception as exc:
             raise NodeExecutionError(node_id, exc) from exc
         finally:
-            reset_context(token)
+            leave_context(token)
         run.results[node_id] = outputs
         run.outcome.executed.append(node_id)
         self.cache.put(run.signatures[node_id], outputs, ui)
         if ui:
             run.outcome.ui_outputs[node_id] = ui
-            self.emit("executed", {"node": node_id, "display_node": node_id, "output": ui,
-                                   "prompt_id": run.prompt_id})
+            run.events.emit("executed", {"node": node_id, "display_node": node_id, "output": ui,
+                                         "prompt_id": run.prompt_id})
 
     def _progress_sink(self, run: PromptRun, node_id: str):
         def sink(value: int, total: int, preview: Any) -> None:
-            self.emit("progress", {"value": value, "max": total, "prompt_id": run.prompt_id, "node": node_id})
-            if preview is not None and self.emit_preview is not None:
-                self.emit_preview(preview, run.prompt_id, node_id)
+            run.events.emit("progress", {"value": value, "max": total, "prompt_id": run.prompt_id, "node": node_id})
+            if preview is not None:
+                run.events.preview(preview, run.prompt_id, node_id)
 
         return sink
 
-    def _call(self, definition: NodeDefinition, instance: Any,
-              inputs: dict[str, list[Any]]) -> tuple[Outputs, dict[str, list] | None]:
+    def _call(self, definition: NodeDefinition, instance: Any, inputs: dict[str, list[Any]],
+              context: ExecutionContext) -> tuple[Outputs, dict[str, list] | None]:
         """Call the node once per list element (or once with whole lists), then merge per output slot."""
         if definition.input_is_list:
             calls = [inputs]
@@ -237,7 +240,7 @@ class Executor:
         outputs: Outputs = [[] for _ in definition.outputs]
         ui: dict[str, list] = {}
         for kwargs in calls:
-            values, call_ui = _normalise(definition.run(instance, **kwargs), definition)
+            values, call_ui = _normalise(definition.run(instance, context, **kwargs), definition)
             for slot, value in enumerate(values):
                 if definition.outputs[slot].is_list:
                     outputs[slot].extend(value)
@@ -250,7 +253,7 @@ class Executor:
     def _message(self, run: PromptRun, event: str, data: dict[str, Any]) -> None:
         """An event that is both sent and recorded in the prompt's history."""
         run.outcome.messages.append([event, data])
-        self.emit(event, data)
+        run.events.emit(event, data)
 
     def _report_failure(self, run: PromptRun, failure: NodeExecutionError) -> None:
         node_id, cause = failure.node_id, failure.cause

@@ -10,10 +10,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from execution.errors import error, input_error
+from core.definition import WIDGET_TYPES, InputSpec, NodeDefinition
+from core.errors import error, input_error
+from core.folders import Folders
+from core.registry import Registry
 from execution.graph import Prompt, ancestors, dependency_order, find_cycle, is_link, unwrap
-from nodes.definition import WIDGET_TYPES, InputSpec, NodeDefinition
-from nodes.registry import Registry
 
 COMBO_LIST_SHOWN = 20
 
@@ -39,7 +40,9 @@ def types_match(received: str, expected: str) -> bool:
     return bool(set(received.split(",")) & set(expected.split(",")))
 
 
-def validate_prompt(registry: Registry, prompt: Any, targets: list[str] | None = None) -> ValidationResult:
+def validate_prompt(registry: Registry, folders: Folders, prompt: Any,
+                    targets: list[str] | None = None) -> ValidationResult:
+    """Check ``prompt`` against the node types of ``registry``; choices are the files ``folders`` hold now."""
     if not isinstance(prompt, dict) or not prompt:
         return ValidationResult({}, error=error("invalid_prompt", "Prompt must be a non-empty object of nodes"))
     problem = _check_node_types(registry, prompt)
@@ -51,7 +54,7 @@ def validate_prompt(registry: Registry, prompt: Any, targets: list[str] | None =
     if not outputs:
         return ValidationResult(dict(prompt), error=error("prompt_no_outputs", "Prompt has no outputs",
                                                           "Add an output node such as Save Image."))
-    return _Validator(registry, prompt).run(outputs)
+    return _Validator(registry, folders, prompt).run(outputs)
 
 
 def _check_node_types(registry: Registry, prompt: dict[str, Any]) -> ValidationResult | None:
@@ -82,8 +85,9 @@ def _entry(errors: list[dict[str, Any]], class_type: str) -> dict[str, Any]:
 
 
 class _Validator:
-    def __init__(self, registry: Registry, prompt: Prompt) -> None:
+    def __init__(self, registry: Registry, folders: Folders, prompt: Prompt) -> None:
         self.registry = registry
+        self.folders = folders
         self.source = prompt
         self.prompt: Prompt = {nid: {**node, "inputs": dict(node.get("inputs") or {})} for nid, node in prompt.items()}
         self.valid: dict[str, bool] = {}
@@ -190,7 +194,7 @@ class _Validator:
             self._add(node_id, input_error(
                 "return_type_mismatch", "Return type mismatch between linked nodes", spec.name,
                 f"{spec.name}, received_type({received}) mismatch input_type({spec.type})",
-                received_type=received, linked_node=value, input_config=list(spec.to_comfy())))
+                received_type=received, linked_node=value, input_config=list(spec.to_comfy(self.folders))))
         return self._node_ok(source_id), received
 
     def _check_constant(self, node_id: str, definition: NodeDefinition, spec: InputSpec, raw: Any) -> None:
@@ -209,7 +213,7 @@ class _Validator:
                                            f"Failed to convert an input value to a {spec.type} value", spec.name,
                                            f"{spec.name}, {value!r}", received_value=value))
             return
-        problem = _range_problem(spec, value) or _choice_problem(spec, value)
+        problem = _range_problem(spec, value) or _choice_problem(spec, value, self.folders)
         if problem is not None:
             self._add(node_id, problem)
             return
@@ -228,7 +232,7 @@ class _Validator:
         if "input_types" in takes:
             values["input_types"] = received
         try:
-            verdict = definition.validate(**values)
+            verdict = definition.validate(self.folders, **values)
         except Exception as exc:  # a plug-in's validator must not crash validation
             self._add(node_id, error("exception_during_inner_validation", "Exception when validating inner node",
                                      f"{type(exc).__name__}: {exc}"))
@@ -265,7 +269,7 @@ def _range_problem(spec: InputSpec, value: Any) -> dict[str, Any] | None:
     if spec.type not in ("INT", "FLOAT"):
         return None
     low, high = spec.options.get("min"), spec.options.get("max")
-    config = list(spec.to_comfy())
+    config = [spec.type, dict(spec.options)]
     if low is not None and value < low:
         return input_error("value_smaller_than_min", f"Value {value} smaller than min of {low}", spec.name,
                            f"{spec.name}: {value} is below the minimum {low}", received_value=value,
@@ -277,10 +281,10 @@ def _range_problem(spec: InputSpec, value: Any) -> dict[str, Any] | None:
     return None
 
 
-def _choice_problem(spec: InputSpec, value: Any) -> dict[str, Any] | None:
+def _choice_problem(spec: InputSpec, value: Any, folders: Folders) -> dict[str, Any] | None:
     if spec.type != "COMBO":
         return None
-    choices = spec.current_choices()
+    choices = spec.current_choices(folders)
     if value in choices:
         return None
     shown = choices if len(choices) <= COMBO_LIST_SHOWN else f"(list of length {len(choices)})"
@@ -288,4 +292,4 @@ def _choice_problem(spec: InputSpec, value: Any) -> dict[str, Any] | None:
         (".safetensors", ".ckpt", ".pt", ".pth", ".bin")) else ""
     return input_error("value_not_in_list", "Value not in list", spec.name,
                        f"{spec.name}: '{value}' not in {shown}{hint}", received_value=value,
-                       input_config=None if len(choices) > COMBO_LIST_SHOWN else list(spec.to_comfy()))
+                       input_config=None if len(choices) > COMBO_LIST_SHOWN else [choices, dict(spec.options)])

@@ -7,47 +7,34 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from execution.events import EventHub, PromptEvents
 from execution.executor import ExecutionOutcome, Executor
 from execution.queue import PromptQueue, QueueItem
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[str, dict[str, Any], str | None], None]  # (event, data, client id or None = everyone)
-SendPreview = Callable[[Any, str | None, str, str], None]
-
-BROADCAST_WITHOUT_CLIENT = {"progress", "execution_interrupted"}  # ComfyUI broadcasts these when no client_id
-
 
 class Worker:
-    def __init__(self, queue: PromptQueue, executor: Executor, send: Send, send_preview: SendPreview) -> None:
+    def __init__(self, queue: PromptQueue, executor: Executor, events: EventHub) -> None:
         self.queue = queue
         self.executor = executor
-        self.send = send
-        self.send_preview = send_preview
-        self._client_id: str | None = None
+        self.events = events
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="atelier-worker", daemon=True)
         self.on_idle: list[Callable[[], None]] = []  # e.g. free memory requested by /free
-        executor.emit = self._emit
-        executor.emit_preview = self._emit_preview
+        self.after_prompt: list[Callable[[], None]] = []  # e.g. trim caches to the memory budget
 
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the running prompt (if any) and wait up to ``timeout`` seconds for the thread."""
         self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def status(self) -> dict[str, Any]:
         return {"status": {"exec_info": {"queue_remaining": self.queue.remaining()}}}
-
-    def _emit(self, event: str, data: dict[str, Any]) -> None:
-        if self._client_id is not None:
-            self.send(event, data, self._client_id)
-        elif event in BROADCAST_WITHOUT_CLIENT:
-            self.send(event, data, None)
-
-    def _emit_preview(self, image: Any, prompt_id: str, node_id: str) -> None:
-        self.send_preview(image, self._client_id, prompt_id, node_id)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -56,14 +43,16 @@ class Worker:
                 for action in self.on_idle:
                     action()
                 continue
-            self.send("status", self.status(), None)
+            self.events.send("status", self.status())
             self.run_item(item)
-            self.send("status", self.status(), None)
+            for action in self.after_prompt:
+                action()
+            self.events.send("status", self.status())
 
     def run_item(self, item: QueueItem) -> None:
-        self._client_id = item.extra_data.get("client_id")
+        events = PromptEvents(self.events, item.extra_data.get("client_id"))
         try:
-            outcome = self.executor.execute(item.prompt_id, item.prompt, item.outputs, item.extra_data)
+            outcome = self.executor.execute(item.prompt_id, item.prompt, item.outputs, item.extra_data, events)
         except Exception as error:  # the worker must survive anything a prompt does
             log.exception("prompt %s crashed the executor", item.prompt_id)
             outcome = ExecutionOutcome("error", messages=[["execution_error", {
@@ -71,8 +60,7 @@ class Worker:
                 "exception_type": type(error).__name__}]])
         self.queue.task_done(item, history_entry(item, outcome))
         log.info("prompt %s %s in %.2f s", item.prompt_id, outcome.status, outcome.seconds)
-        self._emit("executing", {"node": None, "prompt_id": item.prompt_id})
-        self._client_id = None
+        events.emit("executing", {"node": None, "prompt_id": item.prompt_id})
 
 
 def history_entry(item: QueueItem, outcome: ExecutionOutcome) -> dict[str, Any]:

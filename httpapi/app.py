@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 from collections.abc import Awaitable, Callable
@@ -11,7 +10,8 @@ from pathlib import Path
 from aiohttp import web
 
 from httpapi import file_routes, info_routes, prompt_routes, userdata_routes, websocket_route
-from httpapi.runtime import Runtime
+from httpapi.hub import Hub
+from runtime import Runtime
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -60,16 +60,18 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 def create_app(runtime: Runtime) -> web.Application:
     app = web.Application(client_max_size=runtime.settings.max_upload_bytes,
                           middlewares=[origin_guard, json_errors])
-    tables = [module.routes(runtime) for module in
-              (prompt_routes, file_routes, userdata_routes, info_routes, websocket_route)]
+    hub = Hub()
+    runtime.events.subscribe(hub)
+    tables = [module.routes(runtime) for module in (prompt_routes, file_routes, userdata_routes, info_routes)]
+    tables.append(websocket_route.routes(runtime, hub))
     for table in tables:
         app.router.add_routes(table)
         app.router.add_routes(_prefixed(table, "/api"))
     for module, folder in runtime.registry.web_directories.items():
         app.router.add_static(f"/extensions/{module}", folder)
     _add_editor(app, runtime.settings.web_dist)
-    app.on_startup.append(lambda app: _start(runtime))
-    app.on_cleanup.append(lambda app: _stop(runtime))
+    app.on_startup.append(lambda app: _start(runtime, hub))
+    app.on_cleanup.append(lambda app: _stop(runtime, hub))
     return app
 
 
@@ -94,14 +96,11 @@ def _add_editor(app: web.Application, dist: Path) -> None:
             app.router.add_get(f"/{path.name}", lambda request, path=path: web.FileResponse(path))
 
 
-async def _start(runtime: Runtime) -> None:
-    runtime.hub.start(asyncio.get_running_loop())
-    runtime._publisher = asyncio.get_running_loop().create_task(runtime.hub.publish_loop())  # type: ignore[attr-defined]
-    runtime.worker.start()
+async def _start(runtime: Runtime, hub: Hub) -> None:
+    hub.start()
+    runtime.start()
 
 
-async def _stop(runtime: Runtime) -> None:
-    publisher = getattr(runtime, "_publisher", None)
-    if publisher is not None:
-        publisher.cancel()
+async def _stop(runtime: Runtime, hub: Hub) -> None:
+    hub.stop()
     runtime.close()

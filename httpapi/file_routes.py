@@ -11,9 +11,10 @@ from pathlib import Path
 from aiohttp import web
 from PIL import Image, ImageOps, PngImagePlugin
 
-from httpapi.runtime import Runtime
-from nodes.folders import PathEscapeError, safe_join
+from core.folders import PathEscapeError, safe_join
+from httpapi.bodies import read_form
 from nodes.png import png_text_chunks
+from runtime import Runtime
 
 SAFE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff"}
 
@@ -92,10 +93,7 @@ def _converted(path: Path, preview: str | None, channel: str) -> web.Response:
 
 
 async def _upload(runtime: Runtime, request: web.Request, mask: bool) -> web.Response:
-    try:
-        form = await request.post()
-    except ValueError as exc:
-        return json_error(400, "invalid_upload", f"could not read the upload: {exc}")
+    form = await read_form(request)
     upload = form.get("image")
     if upload is None or not hasattr(upload, "file"):
         return json_error(400, "missing_file", "no file in the 'image' field")

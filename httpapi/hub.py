@@ -1,7 +1,8 @@
 """Websocket clients and the messages sent to them, from any thread.
 
-The worker thread calls ``send`` / ``send_preview``; messages cross into the event loop through a queue and
-are delivered in order by ``publish_loop``.
+The hub listens to the runtime's events (``execution.events.EventHub``): the worker thread calls ``on_event`` /
+``on_preview``; messages cross into the event loop through a queue and are delivered in order by a publishing
+task that runs between ``start`` and ``stop``.
 """
 
 from __future__ import annotations
@@ -34,16 +35,24 @@ class Hub:
         self.clients: dict[str, Client] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._outbox: asyncio.Queue[tuple[str | bytes, str | None]] | None = None
+        self._publisher: asyncio.Task | None = None
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+    def start(self) -> None:
+        """Start delivering; call from the event loop."""
+        self.loop = asyncio.get_running_loop()
         self._outbox = asyncio.Queue()
+        self._publisher = self.loop.create_task(self._publish_loop())
 
-    def send(self, event: str, data: dict[str, Any], sid: str | None = None) -> None:
+    def stop(self) -> None:
+        if self._publisher is not None:
+            self._publisher.cancel()
+        self.loop = None
+
+    def on_event(self, event: str, data: dict[str, Any], sid: str | None = None) -> None:
         """Queue a JSON message for one client (``sid``) or everyone (None). Safe from any thread."""
         self._enqueue(json.dumps({"type": event, "data": data}), sid)
 
-    def send_preview(self, image: Any, sid: str | None, prompt_id: str, node_id: str) -> None:
+    def on_preview(self, image: Any, sid: str | None, prompt_id: str, node_id: str) -> None:
         """A latent preview (a PIL image) as ComfyUI's binary frame (event 1, or 4 with metadata)."""
         buffer = io.BytesIO()
         image.convert("RGB").save(buffer, format="JPEG", quality=95)
@@ -62,7 +71,7 @@ class Hub:
             return
         self.loop.call_soon_threadsafe(self._outbox.put_nowait, (message, sid))
 
-    async def publish_loop(self) -> None:
+    async def _publish_loop(self) -> None:
         assert self._outbox is not None
         while True:
             message, sid = await self._outbox.get()

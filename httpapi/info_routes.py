@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib.metadata
 import json
 import os
 import platform
@@ -10,9 +12,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from core.folders import MODEL_FOLDERS, PathEscapeError, safe_join
 from httpapi.file_routes import json_error
-from httpapi.runtime import Runtime
-from nodes.folders import MODEL_FOLDERS, PathEscapeError, safe_join
+from runtime import Runtime
 
 VERSION = "0.1.0"
 
@@ -22,7 +24,9 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
 
     @table.get("/system_stats")
     async def system_stats(request: web.Request) -> web.Response:
-        return web.json_response({"system": _system(), "devices": _devices()})
+        # The first look at the devices imports torch: off the event loop, so other requests are not held up.
+        devices = await asyncio.to_thread(_devices)
+        return web.json_response({"system": _system(), "devices": devices})
 
     @table.get("/features")
     async def features(request: web.Request) -> web.Response:
@@ -115,10 +119,8 @@ def safetensors_metadata(path: Path) -> dict[str, str] | None:
 
 def _system() -> dict[str, object]:
     try:
-        import torch
-
-        torch_version = torch.__version__
-    except ImportError:
+        torch_version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
         torch_version = None
     total, free = _memory()
     return {"os": platform.system().lower(), "ram_total": total, "ram_free": free, "comfyui_version": VERSION,

@@ -2,37 +2,31 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
-from execution.errors import error
-from httpapi.runtime import Runtime
+from core.errors import error
+from httpapi.bodies import read_object
 from httpapi.submit import submit_prompt, submit_workflow
+from runtime import Runtime
 
 
 def bad_request(problem: dict[str, Any], node_errors: dict[str, Any] | None = None) -> web.Response:
     return web.json_response({"error": problem, "node_errors": node_errors or {}}, status=400)
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request body as JSON; malformed bodies become a 400 naming the problem."""
-    text = await request.text()
-    if not text.strip():
-        return {}
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": error("invalid_json", "Request body is not valid JSON",
-                                            f"{exc.msg} at line {exc.lineno} column {exc.colno}"),
-                             "node_errors": {}}),
-            content_type="application/json") from exc
-
-
 def looks_like_ui_workflow(prompt: Any) -> bool:
     return isinstance(prompt, dict) and "nodes" in prompt and "links" in prompt
+
+
+# The fields each route reads, with ComfyUI's types; null means absent.
+PROMPT_FIELDS = {"prompt": dict, "extra_data": dict, "client_id": str, "prompt_id": str, "number": float,
+                 "front": bool, "partial_execution_targets": list[str]}
+RUN_FIELDS = {"workflow": dict, "client_id": str}
+CLEAR_OR_DELETE_FIELDS = {"clear": bool, "delete": list[str]}
+INTERRUPT_FIELDS = {"prompt_id": str}
+FREE_FIELDS = {"unload_models": bool, "free_memory": bool}
 
 
 def routes(runtime: Runtime) -> web.RouteTableDef:
@@ -44,8 +38,8 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
 
     @table.post("/prompt")
     async def post_prompt(request: web.Request) -> web.Response:
-        body = await read_json(request)
-        if not isinstance(body, dict) or "prompt" not in body:
+        body = await read_object(request, PROMPT_FIELDS)
+        if "prompt" not in body:
             return bad_request(error("no_prompt", "No prompt provided", "No prompt provided"))
         prompt = body["prompt"]
         if looks_like_ui_workflow(prompt):
@@ -60,10 +54,8 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
     @table.post("/atelier/run")
     async def run_workflow(request: web.Request) -> web.Response:
         """Queue a UI-format workflow as saved by an editor (ComfyUI's server needs the browser for that)."""
-        body = await read_json(request)
-        workflow = body.get("workflow", body) if isinstance(body, dict) else body
-        client_id = body.get("client_id") if isinstance(body, dict) else None
-        status, answer = submit_workflow(runtime, workflow, client_id)
+        body = await read_object(request, RUN_FIELDS)
+        status, answer = submit_workflow(runtime, body.get("workflow", body), body.get("client_id"))
         return web.json_response(answer, status=status)
 
     @table.get("/queue")
@@ -73,27 +65,26 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
 
     @table.post("/queue")
     async def post_queue(request: web.Request) -> web.Response:
-        body = await read_json(request)
+        body = await read_object(request, CLEAR_OR_DELETE_FIELDS)
         if body.get("clear"):
             runtime.queue.clear()
         if "delete" in body:
             runtime.queue.delete([str(item) for item in body["delete"]])
-        runtime.hub.send("status", runtime.worker.status())
+        runtime.events.send("status", runtime.worker.status())
         return web.Response(status=200)
 
     @table.post("/interrupt")
     async def interrupt(request: web.Request) -> web.Response:
-        body = await read_json(request)
-        target = body.get("prompt_id") if isinstance(body, dict) else None
+        target = (await read_object(request, INTERRUPT_FIELDS)).get("prompt_id")
         if target is None or target in runtime.queue.running_ids():
             runtime.interrupt.set()
         return web.Response(status=200)
 
     @table.post("/free")
     async def free(request: web.Request) -> web.Response:
-        body = await read_json(request)
-        runtime.free_requested["unload_models"] = bool(body.get("unload_models"))
-        runtime.free_requested["free_memory"] = bool(body.get("free_memory"))
+        body = await read_object(request, FREE_FIELDS)
+        runtime.free_request.unload_models = bool(body.get("unload_models"))
+        runtime.free_request.free_memory = bool(body.get("free_memory"))
         return web.Response(status=200)
 
     @table.get("/history")
@@ -110,7 +101,7 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
 
     @table.post("/history")
     async def post_history(request: web.Request) -> web.Response:
-        body = await read_json(request)
+        body = await read_object(request, CLEAR_OR_DELETE_FIELDS)
         if body.get("clear"):
             runtime.store.clear_history()
         if "delete" in body:
@@ -119,12 +110,12 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
 
     @table.get("/object_info")
     async def object_info(request: web.Request) -> web.Response:
-        return web.json_response(runtime.registry.object_info())
+        return web.json_response(runtime.registry.object_info(runtime.folders))
 
     @table.get("/object_info/{node_class}")
     async def object_info_one(request: web.Request) -> web.Response:
         definition = runtime.registry.get(request.match_info["node_class"])
-        return web.json_response({definition.name: definition.object_info()} if definition else {})
+        return web.json_response({definition.name: definition.object_info(runtime.folders)} if definition else {})
 
     return table
 

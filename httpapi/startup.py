@@ -6,8 +6,8 @@ import json
 import logging
 from pathlib import Path
 
-from httpapi.runtime import Runtime
 from httpapi.submit import submit_workflow
+from runtime import Runtime
 
 log = logging.getLogger(__name__)
 

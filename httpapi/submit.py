@@ -5,17 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from execution.errors import error
+from core.errors import error
 from execution.validation import validate_prompt
 from execution.workflow_format import is_ui_workflow, ui_to_api
-from httpapi.runtime import Runtime
+from runtime import Runtime
 
 
 def submit_prompt(runtime: Runtime, prompt: Any, extra_data: dict[str, Any] | None = None,
                   client_id: str | None = None, prompt_id: str | None = None, number: float | None = None,
                   front: bool = False, targets: list[str] | None = None) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) in ComfyUI's shapes: 200 ``{prompt_id, number, node_errors}`` or 400."""
-    result = validate_prompt(runtime.registry, prompt, targets)
+    result = validate_prompt(runtime.registry, runtime.folders, prompt, targets)
     if not result.ok:
         return 400, {"error": result.error, "node_errors": result.node_errors}
     prompt_id = str(prompt_id or uuid.uuid4())
@@ -26,7 +26,7 @@ def submit_prompt(runtime: Runtime, prompt: Any, extra_data: dict[str, Any] | No
     if client_id:
         extra["client_id"] = client_id
     runtime.queue.put(prompt_id, number, result.prompt, extra, result.good_outputs)
-    runtime.hub.send("status", runtime.worker.status())
+    runtime.events.send("status", runtime.worker.status())
     number_out = int(number) if float(number).is_integer() else number
     return 200, {"prompt_id": prompt_id, "number": number_out, "node_errors": result.node_errors}
 
@@ -34,7 +34,7 @@ def submit_prompt(runtime: Runtime, prompt: Any, extra_data: dict[str, Any] | No
 def submit_workflow(runtime: Runtime, workflow: Any, client_id: str | None = None) -> tuple[int, dict[str, Any]]:
     """Run a UI-format workflow (or an API prompt) as is; the workflow is embedded in saved PNGs."""
     if is_ui_workflow(workflow):
-        prompt = ui_to_api(workflow, runtime.registry.object_info())
+        prompt = ui_to_api(workflow, runtime.registry.object_info(runtime.folders))
         return submit_prompt(runtime, prompt, {"extra_pnginfo": {"workflow": workflow}}, client_id)
     if isinstance(workflow, dict) and workflow:
         return submit_prompt(runtime, workflow, None, client_id)

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from core.folders import PathEscapeError, safe_join
 from httpapi.atomic import write_atomic
+from httpapi.bodies import parse_json, read_json, read_object
 from httpapi.file_routes import json_error, json_failure
-from httpapi.runtime import Runtime
-from nodes.folders import PathEscapeError, safe_join
+from runtime import Runtime
 
 SETTINGS_FILE = "comfy.settings.json"
 
@@ -71,11 +72,8 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
         if request.query.get("overwrite", "true").lower() == "false" and path.exists():
             return json_error(409, "exists", f"{path.name} already exists")
         data = await request.read()
-        if path.suffix == ".json":
-            try:
-                json.loads(data or b"null")
-            except json.JSONDecodeError as exc:
-                return json_error(400, "invalid_json", f"refusing to save malformed JSON: {exc.msg}")
+        if path.suffix == ".json" and data.strip():
+            parse_json(data)  # refuses to save malformed JSON
         write_atomic(path, data)
         return _saved(runtime, request, path)
 
@@ -109,9 +107,7 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
 
     @table.post("/settings")
     async def post_settings(request: web.Request) -> web.Response:
-        body = await request.json()
-        if not isinstance(body, dict):
-            return json_error(400, "invalid_settings", "settings must be a JSON object")
+        body = await read_object(request)
         write_atomic(settings_path(), json.dumps({**read_settings(), **body}, indent=2).encode())
         return web.Response(status=200)
 
@@ -121,7 +117,7 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
 
     @table.post("/settings/{id}")
     async def post_setting(request: web.Request) -> web.Response:
-        settings = {**read_settings(), request.match_info["id"]: await request.json()}
+        settings = {**read_settings(), request.match_info["id"]: await read_json(request)}
         write_atomic(settings_path(), json.dumps(settings, indent=2).encode())
         return web.Response(status=200)
 

@@ -8,13 +8,13 @@ import uuid
 
 from aiohttp import WSMsgType, web
 
-from httpapi.hub import Client
-from httpapi.runtime import Runtime
+from httpapi.hub import Client, Hub
+from runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-def routes(runtime: Runtime) -> web.RouteTableDef:
+def routes(runtime: Runtime, hub: Hub) -> web.RouteTableDef:
     table = web.RouteTableDef()
 
     @table.get("/ws")
@@ -23,7 +23,7 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
         await socket.prepare(request)
         sid = request.query.get("clientId") or uuid.uuid4().hex
         client = Client(socket)
-        runtime.hub.clients[sid] = client  # reusing an id replaces the old socket, as in ComfyUI
+        hub.clients[sid] = client  # reusing an id replaces the old socket, as in ComfyUI
         try:
             status = runtime.worker.status()
             await socket.send_str(json.dumps({"type": "status", "data": {**status, "sid": sid}}))
@@ -33,8 +33,8 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
                     await _handshake(runtime, client, message.data)
                 first = False
         finally:
-            if runtime.hub.clients.get(sid) is client:
-                del runtime.hub.clients[sid]
+            if hub.clients.get(sid) is client:
+                del hub.clients[sid]
         return socket
 
     return table

@@ -11,21 +11,29 @@
             return (1.0 - image,)
 
 From that declaration the registry derives ``/object_info`` (ComfyUI's schema), validation, and what the
-editor shows. ``execute`` returns a tuple matching ``outputs``, or ``NodeResult`` to add UI data.
+editor shows. ``execute`` returns a tuple matching ``outputs``, or ``NodeResult`` to add UI data. It takes one
+parameter per declared input, and a keyword ``context`` (``core.context.ExecutionContext``: folders, models,
+progress, interrupt) when it needs the running system; registration refuses a node whose ``execute`` and
+declaration disagree.
+
+Node modules import torch and the engine inside ``execute``, not at the top: the server lists every node
+(``/object_info``) without loading torch, and starts in well under two seconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from execution.context import check_interrupted, current_context, progress
-from nodes.definition import Choices, InputSpec, NodeDefinition, OutputSpec
+from core.context import ExecutionContext
+from core.definition import Choices, InputSpec, NodeDefinition, OutputSpec
+from core.folders import Folders, model_choices
 
 __all__ = [
-    "Boolean", "Combo", "Float", "Hidden", "Int", "Node", "NodeResult", "Output", "Socket", "String",
-    "check_interrupted", "current_context", "progress",
+    "Boolean", "Combo", "ExecutionContext", "Float", "Folders", "Hidden", "Int", "Node", "NodeResult", "Output",
+    "Socket", "String", "model_choices",
 ]
 
 
@@ -123,14 +131,14 @@ class Node:
         raise NotImplementedError
 
     @classmethod
-    def fingerprint(cls, **inputs: Any) -> Any:
+    def fingerprint(cls, folders: Folders, **inputs: Any) -> Any:
         """Anything that changes when the node must re-run although its inputs did not (files on disk)."""
         return None
 
     validates: tuple[str, ...] = ()  # inputs ``validate`` checks instead of the usual checks (ComfyUI's rule)
 
     @classmethod
-    def validate(cls, **inputs: Any) -> bool | str:
+    def validate(cls, folders: Folders, **inputs: Any) -> bool | str:
         """Extra checks of constant inputs beyond type, range and choices; return a message to reject."""
         return True
 
@@ -144,9 +152,10 @@ class Node:
         overrides_validate = cls.validate.__func__ is not Node.validate.__func__  # type: ignore[attr-defined]
         has_lazy = any(spec.lazy for spec in cls.inputs)
         extra = {"search_aliases": list(cls.search_aliases)} if cls.search_aliases else {}
+        takes_context = check_execute_signature(cls)
         return NodeDefinition(
             name=cls.node_name or cls.__name__,
-            run=_run_execute,
+            run=_run_with_context if takes_context else _run_execute,
             make_instance=cls,
             inputs=list(cls.inputs),
             outputs=list(cls.outputs),
@@ -166,8 +175,29 @@ class Node:
         )
 
 
-def _run_execute(instance: Node, **inputs: Any) -> Any:
+def check_execute_signature(cls: type[Node]) -> bool:
+    """Whether ``execute`` takes ``context``; raises TypeError when its parameters and the declared inputs
+    disagree (an undeclared parameter would never be given a value, a declared input would crash the call)."""
+    parameters = list(inspect.signature(cls.execute).parameters.values())[1:]
+    takes_context = any(p.name == "context" for p in parameters)
+    named = {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)} - {"context"}
+    declared = {spec.name for spec in cls.inputs}
+    undeclared = sorted(named - declared)
+    if undeclared:
+        raise TypeError(f"{cls.__name__}.execute takes {', '.join(undeclared)}, which no input declares")
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters)
+    missing = sorted(declared - named)
+    if missing and not takes_any:
+        raise TypeError(f"{cls.__name__} declares {', '.join(missing)}, which execute does not take")
+    return takes_context
+
+
+def _run_execute(instance: Node, context: ExecutionContext, **inputs: Any) -> Any:
     return instance.execute(**inputs)
+
+
+def _run_with_context(instance: Node, context: ExecutionContext, **inputs: Any) -> Any:
+    return instance.execute(**inputs, context=context)
 
 
 def _run_check_lazy(instance: Node, **inputs: Any) -> list[str]:
@@ -182,5 +212,3 @@ def _description(cls: type) -> str:
 def node_definitions(classes: Sequence[type[Node]], python_module: str) -> list[NodeDefinition]:
     return [cls.definition(python_module) for cls in classes]
 
-
-NodeFactory = Callable[[], Any]

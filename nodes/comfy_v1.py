@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from nodes.definition import InputSpec, NodeDefinition, OutputSpec
+from core.definition import InputSpec, NodeDefinition, OutputSpec
 
 
 def definition_from_v1(name: str, cls: type, display_name: str | None, python_module: str) -> NodeDefinition:
@@ -27,8 +27,8 @@ def definition_from_v1(name: str, cls: type, display_name: str | None, python_mo
         not_idempotent=bool(getattr(cls, "NOT_IDEMPOTENT", False)),
         deprecated=bool(getattr(cls, "DEPRECATED", False)),
         experimental=bool(getattr(cls, "EXPERIMENTAL", False)),
-        fingerprint=getattr(cls, "IS_CHANGED", None),
-        validate=validate,
+        fingerprint=_without_folders(getattr(cls, "IS_CHANGED", None)),
+        validate=_without_folders(validate),
         validate_takes=_parameter_names(validate) if validate else frozenset(),
         check_lazy_status=_lazy_checker(cls),
         extra_info=_extra_info(cls),
@@ -36,10 +36,17 @@ def definition_from_v1(name: str, cls: type, display_name: str | None, python_mo
 
 
 def _caller(function_name: str):
-    def run(instance: Any, **inputs: Any) -> Any:
+    def run(instance: Any, context: Any, **inputs: Any) -> Any:
         return getattr(instance, function_name)(**inputs)
 
     return run
+
+
+def _without_folders(classmethod_: Any):
+    """ComfyUI's IS_CHANGED and VALIDATE_INPUTS take only inputs (plug-ins reach folders through folder_paths)."""
+    if classmethod_ is None:
+        return None
+    return lambda folders, **inputs: classmethod_(**inputs)
 
 
 def _lazy_checker(cls: type):

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 from nodes.comfy_v1 import definition_from_v1
-from nodes.registry import PluginFailure, Registry
+from core.registry import PluginFailure, Registry
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ import torch
 
 from engine.sampling import samplers
 from engine.sampling.dpm_solver import dpm_adaptive, dpm_fast
+from engine.sampling.names import SAMPLER_NAMES
 from engine.sampling.unipc import uni_pc, uni_pc_bh2
 
 COMFYUI_ORDER = [
@@ -48,7 +49,7 @@ IMPLEMENTED: dict[str, Callable] = {
     "uni_pc": uni_pc,
     "uni_pc_bh2": uni_pc_bh2,
 }
-SAMPLER_NAMES = [name for name in COMFYUI_ORDER if name in IMPLEMENTED]
+assert [name for name in COMFYUI_ORDER if name in IMPLEMENTED] == SAMPLER_NAMES, "names.py lists what is here"
 DISCARD_PENULTIMATE = {"dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2"}
 SDE_SAMPLERS = {"dpmpp_sde", "dpmpp_2m_sde", "dpmpp_2m_sde_heun", "dpmpp_3m_sde"}
 

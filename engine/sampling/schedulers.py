@@ -8,9 +8,7 @@ from collections.abc import Callable
 import torch
 
 from engine.sampling.model_sampling import ModelSamplingDiscrete
-
-SCHEDULER_NAMES = ["simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal",
-                   "linear_quadratic", "kl_optimal"]
+from engine.sampling.names import SCHEDULER_NAMES
 
 
 def _append_zero(sigmas: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from nodes.definition import NodeDefinition
+from core.definition import NodeDefinition
 
 # Each module lists its node classes in NODES.
 MODULES = ["primitives", "image", "latent", "conditioning", "sd", "sdxl", "model_parts", "adapters", "inpaint",

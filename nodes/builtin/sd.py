@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
-import torch
-from PIL import Image
+from engine.sampling.names import SAMPLER_NAMES, SCHEDULER_NAMES
+from nodes.api import Combo, ExecutionContext, Float, Folders, Int, Node, Output, Socket, String, model_choices
 
-from engine.sampling import SAMPLER_NAMES, SCHEDULER_NAMES
-from engine.sampling.ksampler import sample
-from engine.sampling.noise import prepare_noise
-from engine.sd.checkpoint import load_checkpoint
-from engine.sd.embeddings import load_embedding
-from engine.sd.model_files import load_vae
-from nodes.api import Combo, Float, Int, Node, Output, Socket, String, progress
-from nodes.folders import folders, model_choices
+if TYPE_CHECKING:
+    import torch
+
+    from engine.sd.clip import ClipTextModel
+    from engine.sd.model import DiffusionModel
+    from engine.sd.vae import VAE
 
 SEED_MAX = 0xFFFFFFFFFFFFFFFF
 
@@ -30,8 +28,12 @@ class CheckpointLoaderSimple(Node):
                Output("CLIP", tooltip="The CLIP model used for encoding text prompts."),
                Output("VAE", tooltip="The VAE model used for encoding and decoding images to and from latent space.")]
 
-    def execute(self, ckpt_name: str) -> tuple:
-        return load_checkpoint(folders().model_path("checkpoints", ckpt_name))
+    def execute(self, ckpt_name: str, context: ExecutionContext) -> tuple:
+        from engine.sd.checkpoint import read_checkpoint
+
+        path = context.folders.model_path("checkpoints", ckpt_name)
+        model, clip, vae = context.models.load(path, "checkpoint", read_checkpoint)
+        return model.clone(), clip, vae
 
 
 class VAELoader(Node):
@@ -40,23 +42,31 @@ class VAELoader(Node):
     inputs = [Combo("vae_name", model_choices("vae"))]
     outputs = [Output("VAE")]
 
-    def execute(self, vae_name: str) -> tuple:
-        return (load_vae(folders().model_path("vae", vae_name)),)
+    def execute(self, vae_name: str, context: ExecutionContext) -> tuple:
+        from engine.sd.model_files import load_vae
+
+        return (context.models.load(context.folders.model_path("vae", vae_name), "vae", load_vae),)
 
 
 EMBEDDING_SUFFIXES = ("", ".safetensors", ".pt", ".bin", ".pth")
 
 
-def find_embedding(name: str, width: int) -> torch.Tensor:
-    """The vectors of ``embedding:NAME`` for a text encoder ``width`` wide, from models/embeddings (the name with or
-    without its file extension)."""
-    for suffix in EMBEDDING_SUFFIXES:
-        try:
-            path = folders().model_path("embeddings", name + suffix)
-        except FileNotFoundError:
-            continue
-        return load_embedding(path, width)
-    raise FileNotFoundError(f"embedding {name!r} (embedding:{name} in the prompt) is not in models/embeddings")
+def embedding_finder(folders: Folders) -> Callable[[str, int], torch.Tensor]:
+    """Finds the vectors of ``embedding:NAME`` for a text encoder ``width`` wide in the embeddings folder (the name
+    with or without its file extension)."""
+
+    def find(name: str, width: int) -> torch.Tensor:
+        from engine.sd.embeddings import load_embedding
+
+        for suffix in EMBEDDING_SUFFIXES:
+            try:
+                path = folders.model_path("embeddings", name + suffix)
+            except FileNotFoundError:
+                continue
+            return load_embedding(path, width)
+        raise FileNotFoundError(f"embedding {name!r} (embedding:{name} in the prompt) is not in models/embeddings")
+
+    return find
 
 
 class CLIPTextEncode(Node):
@@ -68,10 +78,10 @@ class CLIPTextEncode(Node):
               Socket("clip", "CLIP", tooltip="The CLIP model used for encoding the text.")]
     outputs = [Output("CONDITIONING", tooltip="A conditioning containing the embedded text.")]
 
-    def execute(self, text: str, clip: Any) -> tuple:
+    def execute(self, text: str, clip: ClipTextModel, context: ExecutionContext) -> tuple:
         if clip is None:
             raise ValueError("clip input is invalid: None (the checkpoint may not contain a text encoder)")
-        cond, pooled = clip.encode(text, find_embedding)
+        cond, pooled = clip.encode(text, embedding_finder(context.folders))
         return ([[cond, {"pooled_output": pooled}]],)
 
 
@@ -81,26 +91,37 @@ class CLIPSetLastLayer(Node):
     inputs = [Socket("clip", "CLIP"), Int("stop_at_clip_layer", -1, min=-24, max=-1, step=1)]
     outputs = [Output("CLIP")]
 
-    def execute(self, clip: Any, stop_at_clip_layer: int) -> tuple:
+    def execute(self, clip: ClipTextModel, stop_at_clip_layer: int) -> tuple:
         clip = clip.clone()
         clip.set_last_layer(stop_at_clip_layer)
         return (clip,)
 
 
-def preview_callback(model: Any) -> Callable[[int, int, torch.Tensor], None]:
+StepCallback = Callable[[int, int, "torch.Tensor"], None]  # (step, total, denoised latent)
+
+
+def preview_callback(model: DiffusionModel, context: ExecutionContext) -> StepCallback:
     """Reports each sampler step with a fast latent->RGB preview of the first image."""
+    from PIL import Image
 
     def report(step: int, total: int, x0: torch.Tensor) -> None:
         rgb = model.latent_format.preview_rgb(x0[0])
-        progress(step + 1, total, Image.fromarray(rgb.numpy()))
+        context.progress(step + 1, total, Image.fromarray(rgb.numpy()))
 
     return report
 
 
-def common_ksampler(model: Any, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
+def common_ksampler(model: DiffusionModel, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
                     positive: list, negative: list, latent: dict, denoise: float = 1.0, disable_noise: bool = False,
-                    start_step: int | None = None, last_step: int | None = None,
-                    force_full_denoise: bool = False) -> dict:
+                    start_step: int | None = None, last_step: int | None = None, force_full_denoise: bool = False,
+                    on_step: StepCallback | None = None) -> dict:
+    """ComfyUI's ``common_ksampler``: noise from the seed (or none), then sampling; the latent dict comes back with
+    its samples replaced."""
+    import torch
+
+    from engine.sampling.ksampler import sample
+    from engine.sampling.noise import prepare_noise
+
     samples = latent["samples"]
     if disable_noise:
         noise = torch.zeros(samples.shape, dtype=samples.dtype, layout=samples.layout, device="cpu")
@@ -109,7 +130,7 @@ def common_ksampler(model: Any, seed: int, steps: int, cfg: float, sampler_name:
     result = sample(model, noise, positive, negative, cfg, sampler_name, scheduler, steps, samples,
                     denoise=denoise, start_step=start_step, last_step=last_step,
                     force_full_denoise=force_full_denoise, noise_mask=latent.get("noise_mask"),
-                    callback=preview_callback(model), seed=seed)
+                    callback=on_step, seed=seed)
     out = dict(latent)
     out.pop("downscale_ratio_spacial", None)
     out["samples"] = result
@@ -137,10 +158,10 @@ class KSampler(Node):
     ]
     outputs = [Output("LATENT", tooltip="The denoised latent.")]
 
-    def execute(self, model: Any, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
-                positive: list, negative: list, latent_image: dict, denoise: float = 1.0) -> tuple:
+    def execute(self, model: DiffusionModel, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
+                positive: list, negative: list, latent_image: dict, denoise: float, context: ExecutionContext) -> tuple:
         return (common_ksampler(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image,
-                                denoise=denoise),)
+                                denoise=denoise, on_step=preview_callback(model, context)),)
 
 
 class KSamplerAdvanced(Node):
@@ -157,13 +178,15 @@ class KSamplerAdvanced(Node):
     ]
     outputs = [Output("LATENT")]
 
-    def execute(self, model: Any, add_noise: str, noise_seed: int, steps: int, cfg: float, sampler_name: str,
-                scheduler: str, positive: list, negative: list, latent_image: dict, start_at_step: int,
-                end_at_step: int, return_with_leftover_noise: str, denoise: float = 1.0) -> tuple:
+    def execute(self, model: DiffusionModel, add_noise: str, noise_seed: int, steps: int, cfg: float,
+                sampler_name: str, scheduler: str, positive: list, negative: list, latent_image: dict,
+                start_at_step: int, end_at_step: int, return_with_leftover_noise: str,
+                context: ExecutionContext) -> tuple:
         return (common_ksampler(model, noise_seed, steps, cfg, sampler_name, scheduler, positive, negative,
-                                latent_image, denoise=denoise, disable_noise=add_noise == "disable",
+                                latent_image, disable_noise=add_noise == "disable",
                                 start_step=start_at_step, last_step=end_at_step,
-                                force_full_denoise=return_with_leftover_noise != "enable"),)
+                                force_full_denoise=return_with_leftover_noise != "enable",
+                                on_step=preview_callback(model, context)),)
 
 
 class VAEDecode(Node):
@@ -175,7 +198,7 @@ class VAEDecode(Node):
               Socket("vae", "VAE", tooltip="The VAE model used for decoding the latent.")]
     outputs = [Output("IMAGE", tooltip="The decoded image.")]
 
-    def execute(self, samples: dict, vae: Any) -> tuple:
+    def execute(self, samples: dict, vae: VAE) -> tuple:
         return (vae.decode(samples["samples"]),)
 
 
@@ -185,7 +208,7 @@ class VAEEncode(Node):
     inputs = [Socket("pixels", "IMAGE"), Socket("vae", "VAE")]
     outputs = [Output("LATENT")]
 
-    def execute(self, pixels: torch.Tensor, vae: Any) -> tuple:
+    def execute(self, pixels: torch.Tensor, vae: VAE) -> tuple:
         return ({"samples": vae.encode(pixels[..., :3])},)
 
 
@@ -196,7 +219,7 @@ class VAEDecodeTiled(Node):
               Int("tile_size", 512, min=64, max=4096, step=32), Int("overlap", 64, min=0, max=4096, step=32)]
     outputs = [Output("IMAGE")]
 
-    def execute(self, samples: dict, vae: Any, tile_size: int = 512, overlap: int = 64) -> tuple:
+    def execute(self, samples: dict, vae: VAE, tile_size: int = 512, overlap: int = 64) -> tuple:
         return (vae.decode_tiled(samples["samples"], tile_size=tile_size, overlap=min(overlap, tile_size // 4)),)
 
 
@@ -207,7 +230,7 @@ class VAEEncodeTiled(Node):
               Int("tile_size", 512, min=64, max=4096, step=64), Int("overlap", 64, min=0, max=4096, step=32)]
     outputs = [Output("LATENT")]
 
-    def execute(self, pixels: torch.Tensor, vae: Any, tile_size: int = 512, overlap: int = 64) -> tuple:
+    def execute(self, pixels: torch.Tensor, vae: VAE, tile_size: int = 512, overlap: int = 64) -> tuple:
         return ({"samples": vae.encode_tiled(pixels[..., :3], tile_size=tile_size,
                                              overlap=min(overlap, tile_size // 4))},)
 

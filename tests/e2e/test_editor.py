@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import shutil
 import urllib.request
 from pathlib import Path
@@ -23,6 +24,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 if not (ROOT / "web" / "dist" / "index.html").is_file():
     pytest.skip("the editor is not built (scripts/build-web)", allow_module_level=True)
 if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("CI needs Chromium for the browser tests: .ci/run installs Debian's package")
     pytest.skip("chromium is not installed (.ci/run installs Debian's package)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
 

@@ -2,7 +2,12 @@
 
 import time
 
-from nodes.api import progress
+from core.context import current_context
+
+
+def progress(value, total, preview=None):
+    """What ComfyUI's ProgressBar does for a V1 node: report through the running node's context."""
+    current_context().progress(value, total, preview)
 
 
 class TestSleep:

@@ -1,4 +1,4 @@
-"""The registry of node types: built-ins first, then plug-ins; one lookup for the whole runtime."""
+"""The registry of node types: built-ins first, then plug-ins; the one place a node type is looked up."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nodes.definition import NodeDefinition
+from core.definition import NodeDefinition
+from core.folders import Folders
 
 log = logging.getLogger(__name__)
 
@@ -49,5 +50,5 @@ class Registry:
     def __contains__(self, name: object) -> bool:
         return name in self.definitions
 
-    def object_info(self) -> dict[str, dict[str, Any]]:
-        return {name: definition.object_info() for name, definition in self.definitions.items()}
+    def object_info(self, folders: Folders) -> dict[str, dict[str, Any]]:
+        return {name: definition.object_info(folders) for name, definition in self.definitions.items()}

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from execution.cache import OutputCache
-from execution.context import InterruptFlag
-from execution.executor import Executor
-from execution.validation import validate_prompt
+from core.folders import Folders
+from core.registry import Registry
 from nodes.builtin import builtin_definitions
 from nodes.plugins import load_plugins
-from nodes.registry import Registry
+from tests.harness import Harness
 
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 EXAMPLE = Path(__file__).resolve().parent.parent.parent / "custom_nodes"
@@ -26,7 +24,7 @@ def loaded_registry() -> Registry:
 def test_both_apis_register_and_the_broken_plugin_is_recorded():
     registry = loaded_registry()
     assert {"TestSleep", "TestFail", "TestEven", "TestDouble"} <= set(registry.definitions)
-    info = registry.object_info()
+    info = registry.object_info(Folders.under(Path("/nonexistent")))
     assert info["TestSleep"]["display_name"] == "Test Sleep"
     assert info["TestSleep"]["python_module"] == "custom_nodes.v1_pack"
     assert info["TestSleep"]["input"]["required"]["steps"] == ("INT", {"default": 5, "min": 1, "max": 10000})
@@ -49,17 +47,14 @@ def test_a_plugin_cannot_replace_a_builtin(tmp_path):
     assert registry.get("SaveImage").python_module == "nodes"
 
 
-def test_v1_nodes_run_with_validate_inputs_and_ui():
-    registry = loaded_registry()
-    bad = validate_prompt(registry, {"1": {"class_type": "TestEven", "inputs": {"number": 3}}})
+def test_v1_nodes_run_with_validate_inputs_and_ui(tmp_path):
+    harness = Harness(Folders.under(tmp_path), loaded_registry())
+    bad = harness.validate({"1": {"class_type": "TestEven", "inputs": {"number": 3}}})
     assert bad.node_errors["1"]["errors"][0]["type"] == "custom_validation_failed"
     assert "must be even" in bad.node_errors["1"]["errors"][0]["details"]
     prompt = {"1": {"class_type": "TestDouble", "inputs": {"value": 21}},
               "2": {"class_type": "TestEven", "inputs": {"number": ["1", 0]}}}
-    result = validate_prompt(registry, prompt)
-    assert result.ok
-    executor = Executor(registry, OutputCache(), lambda event, data: None, InterruptFlag())
-    outcome = executor.execute("p", result.prompt, result.good_outputs)
+    outcome = harness.run(prompt)
     assert outcome.ui_outputs == {"2": {"text": ["42"]}}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nodes.folders import Folders, PathEscapeError, safe_join
+from core.folders import Folders, PathEscapeError, safe_join
 
 
 def test_safe_join_refuses_escapes(tmp_path):

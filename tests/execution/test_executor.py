@@ -6,40 +6,21 @@ from typing import Any
 
 import pytest
 
-from execution.cache import OutputCache
-from execution.context import InterruptFlag
-from execution.executor import Executor
-from execution.validation import validate_prompt
-from tests.runtime.counting_nodes import CALLS, make_registry
+from core.folders import Folders
+from tests.execution.counting_nodes import CALLS, make_registry
+from tests.harness import Harness
 
 REGISTRY = make_registry()
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def __call__(self, event: str, data: dict[str, Any]) -> None:
-        self.events.append((event, data))
-
-    def names(self) -> list[str]:
-        return [event for event, _ in self.events]
-
-    def executing(self) -> list[str]:
-        return [data["node"] for event, data in self.events if event == "executing"]
-
-
 @pytest.fixture
-def executor() -> Executor:
+def executor(tmp_path) -> Harness:
     CALLS.clear()
-    return Executor(REGISTRY, OutputCache(), Recorder(), InterruptFlag())
+    return Harness(Folders.under(tmp_path), REGISTRY)
 
 
-def run(executor: Executor, prompt: dict, prompt_id: str = "p"):
-    executor.emit = Recorder()
-    result = validate_prompt(REGISTRY, prompt)
-    assert result.ok, result.error
-    return executor.execute(prompt_id, result.prompt, result.good_outputs)
+def run(harness: Harness, prompt: dict, prompt_id: str = "p"):
+    return harness.run(prompt, prompt_id)
 
 
 def adder_prompt(a: int = 1, b: int = 2) -> dict:
@@ -53,12 +34,12 @@ def adder_prompt(a: int = 1, b: int = 2) -> dict:
 def test_runs_only_ancestors_in_dependency_order(executor):
     outcome = run(executor, adder_prompt())
     assert outcome.status == "success"
-    order = executor.emit.executing()
+    order = executor.recorded.executing()
     assert set(order) == {"1", "2", "3", "4"}
     assert order.index("3") > max(order.index("1"), order.index("2")) and order[-1] == "4"
     assert outcome.ui_outputs == {"4": {"values": [3]}}
-    assert executor.emit.names()[:2] == ["execution_start", "execution_cached"]
-    assert executor.emit.names()[-1] == "execution_success"
+    assert executor.recorded.names()[:2] == ["execution_start", "execution_cached"]
+    assert executor.recorded.names()[-1] == "execution_success"
 
 
 def test_requeue_runs_nothing_and_reports_cached(executor):
@@ -66,18 +47,18 @@ def test_requeue_runs_nothing_and_reports_cached(executor):
     before = CALLS.copy()
     outcome = run(executor, adder_prompt())
     assert before == CALLS
-    cached = dict(executor.emit.events)["execution_cached"]["nodes"]
+    cached = dict(executor.recorded.events)["execution_cached"]["nodes"]
     assert set(cached) == {"1", "2", "3", "4"}
     assert outcome.ui_outputs == {"4": {"values": [3]}}
     assert ("executed", {"node": "4", "display_node": "4", "output": {"values": [3]}, "prompt_id": "p"}) \
-        in executor.emit.events
+        in executor.recorded.events
 
 
 def test_changing_one_widget_reruns_that_node_and_descendants_only(executor):
     run(executor, adder_prompt(1, 2))
     CALLS.clear()
     outcome = run(executor, adder_prompt(1, 5))
-    assert executor.emit.executing() == ["2", "3", "4"]
+    assert executor.recorded.executing() == ["2", "3", "4"]
     assert CALLS == {"Number": 1, "Add": 1, "Show": 1}
     assert outcome.ui_outputs["4"] == {"values": [6]}
 
@@ -111,7 +92,7 @@ def test_lazy_inputs_evaluate_only_what_is_needed(executor):
               "4": {"class_type": "Show", "inputs": {"value": ["3", 0]}}}
     outcome = run(executor, prompt)
     assert outcome.ui_outputs["4"] == {"values": [2]}
-    assert "1" not in executor.emit.executing()
+    assert "1" not in executor.recorded.executing()
     assert CALLS["Number"] == 1
 
 
@@ -121,7 +102,7 @@ def test_node_error_ends_prompt_with_details_and_next_prompt_runs(executor):
               "3": {"class_type": "Show", "inputs": {"value": ["2", 0]}}}
     outcome = run(executor, prompt)
     assert outcome.status == "error"
-    error = dict(executor.emit.events)["execution_error"]
+    error = dict(executor.recorded.events)["execution_error"]
     assert error["node_id"] == "2" and error["node_type"] == "Boom"
     assert error["exception_type"] == "RuntimeError" and "boom" in error["exception_message"]
     assert error["current_inputs"] == {"value": ["link to #1 output 0"]}
@@ -134,21 +115,24 @@ def test_interrupt_stops_inside_a_node_at_its_next_progress_report(executor):
               "2": {"class_type": "Show", "inputs": {"value": ["1", 0]}}}
     reports = []
 
-    def emit(event, data):
-        reports.append(event)
-        if event == "progress" and data["value"] == 3:
-            executor.interrupt.set()
+    class InterruptAtThree:
+        def on_event(self, event: str, data: dict[str, Any], client_id: str | None) -> None:
+            reports.append(event)
+            if event == "progress" and data["value"] == 3:
+                executor.interrupt.set()
 
-    result = validate_prompt(REGISTRY, prompt)
-    executor.emit = emit
-    outcome = executor.execute("p", result.prompt, result.good_outputs)
+    from execution.events import EventHub, PromptEvents
+
+    hub = EventHub([InterruptAtThree()])
+    result = executor.validate(prompt)
+    outcome = executor.executor.execute("p", result.prompt, result.good_outputs, {}, PromptEvents(hub, "c"))
     assert outcome.status == "interrupted"
     assert reports.count("progress") == 3
     assert "execution_interrupted" in reports
 
 
 def test_outputs_of_older_prompts_are_evicted_beyond_the_budget(executor):
-    executor.cache.max_bytes = 0  # nothing beyond the latest prompt may stay
+    executor.executor.cache.max_bytes = 0  # nothing beyond the latest prompt may stay
     run(executor, adder_prompt(1, 2))
     run(executor, adder_prompt(3, 4))
     CALLS.clear()

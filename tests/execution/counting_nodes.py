@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from nodes.api import Int, Node, NodeResult, Output, Socket, String, progress
+from core.registry import Registry
+from nodes.api import ExecutionContext, Int, Node, NodeResult, Output, Socket, String
 from nodes.builtin import builtin_definitions
-from nodes.registry import Registry
 
 CALLS: Counter[str] = Counter()
 
@@ -80,9 +80,9 @@ class Steps(Node):
     inputs = [Int("steps", 3, min=1, max=100)]
     outputs = [Output("INT")]
 
-    def execute(self, steps: int) -> tuple:
+    def execute(self, steps: int, context: ExecutionContext) -> tuple:
         for step in range(steps):
-            progress(step + 1, steps)
+            context.progress(step + 1, steps)
         return (steps,)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,22 +157,6 @@ def _list_files(folder: Path, extensions: tuple[str, ...]) -> list[str]:
     return found
 
 
-_folders: Folders | None = None
-
-
-def set_folders(folders: Folders) -> None:
-    global _folders
-    _folders = folders
-
-
-def folders() -> Folders:
-    """The folders of this process (set by server.py; tests set their own)."""
-    if _folders is None:
-        set_folders(Folders.under(Path.cwd()))
-    assert _folders is not None
-    return _folders
-
-
-def model_choices(kind: str):
-    """A COMBO choices callable listing a model folder at request time."""
-    return lambda: folders().list_models(kind)
+def model_choices(kind: str) -> Callable[[Folders], list[str]]:
+    """A COMBO's choices: the files of a model folder, listed when asked (``/object_info``, validation)."""
+    return lambda folders: folders.list_models(kind)

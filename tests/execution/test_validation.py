@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from core.folders import Folders
 from execution.validation import types_match, validate_prompt
-from tests.runtime.counting_nodes import make_registry
+from tests.execution.counting_nodes import make_registry
 
 REGISTRY = make_registry()
+FOLDERS = Folders.under(Path("/nonexistent-atelier-test-folders"))  # nothing listed: no model choices
 
 
 def error_types(result, node_id: str) -> list[str]:
@@ -15,14 +19,14 @@ def error_types(result, node_id: str) -> list[str]:
 def test_valid_prompt_passes_and_coerces_numbers():
     prompt = {"1": {"class_type": "Number", "inputs": {"value": "5"}},
               "2": {"class_type": "Show", "inputs": {"value": ["1", 0], "label": 7}}}
-    result = validate_prompt(REGISTRY, prompt)
+    result = validate_prompt(REGISTRY, FOLDERS, prompt)
     assert result.ok and result.good_outputs == ["2"]
     assert result.prompt["1"]["inputs"]["value"] == 5
     assert result.prompt["2"]["inputs"]["label"] == "7"
 
 
 def test_unknown_class_type_names_the_node():
-    result = validate_prompt(REGISTRY, {"1": {"class_type": "NoSuchNode", "inputs": {},
+    result = validate_prompt(REGISTRY, FOLDERS, {"1": {"class_type": "NoSuchNode", "inputs": {},
                                               "_meta": {"title": "My node"}}})
     assert result.error["type"] == "missing_node_type"
     assert "My node" in result.error["message"]
@@ -30,12 +34,12 @@ def test_unknown_class_type_names_the_node():
 
 
 def test_missing_class_type():
-    result = validate_prompt(REGISTRY, {"1": {"inputs": {}}})
+    result = validate_prompt(REGISTRY, FOLDERS, {"1": {"inputs": {}}})
     assert result.error["type"] == "invalid_prompt"
 
 
 def test_no_output_node():
-    result = validate_prompt(REGISTRY, {"1": {"class_type": "Number", "inputs": {"value": 1}}})
+    result = validate_prompt(REGISTRY, FOLDERS, {"1": {"class_type": "Number", "inputs": {"value": 1}}})
     assert result.error["type"] == "prompt_no_outputs"
 
 
@@ -58,7 +62,7 @@ def test_every_input_error_is_collected_at_once():
         "15": {"class_type": "Show", "inputs": {"value": ["14", 0]}},
         "16": {"class_type": "Show", "inputs": {"value": ["2", 0]}},
     }
-    result = validate_prompt(REGISTRY, prompt)
+    result = validate_prompt(REGISTRY, FOLDERS, prompt)
     assert result.error["type"] == "prompt_outputs_failed_validation"
     assert result.good_outputs == []
     assert error_types(result, "3") == ["required_input_missing"]
@@ -80,7 +84,7 @@ def test_valid_outputs_still_run_beside_invalid_ones():
               "2": {"class_type": "Show", "inputs": {"value": ["1", 0]}},
               "3": {"class_type": "Number", "inputs": {"value": 1000}},
               "4": {"class_type": "Show", "inputs": {"value": ["3", 0]}}}
-    result = validate_prompt(REGISTRY, prompt)
+    result = validate_prompt(REGISTRY, FOLDERS, prompt)
     assert result.ok
     assert result.good_outputs == ["2"]
     assert error_types(result, "3") == ["value_bigger_than_max"]
@@ -90,7 +94,7 @@ def test_cycle_is_reported():
     prompt = {"1": {"class_type": "Add", "inputs": {"a": ["2", 0], "b": ["2", 0]}},
               "2": {"class_type": "Add", "inputs": {"a": ["1", 0], "b": ["1", 0]}},
               "3": {"class_type": "Show", "inputs": {"value": ["1", 0]}}}
-    result = validate_prompt(REGISTRY, prompt)
+    result = validate_prompt(REGISTRY, FOLDERS, prompt)
     assert not result.ok
     assert "dependency_cycle" in error_types(result, "1")
     assert "dependency_cycle" in error_types(result, "2")
@@ -100,13 +104,13 @@ def test_partial_execution_targets():
     prompt = {"1": {"class_type": "Number", "inputs": {"value": 1}},
               "2": {"class_type": "Show", "inputs": {"value": ["1", 0]}},
               "3": {"class_type": "Show", "inputs": {"value": ["1", 0]}}}
-    assert validate_prompt(REGISTRY, prompt, ["3"]).good_outputs == ["3"]
-    assert validate_prompt(REGISTRY, prompt, []).error["type"] == "prompt_no_outputs"
+    assert validate_prompt(REGISTRY, FOLDERS, prompt, ["3"]).good_outputs == ["3"]
+    assert validate_prompt(REGISTRY, FOLDERS, prompt, []).error["type"] == "prompt_no_outputs"
 
 
 def test_wrapped_list_values_and_undeclared_constants():
     prompt = {"1": {"class_type": "Show", "inputs": {"value": 1, "label": {"__value__": "x"}, "junk": 3}}}
-    result = validate_prompt(REGISTRY, prompt)
+    result = validate_prompt(REGISTRY, FOLDERS, prompt)
     assert result.ok
     assert "junk" not in result.prompt["1"]["inputs"]
 

@@ -1,23 +1,24 @@
 """The normalised description of a node type that the registry, validation, executor and editor share.
 
 Both of Atelier's own typed nodes (``nodes.api.Node``) and ComfyUI V1 classes are turned into a
-``NodeDefinition``; nothing downstream needs to know which API a node was written with.
+``NodeDefinition``; nothing downstream needs to know which API a node was written with. What a definition calls
+outside execution (choices, fingerprint, validate) receives the user's ``Folders``; ``run`` receives the node's
+``ExecutionContext``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.folders import Folders
 
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
-SOCKET_TYPES = (
-    "MODEL", "CLIP", "VAE", "CONDITIONING", "LATENT", "IMAGE", "MASK", "CONTROL_NET", "GAN", "METRICS",
-    "INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "*",
-)
 HIDDEN_KINDS = ("PROMPT", "EXTRA_PNGINFO", "UNIQUE_ID", "DYNPROMPT", "AUTH_TOKEN_COMFY_ORG", "API_KEY_COMFY_ORG")
 
-Choices = Sequence[str] | Callable[[], Sequence[str]]
+Choices = Sequence[str] | Callable[["Folders"], Sequence[str]]  # a callable lists a folder when asked
 
 
 @dataclass
@@ -28,22 +29,22 @@ class InputSpec:
     type: str  # "INT", "MODEL", ..., "COMBO" for choices, or a hidden kind when section == "hidden"
     section: str = "required"  # "required" | "optional" | "hidden"
     options: dict[str, Any] = field(default_factory=dict)
-    choices: Choices | None = None  # only for COMBO; a callable is evaluated at request time
+    choices: Choices | None = None  # only for COMBO
 
     @property
     def lazy(self) -> bool:
         return bool(self.options.get("lazy"))
 
-    def current_choices(self) -> list[str]:
+    def current_choices(self, folders: Folders) -> list[str]:
         if self.choices is None:
             return []
-        return list(self.choices() if callable(self.choices) else self.choices)
+        return list(self.choices(folders) if callable(self.choices) else self.choices)
 
-    def to_comfy(self) -> tuple:
+    def to_comfy(self, folders: Folders) -> tuple:
         """ComfyUI's ``[type, options]`` spec; combos use the legacy list-of-choices form."""
         if self.section == "hidden":
             return (self.type,)
-        kind: Any = self.current_choices() if self.type == "COMBO" else self.type
+        kind: Any = self.current_choices(folders) if self.type == "COMBO" else self.type
         return (kind, dict(self.options)) if self.options else (kind,)
 
 
@@ -60,7 +61,7 @@ class NodeDefinition:
     """Everything the runtime knows about a node type."""
 
     name: str
-    run: Callable[..., Any]  # run(instance, **inputs) -> raw result (tuple, dict or NodeResult)
+    run: Callable[..., Any]  # run(instance, context, **inputs) -> raw result (tuple, dict or NodeResult)
     make_instance: Callable[[], Any]
     inputs: list[InputSpec] = field(default_factory=list)
     outputs: list[OutputSpec] = field(default_factory=list)
@@ -73,8 +74,8 @@ class NodeDefinition:
     not_idempotent: bool = False
     deprecated: bool = False
     experimental: bool = False
-    fingerprint: Callable[..., Any] | None = None  # IS_CHANGED(**constant inputs)
-    validate: Callable[..., Any] | None = None  # VALIDATE_INPUTS(**inputs) -> True | message
+    fingerprint: Callable[..., Any] | None = None  # IS_CHANGED: fingerprint(folders, **constant inputs)
+    validate: Callable[..., Any] | None = None  # VALIDATE_INPUTS: validate(folders, **inputs) -> True | message
     validate_takes: frozenset[str] = frozenset()  # inputs VALIDATE_INPUTS checks itself ("*" = all)
     check_lazy_status: Callable[..., Any] | None = None  # (instance, **inputs) -> names still needed
     extra_info: dict[str, Any] = field(default_factory=dict)  # output_tooltips, search_aliases, ...
@@ -85,11 +86,11 @@ class NodeDefinition:
     def section(self, section: str) -> list[InputSpec]:
         return [spec for spec in self.inputs if spec.section == section]
 
-    def object_info(self) -> dict[str, Any]:
-        """This node in ``/object_info``'s schema."""
-        sections = {"required": {}, "optional": {}, "hidden": {}}
+    def object_info(self, folders: Folders) -> dict[str, Any]:
+        """This node in ``/object_info``'s schema, with the choices ``folders`` hold now."""
+        sections: dict[str, dict[str, Any]] = {"required": {}, "optional": {}, "hidden": {}}
         for spec in self.inputs:
-            sections[spec.section][spec.name] = spec.type if spec.section == "hidden" else spec.to_comfy()
+            sections[spec.section][spec.name] = spec.type if spec.section == "hidden" else spec.to_comfy(folders)
         info: dict[str, Any] = {
             "input": {key: value for key, value in sections.items() if value or key == "required"},
             "input_order": {key: list(value) for key, value in sections.items() if value},

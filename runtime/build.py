@@ -1,0 +1,44 @@
+"""The composition root: builds every part of the running system from ``Settings`` and wires them together."""
+
+from __future__ import annotations
+
+from core.context import InterruptFlag
+from core.registry import Registry
+from engine.device import force_cpu
+from engine.model_cache import ModelCache
+from execution.cache import OutputCache
+from execution.events import EventHub
+from execution.executor import Executor
+from execution.queue import PromptQueue
+from execution.store import PromptStore
+from execution.worker import Worker
+from nodes.builtin import builtin_definitions
+from nodes.plugins import load_plugins
+from runtime.memory import MemoryBudget
+from runtime.runtime import Runtime
+from runtime.settings import Settings
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    force_cpu(settings.cpu_only)
+    folders = settings.folders
+    folders.create()
+    folders.add_examples(settings.examples_dir)
+    registry = Registry()
+    registry.add_all(builtin_definitions(), builtin=True)
+    load_plugins(registry, settings.custom_node_dirs)
+    outputs = OutputCache(settings.cache_bytes)
+    models = ModelCache()
+    memory = MemoryBudget(settings.cache_bytes, outputs, models)
+    models.before_load = memory.trim
+    store = PromptStore(folders.user_dir / "atelier.sqlite3")
+    queue = PromptQueue(store)
+    events = EventHub()
+    interrupt = InterruptFlag()
+    executor = Executor(registry, outputs, folders, models, interrupt)
+    worker = Worker(queue, executor, events)
+    runtime = Runtime(settings, folders, registry, models, outputs, memory, store, queue, events, interrupt,
+                      executor, worker)
+    worker.on_idle.append(runtime.free_if_requested)
+    worker.after_prompt.append(memory.trim)
+    return runtime

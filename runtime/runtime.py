@@ -1,0 +1,76 @@
+"""The running system a server holds: one object owning folders, models, outputs, queue, plug-ins and events."""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.context import InterruptFlag
+from core.folders import Folders
+from core.registry import Registry
+from engine.model_cache import ModelCache
+from execution.cache import OutputCache
+from execution.events import EventHub
+from execution.executor import Executor
+from execution.queue import PromptQueue
+from execution.store import PromptStore
+from execution.worker import Worker
+from runtime.memory import MemoryBudget
+from runtime.settings import Settings
+
+
+@dataclass
+class FreeRequest:
+    """What ``POST /free`` asked for; carried out by the worker once it is idle."""
+
+    unload_models: bool = False
+    free_memory: bool = False
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    folders: Folders
+    registry: Registry
+    models: ModelCache
+    outputs: OutputCache
+    memory: MemoryBudget
+    store: PromptStore
+    queue: PromptQueue
+    events: EventHub
+    interrupt: InterruptFlag
+    executor: Executor
+    worker: Worker
+    free_request: FreeRequest = field(default_factory=FreeRequest)
+
+    def start(self) -> None:
+        self.worker.start()
+
+    def close(self) -> None:
+        self.worker.stop()
+        self.store.close()
+
+    def free_if_requested(self) -> None:
+        """Runs on the worker thread between prompts, so nothing is freed under a running node."""
+        request = self.free_request
+        if request.free_memory:
+            self.outputs.clear()
+        if request.unload_models or request.free_memory:
+            self.models.clear()
+            gc.collect()
+            _empty_accelerator_cache()
+        self.free_request = FreeRequest()
+
+    def user_root(self) -> Path:
+        root = self.folders.user_dir / "default"
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+
+
+def _empty_accelerator_cache() -> None:
+    import sys
+
+    torch = sys.modules.get("torch")  # nothing to empty if no model ever loaded torch
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
