@@ -3,45 +3,34 @@ resumes after an interrupt."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
+from core.context import InterruptFlag
+from core.folders import Folders
 from engine.gan import GANGenerator, save_gan
 from engine.gan.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 from engine.metrics.inception import WEIGHTS_FILE
-from execution.cache import OutputCache
-from execution.context import InterruptFlag
-from execution.executor import Executor
-from execution.validation import validate_prompt
-from nodes.builtin import builtin_definitions
-from nodes.folders import Folders, set_folders
-from nodes.registry import Registry
+from nodes.builtin import gan, image, metrics
 from tests.engine.test_metrics import random_inception
+from tests.harness import Harness
+from tests.nodes.graphs import harness_for
 
 
 @pytest.fixture
-def setup(tmp_path):
+def harness(tmp_path) -> Harness:
     folders = Folders.under(tmp_path)
     folders.create()
-    set_folders(folders)
     torch.manual_seed(0)
     config = StyleGAN2Config(z_dim=8, w_dim=8, img_resolution=16, mapping_layers=2, channels=(16, 16, 16))
     save_gan(GANGenerator("stylegan2", StyleGAN2Generator(config)), folders.models_dir / "gan" / "tiny.safetensors")
     torch.save(random_inception().state_dict(), folders.models_dir / "fid" / WEIGHTS_FILE)
-    registry = Registry()
-    registry.add_all(builtin_definitions(), builtin=True)
-    yield folders, registry
+    return harness_for(folders, gan, metrics, image)
 
 
-def run(registry, prompt, emit=lambda event, data: None, executor=None):
-    executor = executor or Executor(registry, OutputCache(), emit, InterruptFlag())
-    result = validate_prompt(registry, prompt)
-    assert result.ok, result.node_errors
-    return executor.execute("p", result.prompt, result.good_outputs), executor
-
-
-def test_generator_and_latent_walk(setup):
-    _, registry = setup
+def test_generator_and_latent_walk(harness):
     prompt = {"1": {"class_type": "GANLoader", "inputs": {"gan_name": "tiny.safetensors"}},
               "2": {"class_type": "GANGenerator", "inputs": {"gan": ["1", 0], "seed": 3, "batch_size": 70,
                                                               "truncation": 0.5, "class_label": 0,
@@ -51,49 +40,55 @@ def test_generator_and_latent_walk(setup):
                                                                "class_label": 0}},
               "4": {"class_type": "ImageBatch", "inputs": {"image1": ["2", 0], "image2": ["3", 0]}},
               "5": {"class_type": "PreviewImage", "inputs": {"images": ["4", 0]}}}
-    outcome, executor = run(registry, prompt)
+    outcome = harness.run(prompt)
     assert outcome.status == "success"
     assert len(outcome.ui_outputs["5"]["images"]) == 75
 
 
-def test_streaming_gan_evaluation_resumes_after_an_interrupt(setup):
-    folders, registry = setup
+class InterruptAfter:
+    """Interrupts the prompt once ``node`` reports progress of ``value`` or more."""
+
+    def __init__(self, interrupt: InterruptFlag, node: str, value: int) -> None:
+        self.interrupt, self.node, self.value = interrupt, node, value
+
+    def on_event(self, event: str, data: dict[str, Any], client_id: str | None) -> None:
+        if event == "progress" and data["node"] == self.node and data["value"] >= self.value:
+            self.interrupt.set()
+
+    def on_preview(self, image: Any, client_id: str | None, prompt_id: str, node_id: str) -> None:
+        pass
+
+
+def test_streaming_gan_evaluation_resumes_after_an_interrupt(harness):
+    folders = harness.folders
     prompt = {"1": {"class_type": "GANLoader", "inputs": {"gan_name": "tiny.safetensors"}},
               "2": {"class_type": "GANMetricsEvaluator", "inputs": {
                   "gan": ["1", 0], "num_images": 150, "seed": 0, "truncation": 1.0, "label": "tiny",
                   "metrics": "all", "feature_net": "inception-v3 (FID standard)", "resize_mode": "pytorch-fid"}},
               "3": {"class_type": "CompareModels", "inputs": {"metrics_1": ["2", 0], "title": "t",
                                                               "filename_prefix": "c"}}}
-    interrupt = InterruptFlag()
-    seen = []
-
-    def stop_after_first_batch(event, data):
-        if event == "progress" and data["node"] == "2":
-            seen.append(data["value"])
-            if data["value"] >= 50:
-                interrupt.set()
-
-    executor = Executor(registry, OutputCache(), stop_after_first_batch, interrupt)
-    outcome, _ = run(registry, prompt, executor=executor)
+    harness.listeners.append(InterruptAfter(harness.interrupt, "2", 50))  # after the first batch of 50
+    outcome = harness.run(prompt)
     assert outcome.status == "interrupted"
     stored = sorted((folders.user_dir / "metrics").rglob("batch_*.npz"))
     assert 1 <= len(stored) < 3  # the batches done before the interrupt are kept
     stamps = {path: path.stat().st_mtime_ns for path in stored}
 
-    progress = []
-    resumed, _ = run(registry, prompt, lambda event, data: progress.append(data) if event == "progress" else None)
+    harness.listeners.clear()
+    resumed = harness.run(prompt)
     assert resumed.status == "success"
     assert len(sorted((folders.user_dir / "metrics").rglob("batch_*.npz"))) == 3
     assert all(path.stat().st_mtime_ns == stamp for path, stamp in stamps.items())  # reused, not recomputed
     assert resumed.ui_outputs["2"]["text"][0].startswith("tiny: IS")  # no reference given: only IS
 
 
-def test_clip_score_joins_the_metrics_of_the_same_model_in_the_comparison(setup):
+def test_clip_score_joins_the_metrics_of_the_same_model_in_the_comparison(harness):
     from tests.engine.test_clip_score import tiny_clip
 
-    folders, registry = setup
+    folders = harness.folders
     tiny_clip().save_pretrained(folders.models_dir / "fid" / "clip-tiny")
-    assert registry.get("CLIPScore").object_info()["input"]["required"]["clip_model"][0] == ["clip-tiny"]
+    clip_model = harness.registry.get("CLIPScore").object_info(folders)["input"]["required"]["clip_model"]
+    assert clip_model[0] == ["clip-tiny"]
     prompt = {
         "1": {"class_type": "GANLoader", "inputs": {"gan_name": "tiny.safetensors"}},
         "2": {"class_type": "GANGenerator", "inputs": {"gan": ["1", 0], "seed": 0, "batch_size": 4, "truncation": 1.0,
@@ -105,7 +100,7 @@ def test_clip_score_joins_the_metrics_of_the_same_model_in_the_comparison(setup)
                                                     "prompt": "a photo of a face", "metrics": ["3", 0]}},
         "5": {"class_type": "CompareModels", "inputs": {"metrics_1": ["4", 0], "title": "t", "filename_prefix": "c"}},
     }
-    outcome, _ = run(registry, prompt)
+    outcome = harness.run(prompt)
     assert outcome.status == "success", outcome.messages
     text = outcome.ui_outputs["5"]["text"][0]
     assert text.startswith("tiny GAN: FID ") and "CLIP score " in text, text

@@ -7,13 +7,14 @@ import pytest
 import safetensors.torch
 import torch
 
+from core.folders import Folders
 from engine.sd.state_dict import load_state_dict, with_prefix
-from nodes.builtin import builtin_definitions
-from nodes.folders import Folders, set_folders
-from nodes.registry import Registry
+from nodes.builtin import latent, model_parts, sd, sdxl
 from tests.engine.test_unet import diffusers_config
 from tests.factories import TINY_SDXL_UNET, write_tiny_sd2_checkpoint, write_tiny_sdxl_checkpoint
-from tests.nodes.test_model_nodes import Capture
+from tests.harness import Harness
+from tests.nodes.graphs import harness_for
+from tests.nodes.test_model_nodes import output
 
 diffusers = pytest.importorskip("diffusers")
 from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint  # noqa: E402
@@ -25,29 +26,24 @@ def save(tensors: dict, path) -> None:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    base = tmp_path_factory.mktemp("parts")
-    folders = Folders.under(base)
+def harness(tmp_path_factory) -> Harness:
+    folders = Folders.under(tmp_path_factory.mktemp("parts"))
     folders.create()
-    set_folders(folders)
     models = folders.models_dir
-    xl = write_tiny_sdxl_checkpoint(models / "checkpoints" / "xl.safetensors")
-    sd = load_state_dict(xl)
-    unet = with_prefix(sd, "model.diffusion_model.")
+    xl = load_state_dict(write_tiny_sdxl_checkpoint(models / "checkpoints" / "xl.safetensors"))
+    unet = with_prefix(xl, "model.diffusion_model.")
     save(unet, models / "diffusion_models" / "xl_unet.safetensors")
     config = diffusers_config(TINY_SDXL_UNET)
     config.pop("class_embed_type")
     config.update(addition_embed_type="text_time", transformer_layers_per_block=list(TINY_SDXL_UNET.transformer_depth))
     save(convert_ldm_unet_checkpoint({"model.diffusion_model." + k: v for k, v in unet.items()}, config),
          models / "diffusion_models" / "xl_unet_diffusers.safetensors")
-    save(with_prefix(sd, "conditioner.embedders.0.transformer."), models / "text_encoders" / "clip_l.safetensors")
-    save(with_prefix(sd, "conditioner.embedders.1.model."), models / "text_encoders" / "clip_g.safetensors")
-    save(with_prefix(sd, "first_stage_model."), models / "vae" / "xl_vae.safetensors")
+    save(with_prefix(xl, "conditioner.embedders.0.transformer."), models / "text_encoders" / "clip_l.safetensors")
+    save(with_prefix(xl, "conditioner.embedders.1.model."), models / "text_encoders" / "clip_g.safetensors")
+    save(with_prefix(xl, "first_stage_model."), models / "vae" / "xl_vae.safetensors")
     sd2 = load_state_dict(write_tiny_sd2_checkpoint(models / "checkpoints" / "sd2.safetensors"))
     save(with_prefix(sd2, "cond_stage_model.model."), models / "text_encoders" / "open_clip_h.safetensors")
-    registry = Registry()
-    registry.add_all(builtin_definitions(), builtin=True)
-    return registry
+    return harness_for(folders, sd, sdxl, model_parts, latent)
 
 
 def sdxl_prompt(model: list, clip: list, vae: list) -> dict:
@@ -69,36 +65,32 @@ def sdxl_prompt(model: list, clip: list, vae: list) -> dict:
     }
 
 
-def test_separate_files_sample_exactly_as_the_checkpoint(registry):
-    run = Capture(registry)
-    whole = run(sdxl_prompt(["ck", 0], ["ck", 1], ["ck", 2]), "img")
-    parts = run(sdxl_prompt(["unet", 0], ["clips", 0], ["vae", 0]), "img")
+def test_separate_files_sample_exactly_as_the_checkpoint(harness):
+    whole = output(harness, sdxl_prompt(["ck", 0], ["ck", 1], ["ck", 2]), "img")
+    parts = output(harness, sdxl_prompt(["unet", 0], ["clips", 0], ["vae", 0]), "img")
     assert torch.equal(parts, whole)
     prompt = sdxl_prompt(["unet", 0], ["clips", 0], ["vae", 0])
     prompt["unet"]["inputs"]["unet_name"] = "xl_unet_diffusers.safetensors"
-    assert torch.equal(run(prompt, "img"), whole), "a diffusers-layout UNet file is the same model"
+    assert torch.equal(output(harness, prompt, "img"), whole), "a diffusers-layout UNet file is the same model"
 
 
-def test_fp8_storage_stays_close(registry):
-    run = Capture(registry)
-    reference = run(sdxl_prompt(["unet", 0], ["clips", 0], ["vae", 0]), "ks")["samples"]
+def test_fp8_storage_stays_close(harness):
+    reference = output(harness, sdxl_prompt(["unet", 0], ["clips", 0], ["vae", 0]), "ks")["samples"]
     prompt = sdxl_prompt(["unet", 0], ["clips", 0], ["vae", 0])
     prompt["unet"]["inputs"]["weight_dtype"] = "fp8_e4m3fn"
-    fp8 = run(prompt, "ks")["samples"]
+    fp8 = output(harness, prompt, "ks")["samples"]
     assert not torch.equal(fp8, reference)
     assert (fp8 - reference).abs().max() / reference.abs().max() < 0.2
 
 
-def test_single_text_encoder_files_encode_as_in_their_checkpoint(registry):
-    from engine.model_cache import ModelCache
-    from engine.sd.checkpoint import load_checkpoint
+def test_single_text_encoder_files_encode_as_in_their_checkpoint(harness):
+    from engine.sd.checkpoint import read_checkpoint
     from engine.sd.clip import SD2_STYLE
     from engine.sd.model_files import load_text_encoder
-    from nodes.folders import folders
 
-    models = folders().models_dir
-    _, from_checkpoint, _ = load_checkpoint(models / "checkpoints" / "sd2.safetensors", ModelCache())
-    standalone = load_text_encoder(models / "text_encoders" / "open_clip_h.safetensors", ModelCache())
+    models = harness.folders.models_dir
+    _, from_checkpoint, _ = read_checkpoint(models / "checkpoints" / "sd2.safetensors")
+    standalone = load_text_encoder(models / "text_encoders" / "open_clip_h.safetensors")
     # A 32-wide file reads in SD1's style (real OpenCLIP-H is 1024 wide); the OpenCLIP layout still means GELU.
     assert standalone.style != SD2_STYLE and standalone.model.config.hidden_act == "gelu"
     cond, pooled = standalone.with_style(SD2_STYLE).encode("a cat on a sofa")
