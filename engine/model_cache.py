@@ -13,13 +13,18 @@ CacheKey = tuple[str, str, int, int]  # (kind, resolved path, size, mtime_ns)
 
 
 def approx_bytes(value: Any) -> int:
-    """Bytes held by the torch modules in ``value`` (a module, an object holding modules, or a tuple)."""
+    """Bytes held by the tensors and torch modules in ``value`` (a module, a tensor, a state dict, an object holding
+    modules, or a tuple of those)."""
     import torch
 
     from engine.sd.memory import module_bytes
 
     if isinstance(value, torch.nn.Module):
         return module_bytes(value)
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(approx_bytes(v) for v in value.values())
     if isinstance(value, (tuple, list)):
         return sum(approx_bytes(v) for v in value)
     if hasattr(value, "memory_bytes"):
