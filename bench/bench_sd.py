@@ -11,7 +11,6 @@ and checkpoint load time and peak RSS (a random fp16 checkpoint is written to a 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import subprocess
 import sys
@@ -28,14 +27,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.device import compute_dtype  # noqa: E402
-from engine.sd.checkpoint import CLIP_PREFIX, UNET_PREFIX, VAE_PREFIX, load_checkpoint  # noqa: E402
-from engine.sd.materialize import build_with_weights, compute_copy  # noqa: E402
-from engine.sd.state_dict import load_state_dict, with_prefix  # noqa: E402
-from engine.sd.unet import UNetConfig, UNetModel, detect_unet_config  # noqa: E402
-from engine.sd.vae import VAE, AutoencoderKL, VAEConfig, detect_vae_config  # noqa: E402
+from engine.sd.checkpoint import read_checkpoint  # noqa: E402
+from engine.sd.families import SD1, UNET_PREFIX, VAE_PREFIX  # noqa: E402
+from engine.sd.materialize import compute_copy  # noqa: E402
+from engine.sd.unet import UNetConfig, UNetModel  # noqa: E402
+from engine.sd.vae import VAE, AutoencoderKL, VAEConfig  # noqa: E402
 
 SD15_KEYS = ROOT.parent / "shared" / "reference" / "sd15" / "sd15_keys.json"
 GIB = 1024**3
+CLIP_PREFIX = SD1.text_encoders[0].prefix
 
 
 def timed(fn: Callable[[], torch.Tensor], repeats: int) -> tuple[float, torch.Tensor]:
@@ -103,23 +103,14 @@ def random_checkpoint(path: Path) -> None:
 
 def measure_load(path: Path) -> dict[str, object]:
     """Run in a child process so its peak RSS is the loader's alone."""
-    missing = [m for m in ("engine.sampling.model_sampling", "engine.sd.clip") if importlib.util.find_spec(m) is None]
     start = time.perf_counter()
-    if not missing:
-        model, _clip, wrapper = load_checkpoint(path)
-        unet, vae, loaded = model.unet, wrapper.model, "load_checkpoint (UNet, VAE, CLIP)"
-    else:  # colleagues' modules are not there yet: load what load_checkpoint would, minus CLIP
-        sd = load_state_dict(path)
-        unet_sd, vae_sd = with_prefix(sd, UNET_PREFIX), with_prefix(sd, VAE_PREFIX)
-        del sd
-        unet = build_with_weights(lambda: UNetModel(detect_unet_config(unet_sd)), unet_sd)
-        vae = build_with_weights(lambda: AutoencoderKL(detect_vae_config(vae_sd)), vae_sd)
-        loaded = f"UNet and VAE only ({', '.join(missing)} missing)"
+    model, _clip, wrapper = read_checkpoint(path)
+    unet, vae = model.unet, wrapper.model
     load_s = time.perf_counter() - start
     rss_load = rss_gib()
     dtype = compute_dtype(next(unet.parameters()).dtype, torch.device("cpu"))
     start = time.perf_counter()
-    runner = compute_copy(unet, torch.device("cpu"), dtype)
+    runner = compute_copy(unet, torch.device("cpu"), dtype)  # the UNet itself when held in its compute dtype
     copy_s = time.perf_counter() - start
     with torch.inference_mode():
         runner(
@@ -129,7 +120,8 @@ def measure_load(path: Path) -> dict[str, object]:
     VAE(vae).decode(torch.randn(1, 4, 32, 32))
     return {
         "load_s": load_s,
-        "loaded": loaded,
+        "loaded": "read_checkpoint (UNet, VAE, CLIP)",
+        "unet_dtype": str(next(unet.parameters()).dtype),
         "unet_compute_dtype": str(dtype),
         "compute_copy_s": copy_s,
         "rss_after_load": rss_load,
@@ -211,7 +203,7 @@ def main() -> None:
             print(f"wrote {path.stat().st_size / GIB:.2f} GiB checkpoint in {time.perf_counter() - start:.1f} s")
             child = [sys.executable, __file__, "--load-child", str(path)]
             result = json.loads(subprocess.run(child, check=True, capture_output=True, text=True).stdout)
-            print("checkpoint load (fp16 file; compute copy made at the first step):", json.dumps(result), flush=True)
+            print("checkpoint read (fp16 file):", json.dumps(result), flush=True)
     if not args.load_only:
         bench_vae(args.repeats)
         bench_unet(args.sizes, args.repeats, peak)

@@ -1,11 +1,11 @@
 """A CLIP text encoder (transformers' ``CLIPTextModel``) turning prompts into conditioning.
 
-Sizes are read from the state dict's shapes. One class serves every family; what differs is set by the
-loader: SD1's CLIP-L (last layer, padded with EOS, quick-GELU), SD2's OpenCLIP-H (penultimate layer through the
-final norm, padded with 0, GELU) and SDXL's two encoders (penultimate layer without the final norm; bigG's
-pooled output goes through its projection). Weighted tokens are applied as ComfyUI applies them:
-``z = (z - z_empty) * weight + z_empty``, where ``z_empty`` encodes an empty prompt. Clones share the
-weights; LoRA patches live on a clone and replace weights only for its calls (``functional_call``).
+Sizes are read from the state dict's shapes. One class serves every family; what differs is the family's
+``EncoderStyle`` (``engine.sd.families``): SD1's CLIP-L (last layer, padded with EOS, quick-GELU), SD2's
+OpenCLIP-H (penultimate layer through the final norm, padded with 0, GELU) and SDXL's two encoders (penultimate
+layer without the final norm; bigG's pooled output goes through its projection). Weighted tokens are applied as
+ComfyUI applies them: ``z = (z - z_empty) * weight + z_empty``, where ``z_empty`` encodes an empty prompt. Clones
+share the weights; LoRA patches live on a clone and replace weights only for its calls (``functional_call``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import copy
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,6 +21,10 @@ from torch.func import functional_call
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from engine import device as devices
+from engine.sd.families import SD1_STYLE, EncoderStyle
+from engine.sd.families import SD2_STYLE as SD2_STYLE  # the families' styles, re-exported for callers of this module
+from engine.sd.families import SDXL_G_STYLE as SDXL_G_STYLE
+from engine.sd.families import SDXL_L_STYLE as SDXL_L_STYLE
 from engine.sd.materialize import compute_copy, is_on
 from engine.sd.memory import module_bytes
 from engine.sd.tokenizer import EOS, ClipTokenizer, Token
@@ -60,22 +63,6 @@ def normalise_keys(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         prefixed = key.startswith(("text_model.", "text_projection."))
         out[key if prefixed else "text_model." + key] = value
     return out
-
-
-@dataclass(frozen=True)
-class EncoderStyle:
-    """How a family reads its encoder: which layer, whether that layer goes through the final norm, how to pad."""
-
-    layer: int = -1  # -1 is the last layer, -2 the penultimate ("clip skip 2")
-    norm_hidden: bool = True
-    pad_token: int = EOS
-    save_layout: str = "hf"  # how checkpoints store it: "hf" (transformers names) or "openclip"
-
-
-SD1_STYLE = EncoderStyle()
-SD2_STYLE = EncoderStyle(layer=-2, pad_token=0, save_layout="openclip")
-SDXL_L_STYLE = EncoderStyle(layer=-2, norm_hidden=False)
-SDXL_G_STYLE = EncoderStyle(layer=-2, norm_hidden=False, pad_token=0, save_layout="openclip")
 
 
 class ClipTextModel:

@@ -17,10 +17,10 @@ from torch.func import functional_call
 
 from engine import device as devices
 from engine.sampling.cfg import CfgFunction
+from engine.sd.families import SD1, ModelFamily
 from engine.sd.latent_format import LatentFormat
 from engine.sd.materialize import compute_copy, is_on
 from engine.sd.memory import module_bytes
-from engine.sd.model_inputs import AdmEncoder, adm_vector, inpaint_concat
 from engine.sd.unet import Control, UNetModel
 
 WeightPatch = Callable[[torch.Tensor], torch.Tensor]  # current weight (compute dtype) -> patched weight
@@ -61,11 +61,10 @@ class _SharedWeights:
 
 class DiffusionModel:
     def __init__(self, unet: UNetModel, model_sampling: ModelSampling, latent_format: LatentFormat,
-                 family: str = "sd1", adm: AdmEncoder | None = None) -> None:
+                 family: ModelFamily = SD1) -> None:
         self.model_sampling = model_sampling
         self.latent_format = latent_format
-        self.family = family  # "sd1", "sd2", "sdxl" or "sdxl_refiner"
-        self.adm = adm  # builds the UNet's class vector ``y`` from conditioning options (SDXL)
+        self.family = family  # what the UNet's extra inputs are and how it is saved (``family.name``: "sd1" ...)
         self.cfg_function: CfgFunction | None = None  # how guidance combines cond and uncond (None: plain CFG)
         self.patches: dict[str, list[WeightPatch]] = {}
         self._weights = _SharedWeights(unet)
@@ -141,19 +140,13 @@ class DiffusionModel:
     @property
     def is_inpainting(self) -> bool:
         """A UNet with extra input channels for a mask and a masked image (ComfyUI: ``concat_keys``)."""
-        return self.unet.config.in_channels == self.latent_format.channels + 5
+        return self.family.takes_inpainting_channels(self.unet.config)
 
     def extra_inputs(self, options: dict[str, Any], latent_image: torch.Tensor, denoise_mask: torch.Tensor | None,
                      negative: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """(``y``, ``concat``) for one conditioning entry over a full latent [B,C,h,w] (model space)."""
-        height, width = latent_image.shape[-2] * 8, latent_image.shape[-1] * 8
-        y = None
-        if self.adm is not None and self.unet.config.adm_in_channels:
-            y = adm_vector(options, self.adm(options, height, width, negative), self.unet.config.adm_in_channels)
-        concat = None
-        if self.is_inpainting:
-            concat = inpaint_concat(options, latent_image, denoise_mask, self.latent_format.process_in)
-        return y, concat
+        """(``y``, ``concat``) for one conditioning entry over a full latent [B,C,h,w] (model space): SDXL's size
+        vector and inpainting models' channels, as the family builds them (``engine.sd.model_inputs``)."""
+        return self.family.extra_inputs(self.unet.config, options, latent_image, denoise_mask, negative)
 
     def apply(
         self,

@@ -1,5 +1,6 @@
 """Models shipped as separate files: a VAE, a UNet (original or diffusers layout) or a text encoder, optionally
-under the prefix a checkpoint gives it."""
+under the prefix a checkpoint gives it. Each call reads the file afresh (the runtime's model cache owns loaded
+models)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,6 @@ from typing import Any
 
 import torch
 
-from engine.model_cache import MODEL_CACHE, ModelCache
-from engine.sd.checkpoint import (
-    CLIP_PREFIX,
-    OPENCLIP_PREFIX,
-    REFINER_G_PREFIX,
-    SDXL_G_PREFIX,
-    SDXL_L_PREFIX,
-    UNET_PREFIX,
-    VAE_PREFIX,
-)
 from engine.sd.components import (
     CheckpointError,
     clip_from_state_dict,
@@ -26,27 +17,17 @@ from engine.sd.components import (
     unet_from_state_dict,
     vae_from_state_dict,
 )
+from engine.sd.families import SDXL, TEXT_ENCODER_PREFIXES, UNET_PREFIX, VAE_PREFIX, style_for_width
 from engine.sd.model import DiffusionModel
 from engine.sd.state_dict import has_prefix, with_prefix
 from engine.sd.unet_names import diffusers_structure, diffusers_to_ldm
 from engine.sd.vae import VAE
 
 
-def load_vae(path: str | Path, cache: ModelCache = MODEL_CACHE) -> VAE:
+def load_vae(path: str | Path) -> VAE:
     """A standalone VAE file in LDM layout (optionally under ``first_stage_model.`` or ``vae.``) or diffusers
     layout."""
-    return cache.get_or_load(path, "vae", _read_vae)
-
-
-def load_diffusion_model(path: str | Path, cache: ModelCache = MODEL_CACHE,
-                         storage_dtype: torch.dtype | None = None) -> DiffusionModel:
-    """A UNet-only file (original layout with or without ``model.diffusion_model.``, or diffusers' layout), its
-    weights optionally stored in another dtype (fp8 halves the memory of fp16 files)."""
-    kind = "unet" if storage_dtype is None else f"unet:{storage_dtype}"
-    return cache.get_or_load(path, kind, lambda p: _read_unet(p, storage_dtype)).clone()
-
-
-def _read_vae(path: Path) -> VAE:
+    path = Path(path)
     sd = read_weights(path)
     for prefix in (VAE_PREFIX, "vae."):
         if has_prefix(sd, prefix):
@@ -60,7 +41,10 @@ def _read_vae(path: Path) -> VAE:
         ) from e
 
 
-def _read_unet(path: Path, storage_dtype: torch.dtype | None = None) -> DiffusionModel:
+def load_diffusion_model(path: str | Path, *, storage_dtype: torch.dtype | None = None) -> DiffusionModel:
+    """A UNet-only file (original layout with or without ``model.diffusion_model.``, or diffusers' layout), its
+    weights optionally stored in another dtype (fp8 halves the memory of fp16 files)."""
+    path = Path(path)
     sd = read_weights(path)
     if storage_dtype is not None:
         sd = {key: value.to(storage_dtype) if value.is_floating_point() else value for key, value in sd.items()}
@@ -81,41 +65,34 @@ def _read_unet(path: Path, storage_dtype: torch.dtype | None = None) -> Diffusio
         ) from e
 
 
-_STYLE_BY_WIDTH = {768: "sd1", 1024: "sd2", 1280: "sdxl_g"}
-SDXL_WIDTHS = (768, 1280)
-_TEXT_ENCODER_PREFIXES = (CLIP_PREFIX, OPENCLIP_PREFIX, SDXL_L_PREFIX, SDXL_G_PREFIX, REFINER_G_PREFIX)
-
-
-def load_text_encoder(path: str | Path, cache: ModelCache = MODEL_CACHE) -> Any:
+def load_text_encoder(path: str | Path) -> Any:
     """A standalone text-encoder file (transformers' or OpenCLIP's names, optionally under a checkpoint prefix),
     read in the style of the family its width belongs to: 768 CLIP-L (SD1), 1024 OpenCLIP-H (SD2), 1280 bigG
     (the SDXL refiner)."""
-    return cache.get_or_load(path, "clip", _read_text_encoder)
-
-
-def _read_text_encoder(path: Path) -> Any:
+    path = Path(path)
     sd = read_weights(path)
-    for prefix in _TEXT_ENCODER_PREFIXES:
+    for prefix in TEXT_ENCODER_PREFIXES:
         if has_prefix(sd, prefix):
             sd = with_prefix(sd, prefix)
             break
     if has_prefix(sd, "transformer.text_model."):  # ComfyUI's own saves of CLIP-L
         sd = with_prefix(sd, "transformer.")
     try:
-        return clip_from_state_dict(sd, _STYLE_BY_WIDTH.get(text_encoder_width(sd), "sd1"))
+        return clip_from_state_dict(sd, style_for_width(text_encoder_width(sd)))
     except (KeyError, RuntimeError, ValueError) as e:
         raise CheckpointError(f"{path}: not a CLIP text encoder: expected transformers' names "
                               f"('text_model.encoder.layers.*') or OpenCLIP's ('transformer.resblocks.*') ({e})") from e
 
 
 def dual_text_encoders(first: Any, second: Any) -> Any:
-    """SDXL's pair from two single encoders given in either order: the narrower is CLIP-L, the wider bigG."""
-    from engine.sd.clip import SDXL_G_STYLE, SDXL_L_STYLE
-    from engine.sd.dual_clip import DualClip
-
+    """SDXL's pair from two single encoders given in either order: the narrower is CLIP-L, the wider bigG; each is
+    read as SDXL reads it."""
     clip_l, clip_g = sorted([first, second], key=lambda encoder: encoder.width)
     widths = (clip_l.width, clip_g.width)
-    if widths != SDXL_WIDTHS and max(widths) >= min(SDXL_WIDTHS):  # tiny test encoders are exempt
-        raise CheckpointError(f"SDXL needs CLIP-L ({SDXL_WIDTHS[0]} wide) and OpenCLIP-bigG ({SDXL_WIDTHS[1]} wide); "
+    expected = tuple(slot.width for slot in SDXL.text_encoders)
+    if widths != expected and max(widths) >= min(expected):  # tiny test encoders are exempt
+        raise CheckpointError(f"SDXL needs CLIP-L ({expected[0]} wide) and OpenCLIP-bigG ({expected[1]} wide); "
                               f"these text encoders are {widths[0]} and {widths[1]} wide")
-    return DualClip(clip_l.with_style(SDXL_L_STYLE), clip_g.with_style(SDXL_G_STYLE))
+    encoders = {slot.name: encoder.with_style(slot.style) for slot, encoder in zip(SDXL.text_encoders,
+                                                                                  (clip_l, clip_g), strict=True)}
+    return SDXL.text_encoder_value(encoders)

@@ -12,7 +12,8 @@ import torch
 
 from engine import device as devices
 from engine.model_cache import ModelCache
-from engine.sd.checkpoint import checkpoint_family, load_checkpoint
+from engine.sd import families
+from engine.sd.checkpoint import checkpoint_family, read_checkpoint
 from engine.sd.components import CheckpointError, vae_from_state_dict
 from engine.sd.latent_format import SD15
 from engine.sd.materialize import build_with_weights
@@ -35,7 +36,7 @@ HAS_SAMPLING = importlib.util.find_spec("engine.sampling.model_sampling") is not
 HAS_CLIP = importlib.util.find_spec("engine.sd.clip") is not None
 needs_colleagues = pytest.mark.skipif(
     not (HAS_SAMPLING and HAS_CLIP),
-    reason="load_checkpoint needs engine.sampling.model_sampling and engine.sd.clip (written by colleagues)",
+    reason="read_checkpoint needs engine.sampling.model_sampling and engine.sd.clip (written by colleagues)",
 )
 UNET = "model.diffusion_model."
 
@@ -108,7 +109,7 @@ def test_a_checkpoint_without_a_text_encoder_is_named(tmp_path: Path) -> None:
 
 def test_tiny_checkpoint_is_sd1(tmp_path: Path) -> None:
     path = write_tiny_sd15_checkpoint(tmp_path / "ok.safetensors")
-    assert checkpoint_family(load_state_dict(path), path) == "sd1"
+    assert checkpoint_family(load_state_dict(path), path) is families.SD1
 
 
 @pytest.fixture
@@ -118,58 +119,47 @@ def cpu(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-@pytest.mark.parametrize(
-    ("dtype", "cpu_bf16", "compute", "rel_tol"),
-    [
-        (torch.float32, True, torch.float32, 1e-6),
-        (torch.float16, False, torch.float32, 1e-6),
-        (torch.bfloat16, False, torch.float32, 1e-6),
-        (torch.float16, True, torch.float32, 1e-6),  # the VAE stays fp32 on the CPU even where the UNet is bf16
-    ],
-)
-def test_vae_file_loads_through_cache_and_decodes_in_fp32_on_cpu(
-    tmp_path: Path, cpu: pytest.MonkeyPatch, dtype: torch.dtype, cpu_bf16: bool, compute: torch.dtype, rel_tol: float
-) -> None:
-    cpu.setattr(devices, "_cpu_bf16", cpu_bf16)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_vae_file_is_read_afresh_and_decodes_as_its_weights_do(tmp_path: Path, cpu: pytest.MonkeyPatch,
+                                                               dtype: torch.dtype) -> None:
     path = write_tiny_vae(tmp_path / "vae.safetensors", dtype=dtype)
-    cache = ModelCache()
-    vae = load_vae(path, cache)
-    assert load_vae(path, cache) is vae and len(cache) == 1
+    vae = load_vae(path)
+    assert load_vae(path) is not vae  # no cache in the engine: each call reads afresh
     assert next(vae.model.parameters()).dtype == dtype
     latent = torch.randn(1, 4, 3, 5, generator=torch.Generator().manual_seed(0))
     image = vae.decode(latent)
     assert image.shape == (1, 24, 40, 3) and image.dtype == torch.float32
-    assert next(vae._compute_model().parameters()).dtype == compute
-    reference = vae_from_state_dict({k: v.float() for k, v in load_state_dict(path).items()})
-    cpu.setattr(devices, "_cpu_bf16", False)
-    expected = reference.decode(latent)
-    assert (image - expected).abs().max() <= rel_tol * expected.abs().max()  # same weights
+    expected = vae_from_state_dict(load_state_dict(path)).decode(latent)
+    assert (image - expected).abs().max() <= 1e-6 * expected.abs().max()  # same weights
 
 
 def test_vae_file_errors_name_the_file(tmp_path: Path) -> None:
     path = tmp_path / "notavae.safetensors"
     safetensors.torch.save_file({"x": torch.zeros(1)}, str(path))
     with pytest.raises(CheckpointError, match="notavae.safetensors.*encoder.conv_in.weight"):
-        load_vae(path, ModelCache())
+        load_vae(path)
     truncated = tmp_path / "truncated.safetensors"
     truncated.write_bytes(write_tiny_vae(tmp_path / "full.safetensors").read_bytes()[:1000])
     with pytest.raises(CheckpointError, match="truncated.safetensors"):
-        load_vae(truncated, ModelCache())
+        load_vae(truncated)
 
 
 def test_cache_reloads_changed_files_and_evicts_oldest_first(tmp_path: Path) -> None:
-    cache = ModelCache()
+    free = [10**15]
+    cache = ModelCache(free_bytes=lambda: free[0])
     a = write_tiny_vae(tmp_path / "a.safetensors", seed=1)
     b = write_tiny_vae(tmp_path / "b.safetensors", seed=2)
-    first = load_vae(a, cache)
-    load_vae(b, cache)
+    first = cache.load(a, "vae", load_vae)
+    assert cache.load(a, "vae", load_vae) is first
+    cache.load(b, "vae", load_vae)
     assert cache.total_bytes > 0 and len(cache) == 2
     write_tiny_vae(a, seed=3)
     os.utime(a, ns=(0, a.stat().st_mtime_ns + 10**9))
-    assert load_vae(a, cache) is not first and len(cache) == 2  # stale entry replaced, not kept
-    free = iter([0, 0, 10**12])
-    assert cache.evict_until(100, free_bytes=lambda: next(free)) == 2 and len(cache) == 0
-    load_vae(b, cache)
+    assert cache.load(a, "vae", load_vae) is not first and len(cache) == 2  # stale entry replaced, not kept
+    free[0] = 0
+    assert cache.evict_until(100) == 2 and len(cache) == 0
+    free[0] = 10**15
+    cache.load(b, "vae", load_vae)
     cache.clear()
     assert len(cache) == 0 and cache.total_bytes == 0
 
@@ -260,12 +250,11 @@ def test_channels_last_gives_the_same_prediction(cpu: pytest.MonkeyPatch) -> Non
 
 
 @needs_colleagues
-def test_load_checkpoint_returns_model_clip_vae(tmp_path: Path) -> None:
+def test_read_checkpoint_returns_model_clip_vae(tmp_path: Path) -> None:
     path = write_tiny_sd15_checkpoint(tmp_path / "tiny.safetensors", dtype=torch.float16)
-    cache = ModelCache()
-    model, clip, vae = load_checkpoint(path, cache)
-    again, _, vae2 = load_checkpoint(path, cache)
-    assert again is not model and again.unet is model.unet and vae2 is vae  # one read, clones share weights
+    model, clip, vae = read_checkpoint(path)
+    again, _, vae2 = read_checkpoint(path)
+    assert again.unet is not model.unet and vae2 is not vae  # no cache in the engine: fresh objects each read
     assert model.unet.config == TINY_UNET and clip is not None
     x, sigma, ctx = model_inputs()
     assert model.apply(x, sigma, ctx).shape == x.shape
@@ -274,14 +263,14 @@ def test_load_checkpoint_returns_model_clip_vae(tmp_path: Path) -> None:
 
 @needs_colleagues
 @pytest.mark.parametrize("suffix", [".ckpt", ".safetensors"])
-def test_load_checkpoint_unknown_file(tmp_path: Path, suffix: str) -> None:
+def test_read_checkpoint_unknown_file(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"unknown{suffix}"
     if suffix == ".ckpt":
         torch.save({"state_dict": {"w": torch.zeros(1)}}, path)
     else:
         safetensors.torch.save_file({"w": torch.zeros(1)}, str(path))
     with pytest.raises(CheckpointError, match=f"unknown{suffix}"):
-        load_checkpoint(path, ModelCache())
+        read_checkpoint(path)
 
 
 @pytest.mark.skipif(not HAS_SAMPLING, reason="needs engine.sampling.model_sampling (written by a colleague)")
@@ -289,11 +278,11 @@ def test_unet_only_file_loads_with_or_without_prefix(tmp_path: Path) -> None:
     sd = tiny_unet_state_dict(4)
     bare = save_weights(sd, tmp_path / "bare.safetensors", torch.float16)
     prefixed = save_weights({UNET + k: v for k, v in sd.items()}, tmp_path / "prefixed.safetensors", torch.float16)
-    cache = ModelCache()
     for path in (bare, prefixed):
-        model = load_diffusion_model(path, cache)
-        assert model.unet.config == TINY_UNET
-        assert torch.equal(model.unet.state_dict()["out.2.weight"], sd["out.2.weight"].half())
+        model = load_diffusion_model(path)
+        assert model.unet.config == TINY_UNET and model.family is families.SD1
+        weight = model.unet.state_dict()["out.2.weight"]
+        assert torch.equal(weight, sd["out.2.weight"].half().to(weight.dtype))
     with pytest.raises(CheckpointError, match="notunet.safetensors"):
         load_diffusion_model(save_weights({"x": torch.zeros(1)}, tmp_path / "notunet.safetensors", torch.float32))
 
@@ -307,7 +296,7 @@ def test_diffusers_layout_vae_file_loads(tmp_path: Path) -> None:
     ldm = load_state_dict(write_tiny_vae(tmp_path / "ldm.safetensors", seed=5))
     converted = convert_ldm_vae_checkpoint(ldm, diffusers_config(TINY_VAE))
     path = save_weights(converted, tmp_path / "diffusion_pytorch_model.safetensors", torch.float32)
-    vae = load_vae(path, ModelCache())
+    vae = load_vae(path)
     for key, tensor in vae.model.state_dict().items():
         assert torch.equal(tensor, ldm[key]), key
 

@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import save_file
 from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
-from engine.model_cache import ModelCache
-from engine.sd.checkpoint import checkpoint_family, checkpoint_state_dict, load_checkpoint
+from engine.sd import families
+from engine.sd.checkpoint import checkpoint_family, checkpoint_state_dict, read_checkpoint
 from engine.sd.clip import SD2_STYLE, SDXL_G_STYLE, load_clip_from_state_dict
 from engine.sd.dual_clip import DualClip
 from engine.sd.latent_format import SD15, SDXL
@@ -86,7 +86,7 @@ def test_openclip_encoder_matches_transformers(style) -> None:
 
 
 def test_sdxl_encoders_join_along_features_and_pool_from_bigg(tmp_path: Path) -> None:
-    model, clip, _ = load_checkpoint(write_tiny_sdxl_checkpoint(tmp_path / "xl.safetensors"), ModelCache())
+    model, clip, _ = read_checkpoint(write_tiny_sdxl_checkpoint(tmp_path / "xl.safetensors"))
     assert isinstance(clip, DualClip)
     cond, pooled = clip.encode(PROMPT)
     cond_l, _ = clip.encoders["clip_l"].encode(PROMPT)
@@ -115,7 +115,7 @@ def test_sdxl_unet_with_size_conditioning_matches_diffusers(tmp_path: Path) -> N
     ours, theirs = sdxl_pair()
     from engine.sd.components import unet_from_state_dict
 
-    model = unet_from_state_dict(ours.state_dict(), "sdxl")
+    model = unet_from_state_dict(ours.state_dict(), families.SDXL)
     gen = torch.Generator().manual_seed(2)
     x = torch.randn(2, 4, 8, 12, generator=gen)
     context = torch.randn(2, 7, TINY_SDXL_UNET.context_dim, generator=gen)
@@ -147,9 +147,10 @@ def test_sdxl_unet_with_size_conditioning_matches_diffusers(tmp_path: Path) -> N
 def test_each_family_loads_samples_and_saves_back(tmp_path: Path, writer, family, latent_format, clip_type) -> None:
     path = writer(tmp_path / "model.safetensors", dtype=torch.float16)
     sd = load_state_dict(path)
-    assert checkpoint_family(sd, path) == family
-    model, clip, vae = load_checkpoint(path, ModelCache())
-    assert (model.family, model.latent_format, type(clip).__name__) == (family, latent_format, clip_type)
+    assert checkpoint_family(sd, path).name == family
+    model, clip, vae = read_checkpoint(path)
+    assert model.family is families.family_named(family)
+    assert (model.latent_format, type(clip).__name__) == (latent_format, clip_type)
     cond, pooled = clip.encode("a red fox")
     latent = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
     y, concat = model.extra_inputs({"pooled_output": pooled}, latent, None, negative=True)
@@ -163,7 +164,7 @@ def test_each_family_loads_samples_and_saves_back(tmp_path: Path, writer, family
 
 
 def test_inpainting_model_sees_mask_and_masked_image(tmp_path: Path) -> None:
-    model, clip, _ = load_checkpoint(write_tiny_sd15_inpaint_checkpoint(tmp_path / "inpaint.safetensors"), ModelCache())
+    model, clip, _ = read_checkpoint(write_tiny_sd15_inpaint_checkpoint(tmp_path / "inpaint.safetensors"))
     assert model.is_inpainting
     latent = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(1))
     _, blank = model.extra_inputs({}, latent, None, negative=False)
@@ -191,14 +192,15 @@ def test_sampling_type_is_read_as_comfyui_reads_it() -> None:
     gen = torch.Generator().manual_seed(0)
     four, nine = torch.zeros(320, 4, 3, 3), torch.zeros(320, 9, 3, 3)
     spread, narrow = 0.2 * torch.randn(640, generator=gen), 0.02 * torch.randn(640, generator=gen)
-    assert sampling_type({key: spread, "input_blocks.0.0.weight": four}, "sd2") == ("v_prediction", False)
-    assert sampling_type({key: narrow, "input_blocks.0.0.weight": four}, "sd2") == ("eps", False)
-    assert sampling_type({key: spread, "input_blocks.0.0.weight": nine}, "sd2") == ("eps", False)  # 2.0 inpainting
-    assert sampling_type({}, "sdxl", ["v_pred", "ztsnr"]) == ("v_prediction", True)
-    assert sampling_type({}, "sdxl") == ("eps", False)
-    assert sampling_type({}, "sd1", ["v_pred"]) == ("eps", False)
+    assert sampling_type({key: spread, "input_blocks.0.0.weight": four}, families.SD2) == ("v_prediction", False)
+    assert sampling_type({key: narrow, "input_blocks.0.0.weight": four}, families.SD2) == ("eps", False)
+    inpainting = {key: spread, "input_blocks.0.0.weight": nine}  # SD 2.0 inpainting is eps
+    assert sampling_type(inpainting, families.SD2) == ("eps", False)
+    assert sampling_type({}, families.SDXL, ["v_pred", "ztsnr"]) == ("v_prediction", True)
+    assert sampling_type({}, families.SDXL) == ("eps", False)
+    assert sampling_type({}, families.SD1, ["v_pred"]) == ("eps", False)
     with pytest.raises(CheckpointError, match="EDM"):
-        sampling_type({}, "sdxl", ["edm_mean", "edm_std"])
+        sampling_type({}, families.SDXL, ["edm_mean", "edm_std"])
 
 
 def test_marker_keys_in_a_checkpoint_set_its_schedule(tmp_path: Path) -> None:
@@ -207,20 +209,20 @@ def test_marker_keys_in_a_checkpoint_set_its_schedule(tmp_path: Path) -> None:
     sd = load_state_dict(write_tiny_sdxl_checkpoint(tmp_path / "base.safetensors"))
     path = tmp_path / "vpred.safetensors"
     save_file({**sd, "v_pred": torch.tensor([]), "ztsnr": torch.tensor([])}, str(path))
-    model, _, _ = load_checkpoint(path, ModelCache())
+    model, _, _ = read_checkpoint(path)
     assert model.model_sampling.prediction == "v_prediction"
     assert float(model.model_sampling.sigma_max) > 4000  # zero terminal SNR: the last step is almost pure noise
     save_file({**sd, "edm_mean": torch.zeros(1, 4, 1, 1), "edm_std": torch.ones(1, 4, 1, 1)},
               str(tmp_path / "edm.safetensors"))
     with pytest.raises(CheckpointError, match=r"edm\.safetensors: EDM-schedule models"):
-        load_checkpoint(tmp_path / "edm.safetensors", ModelCache())
+        read_checkpoint(tmp_path / "edm.safetensors")
 
 
 def test_sdxl_controlnet_guides_sampling_and_strength_zero_is_none(tmp_path: Path) -> None:
     from engine.controlnet import ControlNet, ControlNetHint
     from engine.sampling.ksampler import sample
 
-    model, clip, _ = load_checkpoint(write_tiny_sdxl_checkpoint(tmp_path / "xl.safetensors"), ModelCache())
+    model, clip, _ = read_checkpoint(write_tiny_sdxl_checkpoint(tmp_path / "xl.safetensors"))
     net = random_module(lambda config: ControlNet(config, 3, (8, 8, 16, 16, 16, 16, 32)), TINY_SDXL_UNET, 4)
     cond, pooled = clip.encode("a house")
     empty, empty_pooled = clip.encode("")
@@ -243,7 +245,6 @@ def test_sdxl_controlnet_guides_sampling_and_strength_zero_is_none(tmp_path: Pat
 def test_unet_only_files_are_told_apart_by_their_published_sizes() -> None:
     from dataclasses import replace
 
-    from engine.sd.components import unet_family
     from engine.sd.unet_config import UNetConfig
 
     sdxl = UNetConfig(channel_mult=(1, 2, 4), transformer_depth=(0, 2, 10), transformer_depth_middle=10,
@@ -251,8 +252,9 @@ def test_unet_only_files_are_told_apart_by_their_published_sizes() -> None:
     refiner = replace(sdxl, model_channels=384, channel_mult=(1, 2, 4, 4), transformer_depth=(0, 4, 4, 0),
                       transformer_depth_middle=4, context_dim=1280, adm_in_channels=2560)
     sd2 = UNetConfig(context_dim=1024, num_head_channels=64, use_linear_in_transformer=True)
-    assert [unet_family(c) for c in (UNetConfig(), sd2, sdxl, refiner)] == ["sd1", "sd2", "sdxl", "sdxl_refiner"]
-    assert unet_family(TINY_SDXL_UNET) == "sdxl"
+    found = [families.family_of_unet(c).name for c in (UNetConfig(), sd2, sdxl, refiner)]
+    assert found == ["sd1", "sd2", "sdxl", "sdxl_refiner"]
+    assert families.family_of_unet(TINY_SDXL_UNET) is families.SDXL
 
 
 def openclip_meta(width: int, layers: int) -> dict[str, torch.Tensor]:
@@ -290,7 +292,6 @@ def test_real_openclip_towers_are_read_with_their_published_sizes(width, layers,
 
 
 def test_real_sd2_unet_is_detected_with_its_published_size() -> None:
-    from engine.sd.components import unet_family
     from engine.sd.unet_config import UNetConfig
 
     config = UNetConfig(context_dim=1024, num_head_channels=64, use_linear_in_transformer=True)
@@ -298,13 +299,13 @@ def test_real_sd2_unet_is_detected_with_its_published_size() -> None:
         unet = UNetModel(config)
     assert sum(p.numel() for p in unet.parameters()) == 865_910_724  # SD 2.x's UNet
     detected = detect_unet_config(unet.state_dict())
-    assert detected == config and unet_family(detected) == "sd2"
+    assert detected == config and families.family_of_unet(detected) is families.SD2
 
 
 def test_an_embedding_that_fits_one_sdxl_encoder_is_left_out_of_the_other(tmp_path: Path, caplog) -> None:
     from engine.sd.embeddings import EmbeddingMismatch
 
-    _, clip, _ = load_checkpoint(write_tiny_sdxl_checkpoint(tmp_path / "xl.safetensors"), ModelCache())
+    _, clip, _ = read_checkpoint(write_tiny_sdxl_checkpoint(tmp_path / "xl.safetensors"))
     clip_l, clip_g = clip.encoders["clip_l"], clip.encoders["clip_g"]
     vectors = torch.randn(2, 32, generator=torch.Generator().manual_seed(0))
     calls = []

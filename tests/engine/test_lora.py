@@ -132,11 +132,10 @@ def test_unet_with_peft_lora_matches_diffusers_loading_the_same_file():
 
 def test_sdxl_text_encoder_loras_patch_the_encoder_they_name(tmp_path):
     from engine.lora import apply_lora, model_key_map
-    from engine.model_cache import ModelCache
-    from engine.sd.checkpoint import load_checkpoint
+    from engine.sd.checkpoint import read_checkpoint
     from tests.factories import write_tiny_sdxl_checkpoint
 
-    model, clip, _ = load_checkpoint(write_tiny_sdxl_checkpoint(tmp_path / "xl.safetensors"), ModelCache())
+    model, clip, _ = read_checkpoint(write_tiny_sdxl_checkpoint(tmp_path / "xl.safetensors"))
     up, down = torch.randn(32, 2, generator=gen(1)), torch.randn(2, 32, generator=gen(2))
     layer = "text_model_encoder_layers_1_self_attn_q_proj"
     file = {f"lora_te1_{layer}.lora_up.weight": up, f"lora_te1_{layer}.lora_down.weight": down,
@@ -156,6 +155,7 @@ def test_sdxl_text_encoder_loras_patch_the_encoder_they_name(tmp_path):
 
 def test_sdxl_unet_with_peft_lora_matches_diffusers():
     pytest.importorskip("peft")
+    from engine.sd import families
     from engine.sd.components import unet_from_state_dict
     from tests.engine.test_families import sdxl_pair
     from tests.factories import TINY_SDXL_UNET
@@ -168,7 +168,7 @@ def test_sdxl_unet_with_peft_lora_matches_diffusers():
     file = peft_file(ours.state_dict(), targets, mapping, seed=40)
     lora = parse_lora(file, key_map(mapping, []))
     assert lora.unmatched == [] and len(lora.updates) == len(targets) > 4
-    model = unet_from_state_dict(ours.state_dict(), "sdxl")
+    model = unet_from_state_dict(ours.state_dict(), families.SDXL)
     patched = model.clone()
     for (_, key), update in lora.updates.items():
         patched.add_patch(key, update.patch(1.0))
