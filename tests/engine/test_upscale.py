@@ -65,18 +65,18 @@ def test_tiles_blend_into_the_whole_image_and_odd_sizes_work() -> None:
 
 
 def test_basicsr_pth_file_through_the_nodes(tmp_path: Path) -> None:
-    from nodes.builtin.upscaling import load_upscale_model
+    from nodes.builtin.upscaling import read_upscale_model
 
     path = tmp_path / "RealESRGAN_x4plus.pth"
     torch.save({"params_ema": random_rrdbnet().state_dict()}, path)
-    model = load_upscale_model(path)
+    model = read_upscale_model(path)
     assert model.scale == 4
     bad = tmp_path / "not_an_upscaler.safetensors"
     from safetensors.torch import save_file
 
     save_file({"weight": torch.zeros(2)}, str(bad))
     with pytest.raises(ValueError, match="only ESRGAN-family"):
-        load_upscale_model(bad)
+        read_upscale_model(bad)
 
 
 def test_batches_run_image_by_image_with_progress() -> None:
