@@ -14,6 +14,7 @@ import torch
 
 from engine.sd.components import (
     CheckpointError,
+    checkpoint_dtypes,
     clip_from_state_dict,
     read_weights,
     unet_from_state_dict,
@@ -35,10 +36,11 @@ _UNSUPPORTED_MARKERS = [
 
 
 def read_checkpoint(path: str | Path) -> tuple[DiffusionModel, Any, VAE]:
-    """(MODEL, CLIP, VAE) of a single-file SD1.x, SD2.x or SDXL checkpoint, read afresh; raises ``CheckpointError``
-    naming ``path`` for files that are not a checkpoint we can run."""
+    """(MODEL, CLIP, VAE) of a single-file SD1.x, SD2.x or SDXL checkpoint, read afresh. Weights are read straight
+    into the dtype each part computes in on the CPU (nothing else stays resident); raises ``CheckpointError`` naming
+    ``path`` for files that are not a checkpoint we can run."""
     path = Path(path)
-    sd = read_weights(path)
+    sd = read_weights(path, checkpoint_dtypes(VAE_PREFIX))
     family = checkpoint_family(sd, path)
     prefixes = family.checkpoint_prefixes()
     markers = [key for key in sd if not key.startswith((prefixes["unet"], prefixes["vae"]))]
@@ -87,7 +89,7 @@ def checkpoint_family(sd: Mapping[str, torch.Tensor], path: str | Path) -> Model
 
 def checkpoint_state_dict(model: DiffusionModel, clip: Any, vae: VAE) -> dict[str, torch.Tensor]:
     """Model, text encoders and VAE (patches applied) in the single-file layout of the model's family, the layout
-    ComfyUI and A1111 read."""
+    ComfyUI and A1111 read; weights in the dtype the parts hold them."""
     from engine.sd.openclip_convert import hf_to_openclip
 
     family = model.family

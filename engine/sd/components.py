@@ -1,34 +1,72 @@
 """Engine objects from state dicts (keys without their checkpoint prefix): the UNet as a MODEL, the VAE and
-the text encoders, whichever file they came from."""
+the text encoders, whichever file they came from; and the dtypes their weights are read in."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from engine import device as devices
 from engine.sampling.model_sampling import ModelSamplingDiscrete
 from engine.sd.families import SD1_STYLE, EncoderStyle, ModelFamily, SamplingType, family_of_unet
 from engine.sd.latent_format import SD15
 from engine.sd.materialize import build_with_weights
 from engine.sd.model import DiffusionModel
+from engine.sd.safetensors_file import DtypeFor
 from engine.sd.state_dict import WeightsFileError, load_state_dict
 from engine.sd.unet import UNetModel, detect_unet_config
-from engine.sd.vae import VAE, AutoencoderKL, detect_vae_config
+from engine.sd.vae import VAE, AutoencoderKL, detect_vae_config, vae_compute_dtype
 from engine.sd.vae_convert import diffusers_vae_to_ldm, is_diffusers_vae
+
+ComputeDtype = Callable[[torch.dtype, torch.device], torch.dtype]  # (weight dtype, device) -> dtype it runs in
 
 
 class CheckpointError(ValueError):
     """A file that is not (or not yet) a loadable model; the message names the file and what was expected."""
 
 
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
+def read_weights(path: Path, dtype_for: DtypeFor | None = None) -> dict[str, torch.Tensor]:
+    """A weights file's tensors (see ``load_state_dict``); unreadable files raise ``CheckpointError``."""
     try:
-        return load_state_dict(path)
+        return load_state_dict(path, dtype_for)
     except WeightsFileError as e:
         raise CheckpointError(str(e)) from e
+
+
+def resident(compute: ComputeDtype) -> DtypeFor:
+    """The dtype to read a model's weights in: the one it computes in when it computes where weights are kept (the
+    CPU), so that no second, converted copy is ever made; else (weights kept on the CPU, run on a GPU) the file's.
+    ``compute`` is the part's own rule (``engine.device.compute_dtype``, or the VAE's)."""
+    device = devices.compute_device()
+    keep_as_stored = device.type != devices.offload_device().type
+
+    def dtype_for(key: str, stored: torch.dtype) -> torch.dtype:
+        if keep_as_stored or not stored.is_floating_point:
+            return stored
+        return compute(stored, device)
+
+    return dtype_for
+
+
+def model_dtypes() -> DtypeFor:
+    """UNet and text-encoder weights: read in their compute dtype on the CPU (bf16 for half-precision files on
+    CPUs with native bf16)."""
+    return resident(devices.compute_dtype)
+
+
+def vae_dtypes() -> DtypeFor:
+    """VAE weights: read in the dtype the VAE computes in (``engine.sd.vae.vae_compute_dtype``)."""
+    return resident(vae_compute_dtype)
+
+
+def checkpoint_dtypes(vae_prefix: str) -> DtypeFor:
+    """A single-file checkpoint: the VAE's keys (under ``vae_prefix``) by the VAE's rule, all others by the
+    model's."""
+    model, vae = model_dtypes(), vae_dtypes()
+    return lambda key, stored: (vae if key.startswith(vae_prefix) else model)(key, stored)
 
 
 EDM_MARKERS = ("edm_mean", "edm_std", "edm_vpred.sigma_max", "edm_vpred.sigma_min")

@@ -1,6 +1,6 @@
 """Models shipped as separate files: a VAE, a UNet (original or diffusers layout) or a text encoder, optionally
 under the prefix a checkpoint gives it. Each call reads the file afresh (the runtime's model cache owns loaded
-models)."""
+models); weights are read straight into the dtype they compute in on the CPU."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import torch
 from engine.sd.components import (
     CheckpointError,
     clip_from_state_dict,
+    model_dtypes,
     read_weights,
     text_encoder_width,
     unet_from_state_dict,
+    vae_dtypes,
     vae_from_state_dict,
 )
 from engine.sd.families import SDXL, TEXT_ENCODER_PREFIXES, UNET_PREFIX, VAE_PREFIX, style_for_width
@@ -28,7 +30,7 @@ def load_vae(path: str | Path) -> VAE:
     """A standalone VAE file in LDM layout (optionally under ``first_stage_model.`` or ``vae.``) or diffusers
     layout."""
     path = Path(path)
-    sd = read_weights(path)
+    sd = read_weights(path, vae_dtypes())
     for prefix in (VAE_PREFIX, "vae."):
         if has_prefix(sd, prefix):
             sd = with_prefix(sd, prefix)
@@ -45,9 +47,12 @@ def load_diffusion_model(path: str | Path, *, storage_dtype: torch.dtype | None 
     """A UNet-only file (original layout with or without ``model.diffusion_model.``, or diffusers' layout), its
     weights optionally stored in another dtype (fp8 halves the memory of fp16 files)."""
     path = Path(path)
-    sd = read_weights(path)
-    if storage_dtype is not None:
-        sd = {key: value.to(storage_dtype) if value.is_floating_point() else value for key, value in sd.items()}
+    if storage_dtype is None:
+        dtype_for = model_dtypes()
+    else:
+        def dtype_for(key: str, stored: torch.dtype) -> torch.dtype:
+            return storage_dtype if stored.is_floating_point else stored
+    sd = read_weights(path, dtype_for)
     markers = list(sd)  # trainers' marker keys (v_pred, ztsnr ...) sit beside the weights
     if has_prefix(sd, UNET_PREFIX):
         sd = with_prefix(sd, UNET_PREFIX)
@@ -70,7 +75,7 @@ def load_text_encoder(path: str | Path) -> Any:
     read in the style of the family its width belongs to: 768 CLIP-L (SD1), 1024 OpenCLIP-H (SD2), 1280 bigG
     (the SDXL refiner)."""
     path = Path(path)
-    sd = read_weights(path)
+    sd = read_weights(path, model_dtypes())
     for prefix in TEXT_ENCODER_PREFIXES:
         if has_prefix(sd, prefix):
             sd = with_prefix(sd, prefix)

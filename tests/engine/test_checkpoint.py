@@ -21,6 +21,7 @@ from engine.sd.model import DiffusionModel
 from engine.sd.model_files import load_diffusion_model, load_vae
 from engine.sd.state_dict import WeightsFileError, load_state_dict, with_prefix
 from engine.sd.unet import UNetModel, detect_unet_config
+from engine.sd.vae import vae_compute_dtype
 from tests.factories import (
     TINY_CLIP,
     TINY_UNET,
@@ -119,17 +120,23 @@ def cpu(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
-def test_vae_file_is_read_afresh_and_decodes_as_its_weights_do(tmp_path: Path, cpu: pytest.MonkeyPatch,
-                                                               dtype: torch.dtype) -> None:
+@pytest.mark.parametrize(("dtype", "cpu_bf16"), [(torch.float32, True), (torch.float16, False),
+                                              (torch.bfloat16, False), (torch.float16, True)])
+def test_vae_file_is_read_in_its_compute_dtype_and_decodes_as_its_weights_do(
+    tmp_path: Path, cpu: pytest.MonkeyPatch, dtype: torch.dtype, cpu_bf16: bool
+) -> None:
+    cpu.setattr(devices, "_cpu_bf16", cpu_bf16)
     path = write_tiny_vae(tmp_path / "vae.safetensors", dtype=dtype)
     vae = load_vae(path)
     assert load_vae(path) is not vae  # no cache in the engine: each call reads afresh
-    assert next(vae.model.parameters()).dtype == dtype
+    compute = vae_compute_dtype(dtype, torch.device("cpu"))
+    assert next(vae.model.parameters()).dtype == compute
     latent = torch.randn(1, 4, 3, 5, generator=torch.Generator().manual_seed(0))
     image = vae.decode(latent)
     assert image.shape == (1, 24, 40, 3) and image.dtype == torch.float32
-    expected = vae_from_state_dict(load_state_dict(path)).decode(latent)
+    assert vae._compute_model() is vae.model  # one resident copy: no converted copy beside the stored one
+    reference = vae_from_state_dict({k: v.to(compute) for k, v in load_state_dict(path).items()})
+    expected = reference.decode(latent)
     assert (image - expected).abs().max() <= 1e-6 * expected.abs().max()  # same weights
 
 
@@ -259,6 +266,29 @@ def test_read_checkpoint_returns_model_clip_vae(tmp_path: Path) -> None:
     x, sigma, ctx = model_inputs()
     assert model.apply(x, sigma, ctx).shape == x.shape
     assert vae.decode(torch.zeros(1, 4, 2, 2)).shape == (1, 16, 16, 3)
+
+
+@needs_colleagues
+@pytest.mark.parametrize("cpu_bf16", [True, False])
+def test_checkpoint_weights_are_read_in_their_compute_dtype_once(tmp_path: Path, cpu: pytest.MonkeyPatch,
+                                                                 cpu_bf16: bool) -> None:
+    """On the CPU an fp16 file's UNet and text encoder are held in the dtype they compute in, with no second copy;
+    the values are the file's, converted."""
+    cpu.setattr(devices, "_cpu_bf16", cpu_bf16)
+    path = write_tiny_sd15_checkpoint(tmp_path / "tiny.safetensors", seed=3, dtype=torch.float16)
+    model, clip, vae = read_checkpoint(path)
+    compute = devices.compute_dtype(torch.float16, torch.device("cpu"))
+    assert {p.dtype for p in model.unet.parameters()} == {compute}
+    assert {p.dtype for p in clip.model.parameters()} == {compute}
+    assert {p.dtype for p in vae.model.parameters()} == {vae_compute_dtype(torch.float16, torch.device("cpu"))}
+    x, sigma, ctx = model_inputs()
+    model.apply(x, sigma, ctx)
+    clip.encode("a cat")
+    with model.patched_unet() as runner:
+        assert runner is model.unet
+    assert clip._compute_model() is clip.model
+    key = "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
+    assert torch.equal(model.unet.state_dict()[key], tiny_unet_state_dict(3)[key].half().to(compute))
 
 
 @needs_colleagues

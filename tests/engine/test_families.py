@@ -160,7 +160,8 @@ def test_each_family_loads_samples_and_saves_back(tmp_path: Path, writer, family
     unused = ("betas", "alphas_cumprod", "position_ids", "logit_scale")  # schedule buffers, CLIP's image-side scale
     written = {k: v for k, v in sd.items() if not k.endswith(unused)}
     assert set(saved) == set(written)
-    assert all(torch.equal(saved[k].to(written[k].dtype), written[k]) for k in written)
+    # The file's weights, in the dtype the parts hold them (on a bf16 CPU, the fp16 file's weights as bf16).
+    assert all(torch.equal(saved[k], written[k].to(saved[k].dtype)) for k in written)
 
 
 def test_inpainting_model_sees_mask_and_masked_image(tmp_path: Path) -> None:
