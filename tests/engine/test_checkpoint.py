@@ -292,6 +292,16 @@ def test_checkpoint_weights_are_read_in_their_compute_dtype_once(tmp_path: Path,
 
 
 @needs_colleagues
+def test_weights_kept_for_an_accelerator_stay_in_file_dtype(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When models compute on a GPU the CPU keeps the file's dtype; the compute copy is made on the GPU."""
+    monkeypatch.setattr(devices, "compute_device", lambda: torch.device("cuda"))
+    path = write_tiny_sd15_checkpoint(tmp_path / "tiny.safetensors", dtype=torch.float16)
+    model, clip, vae = read_checkpoint(path)
+    for module in (model.unet, clip.model, vae.model):
+        assert {(p.device.type, p.dtype) for p in module.parameters()} == {("cpu", torch.float16)}
+
+
+@needs_colleagues
 @pytest.mark.parametrize("suffix", [".ckpt", ".safetensors"])
 def test_read_checkpoint_unknown_file(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"unknown{suffix}"
