@@ -19,9 +19,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from engine.conditioning import Conditioning
 from engine.sampling.cfg import plain_cfg
 
-Conditioning = list[list[Any]]
 FEATHER = 8  # latent pixels over which an area's weight ramps up at edges inside the image
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.values import Latent
 from engine.image_names import BLEND_MODES, RESAMPLE_METHODS
 from nodes.api import Boolean, Combo, Float, Int, Node, Output, Socket
 
@@ -63,7 +64,7 @@ class LatentBlend(Node):
               Float("blend_factor", 0.5, min=0.0, max=1.0, step=0.01)]
     outputs = [Output("LATENT")]
 
-    def execute(self, samples1: dict, samples2: dict, blend_factor: float) -> tuple:
+    def execute(self, samples1: Latent, samples2: Latent, blend_factor: float) -> tuple:
         from engine import latent_ops
 
         return (latent_ops.blend(samples1, samples2, blend_factor),)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from core.values import Conditioning
 from nodes.api import Combo, Float, Int, Node, Output, Socket
 
 if TYPE_CHECKING:
     import torch
 
 MAX_RESOLUTION = 16384
-Conditioning = list[list[Any]]
 
 
 def with_options(conditioning: Conditioning, **options: Any) -> Conditioning:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.values import Conditioning, Latent
 from engine.sampling.names import SAMPLER_NAMES, SCHEDULER_NAMES
 from nodes.api import Boolean, Combo, ExecutionContext, Float, Int, Node, Output, Socket
 from nodes.builtin.sd import SEED_MAX, preview_callback
@@ -59,8 +60,8 @@ class SamplerCustom(Node):
               Socket("latent_image", "LATENT")]
     outputs = [Output("LATENT", "output"), Output("LATENT", "denoised_output")]
 
-    def execute(self, model: DiffusionModel, add_noise: bool, noise_seed: int, cfg: float, positive: list,
-                negative: list, sampler: str, sigmas: torch.Tensor, latent_image: dict,
+    def execute(self, model: DiffusionModel, add_noise: bool, noise_seed: int, cfg: float, positive: Conditioning,
+                negative: Conditioning, sampler: str, sigmas: torch.Tensor, latent_image: Latent,
                 context: ExecutionContext) -> tuple:
         from engine.sampling.custom import sample_custom
 

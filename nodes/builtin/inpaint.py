@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.values import Conditioning, Latent
 from nodes.api import Boolean, Int, Node, Output, Socket
-from nodes.builtin.conditioning import Conditioning, with_options
+from nodes.builtin.conditioning import with_options
 
 if TYPE_CHECKING:
     import torch
@@ -23,7 +24,7 @@ class SetLatentNoiseMask(Node):
     inputs = [Socket("samples", "LATENT"), Socket("mask", "MASK")]
     outputs = [Output("LATENT")]
 
-    def execute(self, samples: dict, mask: torch.Tensor) -> tuple:
+    def execute(self, samples: Latent, mask: torch.Tensor) -> tuple:
         return ({**samples, "noise_mask": mask.reshape(-1, 1, mask.shape[-2], mask.shape[-1])},)
 
 
@@ -93,7 +94,7 @@ class LatentComposite(Node):
               Int("feather", 0, min=0, max=MAX_RESOLUTION, step=8)]
     outputs = [Output("LATENT")]
 
-    def execute(self, samples_to: dict, samples_from: dict, x: int, y: int, feather: int) -> tuple:
+    def execute(self, samples_to: Latent, samples_from: Latent, x: int, y: int, feather: int) -> tuple:
         from engine import latent_ops
 
         return (latent_ops.paste(samples_to, samples_from, x, y, feather),)

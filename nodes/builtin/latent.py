@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from core.values import Latent
 from engine.image_names import LATENT_UPSCALE_METHODS
 from nodes.api import Combo, Float, Int, Node, Output, Socket
 
 MAX_RESOLUTION = 16384
 
-Latent = dict[str, Any]
 
 
 class EmptyLatentImage(Node):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from core.values import Conditioning, Latent
 from engine.sampling.names import SAMPLER_NAMES, SCHEDULER_NAMES
 from nodes.api import Combo, ExecutionContext, Float, Folders, Int, Node, Output, Socket, String, model_choices
 
@@ -112,7 +113,8 @@ def preview_callback(model: DiffusionModel, context: ExecutionContext) -> StepCa
 
 
 def common_ksampler(model: DiffusionModel, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
-                    positive: list, negative: list, latent: dict, denoise: float = 1.0, disable_noise: bool = False,
+                    positive: Conditioning, negative: Conditioning, latent: Latent, denoise: float = 1.0,
+                    disable_noise: bool = False,
                     start_step: int | None = None, last_step: int | None = None, force_full_denoise: bool = False,
                     on_step: StepCallback | None = None) -> dict:
     """ComfyUI's ``common_ksampler``: noise from the seed (or none), then sampling; the latent dict comes back with
@@ -159,7 +161,8 @@ class KSampler(Node):
     outputs = [Output("LATENT", tooltip="The denoised latent.")]
 
     def execute(self, model: DiffusionModel, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
-                positive: list, negative: list, latent_image: dict, denoise: float, context: ExecutionContext) -> tuple:
+                positive: Conditioning, negative: Conditioning, latent_image: Latent, denoise: float,
+                context: ExecutionContext) -> tuple:
         return (common_ksampler(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image,
                                 denoise=denoise, on_step=preview_callback(model, context)),)
 
@@ -179,7 +182,7 @@ class KSamplerAdvanced(Node):
     outputs = [Output("LATENT")]
 
     def execute(self, model: DiffusionModel, add_noise: str, noise_seed: int, steps: int, cfg: float,
-                sampler_name: str, scheduler: str, positive: list, negative: list, latent_image: dict,
+                sampler_name: str, scheduler: str, positive: Conditioning, negative: Conditioning, latent_image: Latent,
                 start_at_step: int, end_at_step: int, return_with_leftover_noise: str,
                 context: ExecutionContext) -> tuple:
         return (common_ksampler(model, noise_seed, steps, cfg, sampler_name, scheduler, positive, negative,
@@ -198,7 +201,7 @@ class VAEDecode(Node):
               Socket("vae", "VAE", tooltip="The VAE model used for decoding the latent.")]
     outputs = [Output("IMAGE", tooltip="The decoded image.")]
 
-    def execute(self, samples: dict, vae: VAE) -> tuple:
+    def execute(self, samples: Latent, vae: VAE) -> tuple:
         return (vae.decode(samples["samples"]),)
 
 
@@ -219,7 +222,7 @@ class VAEDecodeTiled(Node):
               Int("tile_size", 512, min=64, max=4096, step=32), Int("overlap", 64, min=0, max=4096, step=32)]
     outputs = [Output("IMAGE")]
 
-    def execute(self, samples: dict, vae: VAE, tile_size: int = 512, overlap: int = 64) -> tuple:
+    def execute(self, samples: Latent, vae: VAE, tile_size: int = 512, overlap: int = 64) -> tuple:
         return (vae.decode_tiled(samples["samples"], tile_size=tile_size, overlap=min(overlap, tile_size // 4)),)
 
 
