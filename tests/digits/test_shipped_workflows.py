@@ -12,7 +12,7 @@ from PIL import Image
 
 from engine.metrics.digits import DigitsFeatures, load_digits_classifier
 from execution.workflow_format import ui_to_api
-from tests.conftest import ROOT, start_server, stop_server
+from tests.conftest import ROOT, serve, stop_server
 from tests.server.api_client import get_json, http, run_prompt, view_url
 
 if not (ROOT / "models" / "checkpoints" / "atelier-digits.safetensors").is_file():
@@ -21,7 +21,7 @@ if not (ROOT / "models" / "checkpoints" / "atelier-digits.safetensors").is_file(
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    running = start_server(tmp_path_factory.mktemp("digits"), models_dir=ROOT / "models")
+    running = serve(tmp_path_factory.mktemp("digits"), models_dir=ROOT / "models")
     yield running
     stop_server(running)
 

@@ -9,10 +9,8 @@ import time
 
 from PIL import Image
 
-from tests.conftest import ROOT, start_server, stop_server
 from tests.server.api_client import get_json, http, run_prompt, view_url
 
-PLUGINS = ROOT / "tests" / "plugins"
 INVERT_PROMPT = {
     "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 32, "batch_size": 1, "color": 0x336699}},
     "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
@@ -91,37 +89,6 @@ def test_node_exception_is_reported_and_server_stays_healthy(server):
     assert error["node_id"] == "2" and error["node_type"] == "TestFail"
     assert error["exception_type"] == "ValueError" and "always fails" in error["exception_message"]
     assert get_json(server.url + "/system_stats")["system"]["python_version"]
-
-
-def test_queue_front_delete_and_history_survive_a_restart(tmp_path):
-    plugins = ("--custom-nodes-dir", str(PLUGINS))
-    server = start_server(tmp_path, *plugins)
-    try:
-        run_prompt(server.url, server.ws_url, INVERT_PROMPT)
-        # Block the worker with a long prompt, then queue more behind it.
-        long_prompt = {"1": {"class_type": "TestSleep", "inputs": {"value": 2, "steps": 100, "seconds": 0.05}},
-                       "2": {"class_type": "TestEven", "inputs": {"number": ["1", 0]}}}
-        http(server.url + "/prompt", {"prompt": long_prompt})
-        ids = [json.loads(http(server.url + "/prompt", {"prompt": INVERT_PROMPT, "front": index == 2})[1])
-               ["prompt_id"] for index in range(3)]
-        queue = get_json(server.url + "/queue")
-        assert [item[1] for item in queue["queue_pending"]][0] == ids[2]  # front goes first
-        http(server.url + "/queue", {"delete": [ids[0]]})
-        pending = [item[1] for item in get_json(server.url + "/queue")["queue_pending"]]
-        assert ids[0] not in pending
-        finished = set(get_json(server.url + "/history"))
-    finally:
-        server.process.kill()  # a crash, not a clean shutdown
-        server.process.wait()
-    restarted = start_server(tmp_path, *plugins)
-    try:
-        assert finished <= set(get_json(restarted.url + "/history"))
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not {ids[1], ids[2]} <= set(get_json(restarted.url + "/history")):
-            time.sleep(0.3)
-        assert {ids[1], ids[2]} <= set(get_json(restarted.url + "/history")), restarted.log()
-    finally:
-        stop_server(restarted)
 
 
 def test_object_info_models_plugins_and_extensions(server):

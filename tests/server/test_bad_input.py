@@ -11,6 +11,7 @@ from pathlib import Path
 from PIL import Image
 from websockets.sync.client import connect
 
+from tests.conftest import serve, stop_server
 from tests.server.api_client import get_json, http, run_prompt
 from tests.server.test_api import INVERT_PROMPT
 
@@ -95,9 +96,7 @@ def test_upload_names_clashes_and_path_tricks(server):
 
 
 def test_oversize_upload_is_refused(tmp_path):
-    from tests.conftest import start_server, stop_server
-
-    small = start_server(tmp_path, "--max-upload-size", "0.05")
+    small = serve(tmp_path, "--max-upload-size", "0.05")
     try:
         status, answer = upload(small, "big.png", png_bytes(size=(400, 400)) + b"\0" * 100_000)
         assert status == 413

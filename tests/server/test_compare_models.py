@@ -13,7 +13,7 @@ from PIL import Image
 from engine.gan import GANGenerator, save_gan
 from engine.gan.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 from engine.metrics.inception import WEIGHTS_FILE
-from tests.conftest import start_server, stop_server
+from tests.conftest import serve, stop_server
 from tests.engine.test_clip_score import tiny_clip
 from tests.engine.test_metrics import random_inception
 from tests.factories import write_tiny_sd15_checkpoint, write_tiny_sdxl_checkpoint
@@ -39,7 +39,7 @@ def metrics_server(tmp_path_factory):
     rng = np.random.default_rng(0)
     for index in range(12):
         Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(reference / f"{index:02d}.png")
-    server = start_server(base)
+    server = serve(base)
     yield server
     stop_server(server)
 
@@ -75,7 +75,7 @@ def test_sd15_against_sdxl_in_one_table(metrics_server):
 
 
 def test_missing_inception_weights_name_the_file(tmp_path):
-    server = start_server(tmp_path)
+    server = serve(tmp_path)
     try:
         prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 16, "height": 16, "batch_size": 2,
                                                                 "color": 0}},

@@ -15,7 +15,7 @@ from PIL import Image
 from engine.model_cache import ModelCache
 from engine.sd.checkpoint import load_checkpoint
 from engine.sd.state_dict import load_state_dict
-from tests.conftest import start_server, stop_server
+from tests.conftest import serve, stop_server
 from tests.factories import (
     random_rrdbnet,
     write_tiny_sd2_checkpoint,
@@ -59,7 +59,7 @@ def server(tmp_path_factory):
     rgba[16:48, 16:48, 3] = 0
     (base / "input").mkdir(parents=True, exist_ok=True)
     Image.fromarray(rgba, "RGBA").save(base / "input" / "example.png")
-    server = start_server(base)
+    server = serve(base)
     yield server
     stop_server(server)
 

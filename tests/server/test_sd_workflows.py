@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from execution.workflow_format import ui_to_api
-from tests.conftest import ROOT, start_server, stop_server
+from tests.conftest import ROOT, serve, stop_server
 from tests.factories import write_tiny_sd15_checkpoint
 from tests.server.api_client import get_json, http, run_prompt, view_url
 
@@ -27,7 +27,7 @@ def sd_server(tmp_path_factory):
     (base / "input").mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(
         base / "input" / "example.png")
-    server = start_server(base)
+    server = serve(base)
     yield server
     stop_server(server)
 
