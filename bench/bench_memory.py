@@ -60,10 +60,7 @@ def measure(path: Path, sizes: list[int], steps: int) -> dict[str, Any]:
     from engine.sampling.ksampler import sample
     from engine.sampling.noise import prepare_noise
 
-    try:
-        from engine.sd.checkpoint import read_checkpoint
-    except ImportError:  # checkouts from before the loaders stopped caching
-        from engine.sd.checkpoint import load_checkpoint as read_checkpoint
+    from engine.sd.checkpoint import read_checkpoint
 
     result: dict[str, Any] = {"threads": torch.get_num_threads(), "torch": torch.__version__}
     start = time.perf_counter()

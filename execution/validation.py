@@ -57,13 +57,25 @@ def validate_prompt(registry: Registry, folders: Folders, prompt: Any,
     return _Validator(registry, folders, prompt).run(outputs)
 
 
+def _shape_problem(node_id: str, node: Any) -> dict[str, Any] | None:
+    """An error when a node is not ``{"class_type": str, "inputs": {...}, "_meta": {...}}``."""
+    if not isinstance(node, dict) or "class_type" not in node:
+        return error("invalid_prompt", "Cannot execute because a node is missing the class_type property.",
+                     f"Node ID '#{node_id}'", node_id=node_id)
+    for key, kind, name in (("class_type", str, "a string"), ("inputs", dict, "an object"),
+                            ("_meta", dict, "an object")):
+        if key in node and node[key] is not None and not isinstance(node[key], kind):
+            return error("invalid_prompt", f"Node #{node_id}: {key} must be {name}",
+                         f"Node ID '#{node_id}', {key} is a {type(node[key]).__name__}", node_id=node_id)
+    return None
+
+
 def _check_node_types(registry: Registry, prompt: dict[str, Any]) -> ValidationResult | None:
     node_errors: dict[str, dict[str, Any]] = {}
     for node_id, node in prompt.items():
-        if not isinstance(node, dict) or "class_type" not in node:
-            node_errors[str(node_id)] = _entry([error(
-                "invalid_prompt", "Cannot execute because a node is missing the class_type property.",
-                f"Node ID '#{node_id}'", node_id=str(node_id))], "")
+        problem = _shape_problem(str(node_id), node)
+        if problem is not None:
+            node_errors[str(node_id)] = _entry([problem], "")
         elif node["class_type"] not in registry:
             title = (node.get("_meta") or {}).get("title") or node["class_type"]
             node_errors[str(node_id)] = _entry([error(

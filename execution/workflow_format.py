@@ -16,8 +16,31 @@ MUTED, BYPASSED = 2, 4
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 
 
+class WorkflowError(ValueError):
+    """A UI-format workflow whose structure is not one the conversion can read; the message names the part."""
+
+
 def is_ui_workflow(data: Any) -> bool:
     return isinstance(data, dict) and isinstance(data.get("nodes"), list) and "links" in data
+
+
+def check_workflow_shape(workflow: dict[str, Any]) -> None:
+    """Raise ``WorkflowError`` unless every node is an object with an id and a type name, its inputs are objects,
+    and links are lists or objects."""
+    for index, node in enumerate(workflow.get("nodes") or []):
+        where = f"nodes[{index}]"
+        if not isinstance(node, dict):
+            raise WorkflowError(f"{where} is a {type(node).__name__}, not a node object")
+        if not isinstance(node.get("id"), (int, str)) or isinstance(node.get("id"), bool):
+            raise WorkflowError(f"{where} has no id (a number or a string)")
+        if not isinstance(node.get("type"), str):
+            raise WorkflowError(f"{where} (id {node['id']}) has no type name")
+        slots = node.get("inputs") or []
+        if not isinstance(slots, list) or not all(isinstance(slot, dict) for slot in slots):
+            raise WorkflowError(f"{where} (id {node['id']}): inputs must be a list of objects")
+    links = workflow.get("links") or []
+    if not isinstance(links, list) or not all(isinstance(link, (list, dict)) for link in links):
+        raise WorkflowError("links must be a list of lists (schema 0.4) or objects (schema 1.0)")
 
 
 def _links_table(workflow: dict[str, Any]) -> dict[int, tuple[int, int, str]]:
@@ -126,5 +149,10 @@ def _wrap(value: Any) -> Any:
 
 
 def ui_to_api(workflow: dict[str, Any], object_info: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The API-format prompt of a UI-format workflow (schema 0.4 or 1.0)."""
-    return _Converter(workflow, object_info).convert()
+    """The API-format prompt of a UI-format workflow (schema 0.4 or 1.0); ``WorkflowError`` when its structure is
+    not one this can read."""
+    check_workflow_shape(workflow)
+    try:
+        return _Converter(workflow, object_info).convert()
+    except (KeyError, TypeError, ValueError) as exc:  # a field of the wrong type deep inside a link or slot
+        raise WorkflowError(f"cannot read the workflow: {type(exc).__name__}: {exc}") from exc

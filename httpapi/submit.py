@@ -7,7 +7,7 @@ from typing import Any
 
 from core.errors import error
 from execution.validation import validate_prompt
-from execution.workflow_format import is_ui_workflow, ui_to_api
+from execution.workflow_format import WorkflowError, is_ui_workflow, ui_to_api
 from runtime import Runtime
 
 
@@ -34,7 +34,11 @@ def submit_prompt(runtime: Runtime, prompt: Any, extra_data: dict[str, Any] | No
 def submit_workflow(runtime: Runtime, workflow: Any, client_id: str | None = None) -> tuple[int, dict[str, Any]]:
     """Run a UI-format workflow (or an API prompt) as is; the workflow is embedded in saved PNGs."""
     if is_ui_workflow(workflow):
-        prompt = ui_to_api(workflow, runtime.registry.object_info(runtime.folders))
+        try:
+            prompt = ui_to_api(workflow, runtime.registry.object_info(runtime.folders))
+        except WorkflowError as problem:
+            return 400, {"error": error("invalid_workflow", "The workflow's structure cannot be read", str(problem)),
+                         "node_errors": {}}
         return submit_prompt(runtime, prompt, {"extra_pnginfo": {"workflow": workflow}}, client_id)
     if isinstance(workflow, dict) and workflow:
         return submit_prompt(runtime, workflow, None, client_id)

@@ -87,8 +87,6 @@ def test_a_wrongly_typed_field_is_named_in_the_error(server):
     assert status == 400 and json.loads(answer)["error"]["type"] == "invalid_body"
 
 
-@pytest.mark.xfail(strict=True, reason="known 500s in execution/ (validation and UI-workflow conversion) trust the "
-                                       "types of node fields; strict, so the fix asks for this marker to go")
 @pytest.mark.parametrize(("path", "body"), [
     ("/prompt", {"prompt": {"1": {"class_type": ["PreviewImage"], "inputs": {}}}}),
     ("/prompt", {"prompt": {"1": {"class_type": {"name": "PreviewImage"}, "inputs": {}}}}),

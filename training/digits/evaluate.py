@@ -15,7 +15,7 @@ from engine.metrics.scores import frechet_distance, mean_and_covariance
 from engine.metrics.stats import load_stats
 from engine.sampling.ksampler import sample
 from engine.sampling.noise import prepare_noise
-from engine.sd.checkpoint import load_checkpoint
+from engine.sd.checkpoint import read_checkpoint
 
 PROMPT = "a handwritten digit {d}"
 
@@ -23,7 +23,7 @@ PROMPT = "a handwritten digit {d}"
 def generate_digits(loaded: tuple, digit: int, count: int, seed: int, steps: int = 20,
                     cfg: float = 5.0) -> torch.Tensor:
     """IMAGE [count, 32, 32, 3] for one prompted digit, through the same engine calls as the KSampler node.
-    ``loaded`` is what ``load_checkpoint`` returns."""
+    ``loaded`` is what ``read_checkpoint`` returns."""
     model, clip, vae = loaded
     cond, pooled = clip.encode(PROMPT.format(d=digit))
     uncond, _ = clip.encode("")
@@ -42,7 +42,7 @@ def digits_fid(features: DigitsFeatures, images: torch.Tensor, reference: tuple[
 def evaluate_models(models: Path, per_digit: int = 30) -> dict[str, float]:
     features = DigitsFeatures(load_digits_classifier(models / "fid" / "atelier-digits-classifier.safetensors"))
     reference = load_stats(models / "fid" / "atelier-digits-heldout.npz")
-    loaded = load_checkpoint(models / "checkpoints" / "atelier-digits.safetensors")
+    loaded = read_checkpoint(models / "checkpoints" / "atelier-digits.safetensors")
     images, correct = [], 0
     for digit in range(10):
         batch = generate_digits(loaded, digit, per_digit, seed=digit)
