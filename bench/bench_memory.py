@@ -59,7 +59,6 @@ def measure(path: Path, sizes: list[int], steps: int) -> dict[str, Any]:
     from engine import device as devices
     from engine.sampling.ksampler import sample
     from engine.sampling.noise import prepare_noise
-
     from engine.sd.checkpoint import read_checkpoint
 
     result: dict[str, Any] = {"threads": torch.get_num_threads(), "torch": torch.__version__}

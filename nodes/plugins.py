@@ -15,8 +15,8 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-from nodes.comfy_v1 import definition_from_v1
 from core.registry import PluginFailure, Registry
+from nodes.comfy_v1 import definition_from_v1
 
 log = logging.getLogger(__name__)
 
