@@ -56,12 +56,6 @@ def read_checkpoint(path: str | Path) -> tuple[DiffusionModel, Any, VAE]:
     return model, family.text_encoder_value(encoders), vae
 
 
-def load_checkpoint(path: str | Path, _cache: object = None) -> tuple[DiffusionModel, Any, VAE]:
-    """Deprecated: ``read_checkpoint``. Kept for callers not yet moved; a second argument (once a model cache) is
-    ignored and the file is read afresh."""
-    return read_checkpoint(path)
-
-
 def checkpoint_family(sd: Mapping[str, torch.Tensor], path: str | Path) -> ModelFamily:
     """The family of a single-file checkpoint from its text encoders' keys; raises ``CheckpointError`` naming
     ``path`` when it is not one we can load."""

@@ -12,8 +12,7 @@ import safetensors.torch
 import torch
 from PIL import Image
 
-from engine.model_cache import ModelCache
-from engine.sd.checkpoint import load_checkpoint
+from engine.sd.checkpoint import read_checkpoint
 from engine.sd.state_dict import load_state_dict
 from tests.conftest import serve, stop_server
 from tests.factories import (
@@ -110,11 +109,9 @@ def test_merge_workflow_saves_a_checkpoint_that_loads_back(server):
     saved = next((Path(server.base) / "output" / "checkpoints").glob("merged_*.safetensors"))
     keys = load_state_dict(saved)
     assert {key.split(".")[0] for key in keys} == {"model", "first_stage_model", "cond_stage_model"}
-    model, clip, _ = load_checkpoint(saved, ModelCache())
-    a, clip_a, _ = load_checkpoint(Path(server.base) / "models" / "checkpoints" / "v1-5-pruned-emaonly.safetensors",
-                                   ModelCache())
-    b, clip_b, _ = load_checkpoint(Path(server.base) / "models" / "checkpoints" / "dreamshaper_8.safetensors",
-                                   ModelCache())
+    model, clip, _ = read_checkpoint(saved)
+    a, clip_a, _ = read_checkpoint(Path(server.base) / "models" / "checkpoints" / "v1-5-pruned-emaonly.safetensors")
+    b, clip_b, _ = read_checkpoint(Path(server.base) / "models" / "checkpoints" / "dreamshaper_8.safetensors")
     key = "out.2.weight"
     halfway = (a.unet.state_dict()[key].float() + b.unet.state_dict()[key].float()) / 2
     assert torch.allclose(model.unet.state_dict()[key].float(), halfway, atol=1e-3)
