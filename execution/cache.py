@@ -4,8 +4,8 @@ A signature hashes the node's class, its constant inputs, its fingerprint (IS_CH
 the nodes feeding it, so re-queuing an unchanged prompt runs nothing, and changing one widget re-runs exactly
 that node and its descendants, whatever the node ids are.
 
-Policy: the outputs of the latest prompt are always kept; older ones stay in an LRU bounded in bytes
-(``--cache-ram``).
+Policy: the outputs of the running (or latest) prompt are pinned and always kept; older ones stay, least
+recently used first, until ``runtime.memory.MemoryBudget`` drops them to keep ``--cache-ram``.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ def estimate_bytes(value: Any, _seen: set[int] | None = None) -> int:
 
 @dataclass
 class OutputCache:
-    max_bytes: int = 4 << 30
     entries: OrderedDict[str, CacheEntry] = field(default_factory=OrderedDict)
     pinned: set[str] = field(default_factory=set)
 
@@ -68,22 +67,13 @@ class OutputCache:
         self.entries.move_to_end(signature)
 
     def pin(self, signatures: set[str]) -> None:
-        """Keep these (the latest prompt's) whatever the budget; then trim the rest to ``max_bytes``."""
+        """Keep these (the running prompt's) whatever the budget, until the next prompt pins its own."""
         self.pinned = set(signatures)
-        self.trim()
 
     def drop_oldest_unpinned(self) -> int | None:
         """Forget the least recently used entry of an older prompt; the bytes it held, or None if none is left."""
         signature = next((key for key in self.entries if key not in self.pinned), None)
         return None if signature is None else self.entries.pop(signature).nbytes
-
-    def trim(self) -> None:
-        total = sum(entry.nbytes for entry in self.entries.values())
-        for signature in list(self.entries):
-            if total <= self.max_bytes:
-                break
-            if signature not in self.pinned:
-                total -= self.entries.pop(signature).nbytes
 
     def clear(self) -> None:
         self.entries.clear()

@@ -6,8 +6,11 @@ Listeners are called from the worker thread: they must hand work to their own th
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 BROADCAST_WITHOUT_CLIENT = {"progress", "execution_interrupted"}  # ComfyUI broadcasts these when no client_id
 
@@ -26,13 +29,20 @@ class EventHub:
         self.listeners.append(listener)
 
     def send(self, event: str, data: dict[str, Any], client_id: str | None = None) -> None:
-        """An event for one client, or for every client when ``client_id`` is None."""
+        """An event for one client, or for every client when ``client_id`` is None. A listener that fails is
+        logged and skipped: it must not fail the prompt that reported the event."""
         for listener in self.listeners:
-            listener.on_event(event, data, client_id)
+            try:
+                listener.on_event(event, data, client_id)
+            except Exception:
+                log.exception("event listener %r failed on %s", listener, event)
 
     def send_preview(self, image: Any, client_id: str | None, prompt_id: str, node_id: str) -> None:
         for listener in self.listeners:
-            listener.on_preview(image, client_id, prompt_id, node_id)
+            try:
+                listener.on_preview(image, client_id, prompt_id, node_id)
+            except Exception:
+                log.exception("event listener %r failed on a preview", listener)
 
 
 @dataclass

@@ -71,6 +71,7 @@ class Executor:
         self._message(run, "execution_start", {"prompt_id": prompt_id, "timestamp": now_ms()})
         needed = ancestors(prompt, outputs)
         run.signatures = compute_signatures(self.registry, prompt, needed, lambda nid: self._fingerprint(run, nid))
+        self.cache.pin({run.signatures[nid] for nid in needed})  # a model loaded mid-prompt must not evict these
         cached = [nid for nid in needed if run.signatures[nid] in self.cache]
         self._message(run, "execution_cached", {"nodes": cached, "prompt_id": prompt_id, "timestamp": now_ms()})
         try:
@@ -78,7 +79,6 @@ class Executor:
             self._message(run, "execution_success", {"prompt_id": prompt_id, "timestamp": now_ms()})
         except NodeExecutionError as failure:
             self._report_failure(run, failure)
-        self.cache.pin({run.signatures[nid] for nid in needed})
         run.outcome.seconds = time.perf_counter() - started
         return run.outcome
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +43,8 @@ class PromptQueue:
             number, prompt_id, prompt, extra_data, outputs = item
             heapq.heappush(self._heap, QueueItem(float(number), seq, prompt_id, prompt, extra_data, outputs))
             self._seq = max(self._seq, seq + 1)
-            self._counter = max(self._counter, int(abs(float(number))))
+            if math.isfinite(float(number)):  # a stored non-finite number must not stop a restart
+                self._counter = max(self._counter, int(abs(float(number))))
 
     def next_number(self) -> int:
         """The next priority number for a prompt queued at the back (ComfyUI's server counter)."""

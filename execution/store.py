@@ -74,7 +74,7 @@ class PromptStore:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM queue WHERE prompt_id = ?", (prompt_id,))
             self._db.execute("INSERT OR REPLACE INTO history (prompt_id, entry) VALUES (?, ?)",
-                             (prompt_id, json.dumps(entry)))
+                             (prompt_id, json.dumps(entry, default=repr)))  # a plug-in's odd UI value
             self._db.execute("DELETE FROM history WHERE seq NOT IN "
                              "(SELECT seq FROM history ORDER BY seq DESC LIMIT ?)", (MAX_HISTORY,))
 

@@ -27,27 +27,35 @@ class Worker:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop after the running prompt (if any) and wait up to ``timeout`` seconds for the thread."""
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Interrupt the running prompt (if any), stop, and wait up to ``timeout`` seconds; whether it stopped."""
         self._stop.set()
+        self.executor.interrupt.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def status(self) -> dict[str, Any]:
         return {"status": {"exec_info": {"queue_remaining": self.queue.remaining()}}}
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            item = self.queue.get(timeout=0.5)
-            if item is None:
-                for action in self.on_idle:
-                    action()
-                continue
-            self.events.send("status", self.status())
-            self.run_item(item)
-            for action in self.after_prompt:
+            try:
+                self._step()
+            except Exception:  # the worker must outlive anything a prompt, a hook or the store does
+                log.exception("the worker recovered from an error between prompts")
+
+    def _step(self) -> None:
+        item = self.queue.get(timeout=0.5)
+        if item is None:
+            for action in self.on_idle:
                 action()
-            self.events.send("status", self.status())
+            return
+        self.events.send("status", self.status())
+        self.run_item(item)
+        for action in self.after_prompt + self.on_idle:  # /free is honoured between prompts too
+            action()
+        self.events.send("status", self.status())
 
     def run_item(self, item: QueueItem) -> None:
         events = PromptEvents(self.events, item.extra_data.get("client_id"))

@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from httpapi import file_routes, info_routes, prompt_routes, userdata_routes, websocket_route
-from httpapi.hub import Hub
+from httpapi.hub import WebSocketHub
 from runtime import Runtime
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -60,7 +60,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 def create_app(runtime: Runtime) -> web.Application:
     app = web.Application(client_max_size=runtime.settings.max_upload_bytes,
                           middlewares=[origin_guard, json_errors])
-    hub = Hub()
+    hub = WebSocketHub()
     runtime.events.subscribe(hub)
     tables = [module.routes(runtime) for module in (prompt_routes, file_routes, userdata_routes, info_routes)]
     tables.append(websocket_route.routes(runtime, hub))
@@ -93,14 +93,23 @@ def _add_editor(app: web.Application, dist: Path) -> None:
         app.router.add_static("/assets", dist / "assets")
     for path in dist.glob("*") if dist.is_dir() else []:
         if path.is_file() and path.name != "index.html":
-            app.router.add_get(f"/{path.name}", lambda request, path=path: web.FileResponse(path))
+            app.router.add_get(f"/{path.name}", _file_handler(path))
 
 
-async def _start(runtime: Runtime, hub: Hub) -> None:
+def _file_handler(path: Path) -> Handler:
+    """A handler serving one file of the editor's build (favicon.ico, ...)."""
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(path)
+
+    return serve
+
+
+async def _start(runtime: Runtime, hub: WebSocketHub) -> None:
     hub.start()
     runtime.start()
 
 
-async def _stop(runtime: Runtime, hub: Hub) -> None:
+async def _stop(runtime: Runtime, hub: WebSocketHub) -> None:
     hub.stop()
     runtime.close()

@@ -7,6 +7,7 @@ shape (``{"error": {type, message, details, extra_info}}``), never a 500.
 from __future__ import annotations
 
 import json
+import math
 import typing
 from collections.abc import Mapping
 from typing import Any
@@ -83,8 +84,8 @@ def _matches(value: Any, expected: FieldType) -> bool:
         return isinstance(value, list) and all(_matches(entry, item) for entry in value)
     if isinstance(value, bool):
         return expected is bool  # JSON true is no number
-    if expected is float:
-        return isinstance(value, (int, float))
+    if expected is float:  # Infinity and NaN parse as floats but are no number a queue can order by
+        return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
     return isinstance(value, expected)
 
 

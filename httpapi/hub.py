@@ -30,7 +30,7 @@ class Client:
     feature_flags: dict[str, Any] = field(default_factory=dict)
 
 
-class Hub:
+class WebSocketHub:
     def __init__(self) -> None:
         self.clients: dict[str, Client] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -48,36 +48,41 @@ class Hub:
             self._publisher.cancel()
         self.loop = None
 
-    def on_event(self, event: str, data: dict[str, Any], sid: str | None = None) -> None:
-        """Queue a JSON message for one client (``sid``) or everyone (None). Safe from any thread."""
-        self._enqueue(json.dumps({"type": event, "data": data}), sid)
+    def on_event(self, event: str, data: dict[str, Any], client_id: str | None = None) -> None:
+        """Queue a JSON message for one client (``client_id``) or everyone (None). Safe from any thread."""
+        self._enqueue(json.dumps({"type": event, "data": data}, default=repr), client_id)
 
-    def on_preview(self, image: Any, sid: str | None, prompt_id: str, node_id: str) -> None:
+    def on_preview(self, image: Any, client_id: str | None, prompt_id: str, node_id: str) -> None:
         """A latent preview (a PIL image) as ComfyUI's binary frame (event 1, or 4 with metadata)."""
         buffer = io.BytesIO()
         image.convert("RGB").save(buffer, format="JPEG", quality=95)
         jpeg = buffer.getvalue()
-        client = self.clients.get(sid) if sid else None
+        client = self.clients.get(client_id) if client_id else None
         if client is not None and client.feature_flags.get("supports_preview_metadata"):
             meta = json.dumps({"node_id": node_id, "prompt_id": prompt_id, "display_node_id": node_id,
                                "parent_node_id": None, "real_node_id": node_id, "image_type": "image/jpeg"}).encode()
             frame = struct.pack(">II", PREVIEW_IMAGE_WITH_METADATA, len(meta)) + meta + jpeg
         else:
             frame = struct.pack(">II", PREVIEW_IMAGE, JPEG) + jpeg
-        self._enqueue(frame, sid)
+        self._enqueue(frame, client_id)
 
-    def _enqueue(self, message: str | bytes, sid: str | None) -> None:
+    def _enqueue(self, message: str | bytes, client_id: str | None) -> None:
         if self.loop is None or self._outbox is None or self.loop.is_closed():
             return
-        self.loop.call_soon_threadsafe(self._outbox.put_nowait, (message, sid))
+        self.loop.call_soon_threadsafe(self._outbox.put_nowait, (message, client_id))
 
     async def _publish_loop(self) -> None:
         assert self._outbox is not None
         while True:
-            message, sid = await self._outbox.get()
-            targets = [self.clients[sid]] if sid in self.clients else [] if sid else list(self.clients.values())
-            for client in targets:
+            message, client_id = await self._outbox.get()
+            for client in self._targets(client_id):
                 await self._deliver(client, message)
+
+    def _targets(self, client_id: str | None) -> list[Client]:
+        """One client, nobody (it left), or everyone for a broadcast."""
+        if client_id is None:
+            return list(self.clients.values())
+        return [self.clients[client_id]] if client_id in self.clients else []
 
     async def _deliver(self, client: Client, message: str | bytes) -> None:
         try:

@@ -83,8 +83,7 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
     @table.post("/free")
     async def free(request: web.Request) -> web.Response:
         body = await read_object(request, FREE_FIELDS)
-        runtime.free_request.unload_models = bool(body.get("unload_models"))
-        runtime.free_request.free_memory = bool(body.get("free_memory"))
+        runtime.request_free(bool(body.get("unload_models")), bool(body.get("free_memory")))
         return web.Response(status=200)
 
     @table.get("/history")

@@ -8,33 +8,33 @@ import uuid
 
 from aiohttp import WSMsgType, web
 
-from httpapi.hub import Client, Hub
+from httpapi.hub import Client, WebSocketHub
 from runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-def routes(runtime: Runtime, hub: Hub) -> web.RouteTableDef:
+def routes(runtime: Runtime, hub: WebSocketHub) -> web.RouteTableDef:
     table = web.RouteTableDef()
 
     @table.get("/ws")
     async def websocket(request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse(max_msg_size=1 << 20)
         await socket.prepare(request)
-        sid = request.query.get("clientId") or uuid.uuid4().hex
+        client_id = request.query.get("clientId") or uuid.uuid4().hex
         client = Client(socket)
-        hub.clients[sid] = client  # reusing an id replaces the old socket, as in ComfyUI
+        hub.clients[client_id] = client  # reusing an id replaces the old socket, as in ComfyUI
         try:
             status = runtime.worker.status()
-            await socket.send_str(json.dumps({"type": "status", "data": {**status, "sid": sid}}))
+            await socket.send_str(json.dumps({"type": "status", "data": {**status, "sid": client_id}}))
             first = True
             async for message in socket:
                 if message.type == WSMsgType.TEXT and first:
                     await _handshake(runtime, client, message.data)
                 first = False
         finally:
-            if hub.clients.get(sid) is client:
-                del hub.clients[sid]
+            if hub.clients.get(client_id) is client:
+                del hub.clients[client_id]
         return socket
 
     return table

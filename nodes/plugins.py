@@ -74,10 +74,12 @@ def _register_module(registry: Registry, module: ModuleType, module_name: str, e
     mappings = dict(getattr(module, "NODE_CLASS_MAPPINGS", {}) or {})
     if not own and not mappings:
         raise ImportError("exports neither ATELIER_NODES nor NODE_CLASS_MAPPINGS")
-    registry.add_all(node.definition(module_name) for node in own)
     display_names = dict(getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", {}) or {})
-    for name, cls in mappings.items():
-        registry.add(definition_from_v1(name, cls, display_names.get(name), module_name))
+    # Every definition is built before any is registered: a plug-in either loads whole or is reported failed.
+    definitions = [node.definition(module_name) for node in own]
+    definitions += [definition_from_v1(name, cls, display_names.get(name), module_name)
+                    for name, cls in mappings.items()]
+    registry.add_all(definitions)
     web_directory = getattr(module, "WEB_DIRECTORY", None)
     if web_directory:
         base = entry if entry.is_dir() else entry.parent

@@ -27,7 +27,7 @@ def build_runtime(settings: Settings) -> Runtime:
     registry = Registry()
     registry.add_all(builtin_definitions(), builtin=True)
     load_plugins(registry, settings.custom_node_dirs)
-    outputs = OutputCache(settings.cache_bytes)
+    outputs = OutputCache()
     models = ModelCache()
     memory = MemoryBudget(settings.cache_bytes, outputs, models)
     models.before_load = memory.trim

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from runtime.settings import Settings
 
 @dataclass
 class FreeRequest:
-    """What ``POST /free`` asked for; carried out by the worker once it is idle."""
+    """What ``POST /free`` asked for; carried out by the worker between prompts."""
 
     unload_models: bool = False
     free_memory: bool = False
@@ -43,24 +44,32 @@ class Runtime:
     executor: Executor
     worker: Worker
     free_request: FreeRequest = field(default_factory=FreeRequest)
+    _free_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
         self.worker.start()
 
     def close(self) -> None:
-        self.worker.stop()
-        self.store.close()
+        """Interrupt and stop the worker; the store is closed once nothing can write to it."""
+        if self.worker.stop():
+            self.store.close()
+
+    def request_free(self, unload_models: bool, free_memory: bool) -> None:
+        """``POST /free``: requests add up until the worker carries them out."""
+        with self._free_lock:
+            self.free_request.unload_models |= unload_models
+            self.free_request.free_memory |= free_memory
 
     def free_if_requested(self) -> None:
         """Runs on the worker thread between prompts, so nothing is freed under a running node."""
-        request = self.free_request
+        with self._free_lock:
+            request, self.free_request = self.free_request, FreeRequest()
         if request.free_memory:
             self.outputs.clear()
         if request.unload_models or request.free_memory:
             self.models.clear()
             gc.collect()
             _empty_accelerator_cache()
-        self.free_request = FreeRequest()
 
     def user_root(self) -> Path:
         root = self.folders.user_dir / "default"

@@ -13,6 +13,7 @@ from execution.events import EventHub, EventListener, PromptEvents
 from execution.executor import ExecutionOutcome, Executor
 from execution.validation import ValidationResult, validate_prompt
 from nodes.builtin import builtin_definitions
+from runtime.memory import MemoryBudget
 
 
 class RecordedEvents:
@@ -38,7 +39,7 @@ class RecordedEvents:
 class Harness:
     """Validates and runs prompts against ``registry`` and ``folders``; keeps every node's outputs of the last run."""
 
-    def __init__(self, folders: Folders, registry: Registry | None = None) -> None:
+    def __init__(self, folders: Folders, registry: Registry | None = None, cache_bytes: int = 4 << 30) -> None:
         if registry is None:
             registry = Registry()
             registry.add_all(builtin_definitions(), builtin=True)
@@ -46,7 +47,10 @@ class Harness:
         self.folders = folders
         self.models = ModelCache()
         self.interrupt = InterruptFlag()
-        self.executor = Executor(registry, OutputCache(), folders, self.models, self.interrupt)
+        outputs = OutputCache()
+        self.memory = MemoryBudget(cache_bytes, outputs, self.models)  # --cache-ram, trimmed after each run
+        self.models.before_load = self.memory.trim
+        self.executor = Executor(registry, outputs, folders, self.models, self.interrupt)
         self.recorded = RecordedEvents()
         self.listeners: list[EventListener] = []  # more listeners of every run (a test's progress hook)
         self.results: dict[str, list[list[Any]]] = {}
@@ -79,6 +83,7 @@ class Harness:
                                             PromptEvents(hub, "test-client"))
         finally:
             del self.executor._execute_node
+        self.memory.trim()  # as the worker does after each prompt
         self.results = run_results
         return outcome
 

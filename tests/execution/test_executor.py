@@ -132,7 +132,7 @@ def test_interrupt_stops_inside_a_node_at_its_next_progress_report(executor):
 
 
 def test_outputs_of_older_prompts_are_evicted_beyond_the_budget(executor):
-    executor.executor.cache.max_bytes = 0  # nothing beyond the latest prompt may stay
+    executor.memory.max_bytes = 0  # nothing beyond the latest prompt may stay
     run(executor, adder_prompt(1, 2))
     run(executor, adder_prompt(3, 4))
     CALLS.clear()

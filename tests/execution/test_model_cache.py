@@ -55,15 +55,15 @@ def test_models_leave_least_recently_used_when_memory_runs_short(tmp_path):
 
 
 def test_the_budget_drops_older_outputs_first_then_models(tmp_path):
-    outputs = OutputCache(max_bytes=1 << 40)
+    outputs = OutputCache()
     models = ModelCache(free_bytes=lambda: 1 << 40)
     budget = MemoryBudget(3 * MIB + 4096, outputs, models)  # room for the cache entries' bookkeeping
     models.before_load = budget.trim
     for name in ("a", "b"):
         models.load(weights_file(tmp_path / f"{name}.pt", name), "lora", read_mib)
     outputs.put("old", [[torch.zeros(MIB // 4)]], None)
+    outputs.pin({"latest"})  # the running prompt pins its outputs before it makes them
     outputs.put("latest", [[torch.zeros(MIB // 4)]], None)
-    outputs.pin({"latest"})
     budget.trim()  # 4 MiB in a 3 MiB budget: the older prompt's output goes first
     assert "old" not in outputs and "latest" in outputs and len(models) == 2
     models.load(weights_file(tmp_path / "c.pt", "c"), "lora", read_mib)  # asks for room: model "a" leaves
