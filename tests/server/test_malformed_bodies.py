@@ -25,6 +25,7 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
     "a prompt that is a number": (b'{"prompt": 5}', JSON),
     "a delete that is a string": (b'{"delete": "x"}', JSON),
     "a clear that is a string": (b'{"clear": "yes"}', JSON),
+    "a number that is not finite": (b'{"number": Infinity, "prompt": {}}', JSON),
     "every field of the wrong type": (json.dumps({
         "prompt": [], "extra_data": "x", "client_id": 7, "prompt_id": {}, "number": "one", "front": "no",
         "partial_execution_targets": "1", "workflow": 3, "clear": 1, "delete": [1], "unload_models": "yes",
