@@ -56,14 +56,15 @@ def measure(path: Path, sizes: list[int], steps: int) -> dict[str, Any]:
     """Runs in a fresh process: read, encode, sample and decode at each size; VmHWM after each."""
     import torch
 
-    from engine import device as devices
+    from engine.device import Devices
     from engine.sampling.ksampler import sample
     from engine.sampling.noise import prepare_noise
     from engine.sd.checkpoint import read_checkpoint
 
     result: dict[str, Any] = {"threads": torch.get_num_threads(), "torch": torch.__version__}
     start = time.perf_counter()
-    model, clip, vae = read_checkpoint(path)
+    devices = Devices()
+    model, clip, vae = read_checkpoint(path, devices)
     result["load_s"] = round(time.perf_counter() - start, 1)
     result["peak_after_load"] = peak_bytes()
     result["unet_dtype"] = str(next(model.unet.parameters()).dtype)

@@ -26,12 +26,12 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.device import compute_dtype  # noqa: E402
+from engine.device import Devices  # noqa: E402
 from engine.sd.checkpoint import read_checkpoint  # noqa: E402
 from engine.sd.families import SD1, UNET_PREFIX, VAE_PREFIX  # noqa: E402
 from engine.sd.materialize import compute_copy  # noqa: E402
 from engine.sd.unet import UNetConfig, UNetModel  # noqa: E402
-from engine.sd.vae import VAE, AutoencoderKL, VAEConfig  # noqa: E402
+from engine.sd.vae import AutoencoderKL, VAEConfig  # noqa: E402
 
 SD15_KEYS = ROOT.parent / "shared" / "reference" / "sd15" / "sd15_keys.json"
 GIB = 1024**3
@@ -103,12 +103,13 @@ def random_checkpoint(path: Path) -> None:
 
 def measure_load(path: Path) -> dict[str, object]:
     """Run in a child process so its peak RSS is the loader's alone."""
+    devices = Devices(cpu_only=True)
     start = time.perf_counter()
-    model, _clip, wrapper = read_checkpoint(path)
-    unet, vae = model.unet, wrapper.model
+    model, _clip, wrapper = read_checkpoint(path, devices)
+    unet = model.unet
     load_s = time.perf_counter() - start
     rss_load = rss_gib()
-    dtype = compute_dtype(next(unet.parameters()).dtype, torch.device("cpu"))
+    dtype = devices.compute_dtype(next(unet.parameters()).dtype, torch.device("cpu"))
     start = time.perf_counter()
     runner = compute_copy(unet, torch.device("cpu"), dtype)  # the UNet itself when held in its compute dtype
     copy_s = time.perf_counter() - start
@@ -117,7 +118,7 @@ def measure_load(path: Path) -> dict[str, object]:
             torch.randn(2, 4, 32, 32, dtype=dtype), torch.tensor([500.0, 500.0]), torch.randn(2, 77, 768, dtype=dtype)
         )
     rss_step = rss_gib()
-    VAE(vae).decode(torch.randn(1, 4, 32, 32))
+    wrapper.decode(torch.randn(1, 4, 32, 32))
     return {
         "load_s": load_s,
         "loaded": "read_checkpoint (UNet, VAE, CLIP)",

@@ -1,4 +1,5 @@
-"""What a running node reaches beyond its inputs: the user's folders, the model cache, progress and interrupt.
+"""What a running node reaches beyond its inputs: the user's folders, the model cache, the device policy, progress
+and interrupt.
 
 The executor hands each node an ``ExecutionContext`` (a node's ``execute`` declares a ``context`` parameter to
 receive it), as InvokeAI hands its invocations a context. ``progress()`` also raises ``Interrupted`` as soon as an
@@ -57,6 +58,8 @@ class ExecutionContext:
     node_id: str
     folders: Folders
     models: ModelStore
+    # The engine's device policy (``engine.device.Devices``), handed to engine loaders; core does not import the engine.
+    devices: Any
     interrupt: InterruptFlag = field(default_factory=InterruptFlag)
     on_progress: ProgressSink = field(default=lambda value, total, preview: None)
 

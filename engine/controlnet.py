@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine import device as devices
 from engine.controlnet_diffusers import diffusers_controlnet_to_ldm, is_diffusers_controlnet
+from engine.device import AUTO, Devices
 from engine.sd.materialize import build_with_weights
 from engine.sd.state_dict import load_state_dict
 from engine.sd.unet import TimestepBlock, UNetModel, timestep_embedding
@@ -173,19 +173,21 @@ class ControlNetHint:
         return self._resized[key]
 
     def residuals(self, x_in: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor, sigma: float,
-                  percent_to_sigma: Callable[[float], float], y: torch.Tensor | None = None) -> Control | None:
-        """The summed residuals of this ControlNet and the ones before it that are active at ``sigma``."""
+                  percent_to_sigma: Callable[[float], float], y: torch.Tensor | None = None,
+                  devices: Devices = AUTO) -> Control | None:
+        """The summed residuals of this ControlNet and the ones before it that are active at ``sigma``, computed on
+        ``x_in``'s device in the dtype ``devices`` (the guided model's policy) gives there."""
         total: Control | None = None
         for node in self.chained():
             active = percent_to_sigma(node.end_percent) <= sigma <= percent_to_sigma(node.start_percent)
             if not active or node.strength == 0:
                 continue
-            scaled = node._run(x_in, timesteps, context, y)
+            scaled = node._run(x_in, timesteps, context, y, devices)
             total = scaled if total is None else _add(total, scaled)
         return total
 
     def _run(self, x_in: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor,
-             y: torch.Tensor | None) -> Control:
+             y: torch.Tensor | None, devices: Devices) -> Control:
         param = next(self.net.parameters())
         dtype = devices.compute_dtype(param.dtype, x_in.device)
         net = self.net if (param.dtype, param.device) == (dtype, x_in.device) else self.net.to(x_in.device, dtype)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine import device as devices
+from engine.device import AUTO, Devices
 from engine.sd.materialize import build_with_weights, compute_copy, is_on
 from engine.sd.tiling import tile_starts, tiled_map
 
@@ -117,9 +117,10 @@ def esrgan_from_state_dict(sd: Mapping[str, torch.Tensor]) -> RRDBNet:
 
 
 def upscale(model: RRDBNet, image: torch.Tensor, tile: int = 512, overlap: int = 32,
-            on_tile: Callable[[int, int], None] | None = None) -> torch.Tensor:
-    """IMAGE [B, H, W, 3] in 0..1 -> IMAGE [B, H*scale, W*scale, 3] on the CPU. Runs on the compute device, one image
-    and one tile at a time, so memory does not grow with the batch; ``on_tile(done, total)`` reports progress."""
+            on_tile: Callable[[int, int], None] | None = None, devices: Devices = AUTO) -> torch.Tensor:
+    """IMAGE [B, H, W, 3] in 0..1 -> IMAGE [B, H*scale, W*scale, 3] on the CPU. Runs on the policy's compute device,
+    one image and one tile at a time, so memory does not grow with the batch; ``on_tile(done, total)`` reports
+    progress."""
     device = devices.compute_device()
     dtype = devices.compute_dtype(next(model.parameters()).dtype, device)
     runner = model if is_on(model, device, dtype) else compute_copy(model, device, dtype)

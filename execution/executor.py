@@ -51,15 +51,16 @@ class PromptRun:
 
 
 class Executor:
-    """Runs prompts with the node types of ``registry``; nodes reach ``folders`` and ``models`` through their
-    context, and outputs are kept in ``cache`` between prompts."""
+    """Runs prompts with the node types of ``registry``; nodes reach ``folders``, ``models`` and ``devices`` (the
+    engine's device policy) through their context, and outputs are kept in ``cache`` between prompts."""
 
-    def __init__(self, registry: Registry, cache: OutputCache, folders: Folders, models: ModelStore,
+    def __init__(self, registry: Registry, cache: OutputCache, folders: Folders, models: ModelStore, devices: Any,
                  interrupt: InterruptFlag) -> None:
         self.registry = registry
         self.cache = cache
         self.folders = folders
         self.models = models
+        self.devices = devices
         self.interrupt = interrupt
         self.instances: dict[tuple[str, str], Any] = {}  # node objects persist across prompts, as in ComfyUI
 
@@ -201,7 +202,7 @@ class Executor:
             raise NodeExecutionError(node_id, Interrupted())
         run.events.emit("executing", {"node": node_id, "display_node": node_id, "prompt_id": run.prompt_id})
         inputs = self._gather_inputs(run, node_id, definition)
-        context = ExecutionContext(run.prompt_id, node_id, self.folders, self.models, self.interrupt,
+        context = ExecutionContext(run.prompt_id, node_id, self.folders, self.models, self.devices, self.interrupt,
                                    self._progress_sink(run, node_id))
         token = enter_context(context)
         try:

@@ -9,12 +9,16 @@ import os
 import platform
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from core.folders import MODEL_FOLDERS, PathEscapeError, safe_join
 from httpapi.file_routes import json_error
 from runtime import Runtime
+
+if TYPE_CHECKING:
+    from engine.device import Devices
 
 VERSION = "0.1.0"
 
@@ -25,7 +29,7 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
     @table.get("/system_stats")
     async def system_stats(request: web.Request) -> web.Response:
         # The first look at the devices imports torch: off the event loop, so other requests are not held up.
-        devices = await asyncio.to_thread(_devices)
+        devices = await asyncio.to_thread(_devices, runtime.devices)
         return web.json_response({"system": _system(), "devices": devices})
 
     @table.get("/features")
@@ -136,10 +140,8 @@ def _memory() -> tuple[int, int]:
         return 0, 0
 
 
-def _devices() -> list[dict[str, object]]:
-    from engine.device import compute_device
-
-    device = compute_device()
+def _devices(policy: Devices) -> list[dict[str, object]]:
+    device = policy.compute_device()
     total, free = _memory()
     entry = {"name": str(device), "type": device.type, "index": device.index or 0, "vram_total": total,
              "vram_free": free, "torch_vram_total": 0, "torch_vram_free": 0}

@@ -13,8 +13,8 @@
 From that declaration the registry derives ``/object_info`` (ComfyUI's schema), validation, and what the
 editor shows. ``execute`` returns a tuple matching ``outputs``, or ``NodeResult`` to add UI data. It takes one
 parameter per declared input, and a keyword ``context`` (``core.context.ExecutionContext``: folders, models,
-progress, interrupt) when it needs the running system; registration refuses a node whose ``execute`` and
-declaration disagree.
+the device policy, progress, interrupt) when it needs the running system; registration refuses a node whose
+``execute`` and declaration disagree.
 
 Node modules import torch and the engine inside ``execute``, not at the top: the server lists every node
 (``/object_info``) without loading torch, and starts in well under two seconds.

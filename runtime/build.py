@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.context import InterruptFlag
 from core.registry import Registry
-from engine.device import force_cpu
+from engine.device import Devices
 from engine.model_cache import ModelCache
 from execution.cache import OutputCache
 from execution.events import EventHub
@@ -20,7 +20,7 @@ from runtime.settings import Settings
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    force_cpu(settings.cpu_only)
+    devices = Devices(cpu_only=settings.cpu_only)
     folders = settings.folders
     folders.create()
     folders.add_examples(settings.examples_dir)
@@ -35,9 +35,9 @@ def build_runtime(settings: Settings) -> Runtime:
     queue = PromptQueue(store)
     events = EventHub()
     interrupt = InterruptFlag()
-    executor = Executor(registry, outputs, folders, models, interrupt)
+    executor = Executor(registry, outputs, folders, models, devices, interrupt)
     worker = Worker(queue, executor, events)
-    runtime = Runtime(settings, folders, registry, models, outputs, memory, store, queue, events, interrupt,
+    runtime = Runtime(settings, folders, registry, devices, models, outputs, memory, store, queue, events, interrupt,
                       executor, worker)
     worker.on_idle.append(runtime.free_if_requested)
     worker.after_prompt.append(memory.trim)

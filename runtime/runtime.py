@@ -10,6 +10,7 @@ from pathlib import Path
 from core.context import InterruptFlag
 from core.folders import Folders
 from core.registry import Registry
+from engine.device import Devices
 from engine.model_cache import ModelCache
 from execution.cache import OutputCache
 from execution.events import EventHub
@@ -34,6 +35,7 @@ class Runtime:
     settings: Settings
     folders: Folders
     registry: Registry
+    devices: Devices  # where and in which dtype models compute (``--cpu``); every model loader is given it
     models: ModelCache
     outputs: OutputCache
     memory: MemoryBudget

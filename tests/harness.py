@@ -7,6 +7,7 @@ from typing import Any
 from core.context import InterruptFlag
 from core.folders import Folders
 from core.registry import Registry
+from engine.device import Devices
 from engine.model_cache import ModelCache
 from execution.cache import OutputCache
 from execution.events import EventHub, EventListener, PromptEvents
@@ -39,18 +40,20 @@ class RecordedEvents:
 class Harness:
     """Validates and runs prompts against ``registry`` and ``folders``; keeps every node's outputs of the last run."""
 
-    def __init__(self, folders: Folders, registry: Registry | None = None, cache_bytes: int = 4 << 30) -> None:
+    def __init__(self, folders: Folders, registry: Registry | None = None, cache_bytes: int = 4 << 30,
+                 devices: Devices | None = None) -> None:
         if registry is None:
             registry = Registry()
             registry.add_all(builtin_definitions(), builtin=True)
         self.registry = registry
         self.folders = folders
         self.models = ModelCache()
+        self.devices = devices or Devices()
         self.interrupt = InterruptFlag()
         outputs = OutputCache()
         self.memory = MemoryBudget(cache_bytes, outputs, self.models)  # --cache-ram, trimmed after each run
         self.models.before_load = self.memory.trim
-        self.executor = Executor(registry, outputs, folders, self.models, self.interrupt)
+        self.executor = Executor(registry, outputs, folders, self.models, self.devices, self.interrupt)
         self.recorded = RecordedEvents()
         self.listeners: list[EventListener] = []  # more listeners of every run (a test's progress hook)
         self.results: dict[str, list[list[Any]]] = {}

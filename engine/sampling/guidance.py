@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.conditioning import Conditioning
+from engine.device import AUTO
 from engine.sampling.cfg import plain_cfg
 
 FEATHER = 8  # latent pixels over which an area's weight ramps up at edges inside the image
@@ -182,4 +183,4 @@ class GuidedDenoiser:
             return None
         ms = self.model.model_sampling
         return hint.residuals(ms.calculate_input(sigmas, x_in), ms.timestep(sigmas), context, float(sigmas[0]),
-                              ms.percent_to_sigma, y)
+                              ms.percent_to_sigma, y, getattr(self.model, "devices", AUTO))

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from engine.device import AUTO, Devices
 from engine.sd.components import (
     CheckpointError,
     checkpoint_dtypes,
@@ -35,19 +36,19 @@ _UNSUPPORTED_MARKERS = [
 ]
 
 
-def read_checkpoint(path: str | Path) -> tuple[DiffusionModel, Any, VAE]:
-    """(MODEL, CLIP, VAE) of a single-file SD1.x, SD2.x or SDXL checkpoint, read afresh. Weights are read straight
-    into the dtype each part computes in on the CPU (nothing else stays resident); raises ``CheckpointError`` naming
-    ``path`` for files that are not a checkpoint we can run."""
+def read_checkpoint(path: str | Path, devices: Devices = AUTO) -> tuple[DiffusionModel, Any, VAE]:
+    """(MODEL, CLIP, VAE) of a single-file SD1.x, SD2.x or SDXL checkpoint, read afresh, each part computing as
+    ``devices`` says. Weights are read straight into the dtype each part computes in on the CPU (nothing else stays
+    resident); raises ``CheckpointError`` naming ``path`` for files that are not a checkpoint we can run."""
     path = Path(path)
-    sd = read_weights(path, checkpoint_dtypes(VAE_PREFIX))
+    sd = read_weights(path, checkpoint_dtypes(VAE_PREFIX, devices))
     family = checkpoint_family(sd, path)
     prefixes = family.checkpoint_prefixes()
     markers = [key for key in sd if not key.startswith((prefixes["unet"], prefixes["vae"]))]
     try:
-        model = unet_from_state_dict(with_prefix(sd, prefixes["unet"]), family, markers)
-        vae = vae_from_state_dict(with_prefix(sd, prefixes["vae"]))
-        encoders = {slot.name: clip_from_state_dict(with_prefix(sd, slot.prefix), slot.style)
+        model = unet_from_state_dict(with_prefix(sd, prefixes["unet"]), family, markers, devices)
+        vae = vae_from_state_dict(with_prefix(sd, prefixes["vae"]), devices)
+        encoders = {slot.name: clip_from_state_dict(with_prefix(sd, slot.prefix), slot.style, devices)
                     for slot in family.text_encoders}
     except CheckpointError as e:  # a known model we cannot run; the message says which
         raise CheckpointError(f"{path}: {e}") from e

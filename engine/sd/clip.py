@@ -20,7 +20,7 @@ import torch
 from torch.func import functional_call
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-from engine import device as devices
+from engine.device import AUTO, Devices
 from engine.sd.families import SD1_STYLE, EncoderStyle
 from engine.sd.families import SD2_STYLE as SD2_STYLE  # the families' styles, re-exported for callers of this module
 from engine.sd.families import SDXL_G_STYLE as SDXL_G_STYLE
@@ -66,9 +66,10 @@ def normalise_keys(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 class ClipTextModel:
-    def __init__(self, model: CLIPTextModel, style: EncoderStyle = SD1_STYLE) -> None:
+    def __init__(self, model: CLIPTextModel, style: EncoderStyle = SD1_STYLE, devices: Devices = AUTO) -> None:
         self.model = model  # storage copy; never modified
         self.style = style
+        self.devices = devices  # where and in which dtype it computes (kept by clones)
         self.tokenizer = ClipTokenizer(pad_token=style.pad_token)
         self.layer_idx = style.layer
         self.patches: dict[str, list[WeightPatch]] = {}
@@ -117,8 +118,8 @@ class ClipTextModel:
         return {_external(key): value for key, value in weights.items()}
 
     def _compute_model(self) -> CLIPTextModel:
-        device = devices.compute_device()
-        dtype = devices.compute_dtype(next(self.model.parameters()).dtype, device)
+        device = self.devices.compute_device()
+        dtype = self.devices.compute_dtype(next(self.model.parameters()).dtype, device)
         compute = self._shared["compute"]
         if compute is None or not is_on(compute, device, dtype):
             compute = self._shared["compute"] = compute_copy(self.model, device, dtype)
@@ -226,7 +227,7 @@ def _apply(weight: torch.Tensor, patches: list[WeightPatch]) -> torch.Tensor:
 
 
 def load_clip_from_state_dict(sd: Mapping[str, torch.Tensor], style: EncoderStyle = SD1_STYLE,
-                              hidden_act: str | None = None) -> ClipTextModel:
+                              hidden_act: str | None = None, devices: Devices = AUTO) -> ClipTextModel:
     """A CLIP text encoder from Hugging Face-named weights (``text_model.*``, and ``text_projection.weight``
     for encoders with a projection), without copying them. OpenAI's CLIP uses quick-GELU, OpenCLIP's GELU."""
     sd = normalise_keys(sd)
@@ -243,4 +244,4 @@ def load_clip_from_state_dict(sd: Mapping[str, torch.Tensor], style: EncoderStyl
     embeddings = getattr(model, "text_model", model).embeddings
     embeddings.register_buffer("position_ids", torch.arange(config.max_position_embeddings)[None],
                                persistent=False)
-    return ClipTextModel(model.eval().requires_grad_(False), style)
+    return ClipTextModel(model.eval().requires_grad_(False), style, devices)

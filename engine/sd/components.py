@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from engine import device as devices
+from engine.device import AUTO, Devices
 from engine.sampling.model_sampling import ModelSamplingDiscrete
 from engine.sd.families import SD1_STYLE, EncoderStyle, ModelFamily, SamplingType, family_of_unet
 from engine.sd.latent_format import SD15
@@ -36,10 +36,10 @@ def read_weights(path: Path, dtype_for: DtypeFor | None = None) -> dict[str, tor
         raise CheckpointError(str(e)) from e
 
 
-def resident(compute: ComputeDtype) -> DtypeFor:
+def resident(devices: Devices, compute: ComputeDtype) -> DtypeFor:
     """The dtype to read a model's weights in: the one it computes in when it computes where weights are kept (the
     CPU), so that no second, converted copy is ever made; else (weights kept on the CPU, run on a GPU) the file's.
-    ``compute`` is the part's own rule (``engine.device.compute_dtype``, or the VAE's)."""
+    ``compute`` is the part's own rule under ``devices`` (``Devices.compute_dtype``, or the VAE's)."""
     device = devices.compute_device()
     keep_as_stored = device.type != devices.offload_device().type
 
@@ -51,21 +51,21 @@ def resident(compute: ComputeDtype) -> DtypeFor:
     return dtype_for
 
 
-def model_dtypes() -> DtypeFor:
+def model_dtypes(devices: Devices) -> DtypeFor:
     """UNet and text-encoder weights: read in their compute dtype on the CPU (bf16 for half-precision files on
-    CPUs with native bf16)."""
-    return resident(devices.compute_dtype)
+    CPUs with native bf16, unless ``devices`` says otherwise)."""
+    return resident(devices, devices.compute_dtype)
 
 
-def vae_dtypes() -> DtypeFor:
+def vae_dtypes(devices: Devices) -> DtypeFor:
     """VAE weights: read in the dtype the VAE computes in (``engine.sd.vae.vae_compute_dtype``)."""
-    return resident(vae_compute_dtype)
+    return resident(devices, lambda stored, device: vae_compute_dtype(stored, device, devices))
 
 
-def checkpoint_dtypes(vae_prefix: str) -> DtypeFor:
+def checkpoint_dtypes(vae_prefix: str, devices: Devices) -> DtypeFor:
     """A single-file checkpoint: the VAE's keys (under ``vae_prefix``) by the VAE's rule, all others by the
     model's."""
-    model, vae = model_dtypes(), vae_dtypes()
+    model, vae = model_dtypes(devices), vae_dtypes(devices)
     return lambda key, stored: (vae if key.startswith(vae_prefix) else model)(key, stored)
 
 
@@ -84,39 +84,41 @@ def sampling_type(unet_sd: Mapping[str, torch.Tensor], family: ModelFamily,
 
 
 def unet_from_state_dict(sd: Mapping[str, torch.Tensor], family: ModelFamily | None = None,
-                         markers: Collection[str] = ()) -> DiffusionModel:
-    """A ``DiffusionModel`` from UNet keys without prefix; weights are adopted, not copied. The family is read from
-    the UNet's config unless given; ``markers`` are the other keys of the file, which may say how the model was
-    trained."""
+                         markers: Collection[str] = (), devices: Devices = AUTO) -> DiffusionModel:
+    """A ``DiffusionModel`` computing as ``devices`` says, from UNet keys without prefix; weights are adopted, not
+    copied. The family is read from the UNet's config unless given; ``markers`` are the other keys of the file,
+    which may say how the model was trained."""
     config = detect_unet_config(sd)
     family = family or family_of_unet(config)
     prediction, zsnr = sampling_type(sd, family, markers)
     unet = build_with_weights(lambda: UNetModel(config), sd)
-    return DiffusionModel(unet, ModelSamplingDiscrete(prediction, zsnr=zsnr), family.latent_format, family)
+    return DiffusionModel(unet, ModelSamplingDiscrete(prediction, zsnr=zsnr), family.latent_format, family, devices)
 
 
-def vae_from_state_dict(sd: Mapping[str, torch.Tensor]) -> VAE:
-    """A ``VAE`` from LDM-layout keys without prefix (diffusers layout is converted)."""
+def vae_from_state_dict(sd: Mapping[str, torch.Tensor], devices: Devices = AUTO) -> VAE:
+    """A ``VAE`` computing as ``devices`` says, from LDM-layout keys without prefix (diffusers layout is
+    converted)."""
     if is_diffusers_vae(sd):
         sd = diffusers_vae_to_ldm(sd)
     vae_keys = {k: v for k, v in sd.items() if k.startswith(("encoder.", "decoder.", "quant_conv.", "post_quant"))}
     model = build_with_weights(lambda: AutoencoderKL(detect_vae_config(vae_keys)), vae_keys)
-    return VAE(model, SD15)
+    return VAE(model, SD15, devices)
 
 
-def clip_from_state_dict(sd: Mapping[str, torch.Tensor], style: EncoderStyle = SD1_STYLE) -> Any:
-    """One text encoder from its checkpoint keys (prefix removed): transformers' names (with or without the
-    ``text_model.`` level) or OpenCLIP's, read in the given family style."""
+def clip_from_state_dict(sd: Mapping[str, torch.Tensor], style: EncoderStyle = SD1_STYLE,
+                        devices: Devices = AUTO) -> Any:
+    """One text encoder computing as ``devices`` says, from its checkpoint keys (prefix removed): transformers'
+    names (with or without the ``text_model.`` level) or OpenCLIP's, read in the given family style."""
     # Imported here: the text encoder pulls in transformers, which is slow to import.
     from engine.sd.clip import load_clip_from_state_dict
     from engine.sd.openclip_convert import is_openclip, openclip_to_hf
 
     if is_openclip(sd):
-        return load_clip_from_state_dict(openclip_to_hf(sd), style, "gelu")
+        return load_clip_from_state_dict(openclip_to_hf(sd), style, "gelu", devices)
     hf = {(k if k.startswith(("text_model.", "text_projection.")) else "text_model." + k): v for k, v in sd.items()}
     # OpenAI's CLIP-L uses quick-GELU; the OpenCLIP towers (H 1024, bigG 1280) saved in transformers' names, GELU.
     act = "gelu" if text_encoder_width(hf) in (1024, 1280) else "quick_gelu"
-    return load_clip_from_state_dict(hf, style, act)
+    return load_clip_from_state_dict(hf, style, act, devices)
 
 
 def text_encoder_width(sd: Mapping[str, torch.Tensor]) -> int:

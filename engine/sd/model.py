@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import torch
 from torch.func import functional_call
 
-from engine import device as devices
+from engine.device import AUTO, Devices
 from engine.sampling.cfg import CfgFunction
 from engine.sd.families import SD1, ModelFamily
 from engine.sd.latent_format import LatentFormat
@@ -35,10 +35,12 @@ class ModelSampling(Protocol):
 
 
 class _SharedWeights:
-    """The stored UNet and, once used, its copy in compute device/dtype; shared by all clones."""
+    """The stored UNet and, once used, its copy in compute device/dtype; shared by all clones, as is the device
+    policy the weights were read for."""
 
-    def __init__(self, unet: UNetModel) -> None:
+    def __init__(self, unet: UNetModel, devices: Devices) -> None:
         self.unet = unet
+        self.devices = devices
         self.compute: UNetModel | None = None
         self.channels_last = False
 
@@ -46,8 +48,8 @@ class _SharedWeights:
         return next(self.unet.parameters()).dtype
 
     def get(self) -> UNetModel:
-        device = devices.compute_device()
-        dtype = devices.compute_dtype(self.storage_dtype(), device)
+        device = self.devices.compute_device()
+        dtype = self.devices.compute_dtype(self.storage_dtype(), device)
         if self.compute is None or not is_on(self.compute, device, dtype):
             self.compute = compute_copy(self.unet, device, dtype)
             if self.channels_last:
@@ -61,18 +63,23 @@ class _SharedWeights:
 
 class DiffusionModel:
     def __init__(self, unet: UNetModel, model_sampling: ModelSampling, latent_format: LatentFormat,
-                 family: ModelFamily = SD1) -> None:
+                 family: ModelFamily = SD1, devices: Devices = AUTO) -> None:
         self.model_sampling = model_sampling
         self.latent_format = latent_format
         self.family = family  # what the UNet's extra inputs are and how it is saved (``family.name``: "sd1" ...)
         self.cfg_function: CfgFunction | None = None  # how guidance combines cond and uncond (None: plain CFG)
         self.patches: dict[str, list[WeightPatch]] = {}
-        self._weights = _SharedWeights(unet)
+        self._weights = _SharedWeights(unet, devices)
         self._patched: tuple[UNetModel, dict[str, torch.Tensor]] | None = None  # (compute unet, its patches)
 
     @property
     def unet(self) -> UNetModel:
         return self._weights.unet
+
+    @property
+    def devices(self) -> Devices:
+        """Where and in which dtype this model computes (kept by clones)."""
+        return self._weights.devices
 
     def clone(self) -> DiffusionModel:
         """A model sharing this one's weights and schedule, with its own copy of the patch lists."""
@@ -167,8 +174,8 @@ class DiffusionModel:
         t = ms.timestep(sigma)
         with self.patched_unet() as unet, torch.no_grad():
             param = next(self.unet.parameters())
-            device = devices.compute_device()
-            dtype = devices.compute_dtype(param.dtype, device)
+            device = self.devices.compute_device()
+            dtype = self.devices.compute_dtype(param.dtype, device)
             out = unet(
                 x_in.to(device, dtype),
                 t.to(device),

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from engine.device import AUTO, Devices
 from engine.sd.components import (
     CheckpointError,
     clip_from_state_dict,
@@ -26,16 +27,16 @@ from engine.sd.unet_names import diffusers_structure, diffusers_to_ldm
 from engine.sd.vae import VAE
 
 
-def load_vae(path: str | Path) -> VAE:
+def load_vae(path: str | Path, devices: Devices = AUTO) -> VAE:
     """A standalone VAE file in LDM layout (optionally under ``first_stage_model.`` or ``vae.``) or diffusers
-    layout."""
+    layout, computing as ``devices`` says."""
     path = Path(path)
-    sd = read_weights(path, vae_dtypes())
+    sd = read_weights(path, vae_dtypes(devices))
     for prefix in (VAE_PREFIX, "vae."):
         if has_prefix(sd, prefix):
             sd = with_prefix(sd, prefix)
     try:
-        return vae_from_state_dict(sd)
+        return vae_from_state_dict(sd, devices)
     except (KeyError, RuntimeError, ValueError) as e:
         raise CheckpointError(
             f"{path}: not a KL VAE file: expected keys like 'encoder.conv_in.weight' and "
@@ -43,12 +44,14 @@ def load_vae(path: str | Path) -> VAE:
         ) from e
 
 
-def load_diffusion_model(path: str | Path, *, storage_dtype: torch.dtype | None = None) -> DiffusionModel:
+def load_diffusion_model(path: str | Path, *, storage_dtype: torch.dtype | None = None,
+                         devices: Devices = AUTO) -> DiffusionModel:
     """A UNet-only file (original layout with or without ``model.diffusion_model.``, or diffusers' layout), its
-    weights optionally stored in another dtype (fp8 halves the memory of fp16 files)."""
+    weights optionally stored in another dtype (fp8 halves the memory of fp16 files), computing as ``devices``
+    says."""
     path = Path(path)
     if storage_dtype is None:
-        dtype_for = model_dtypes()
+        dtype_for = model_dtypes(devices)
     else:
         def dtype_for(key: str, stored: torch.dtype) -> torch.dtype:
             return storage_dtype if stored.is_floating_point else stored
@@ -60,7 +63,7 @@ def load_diffusion_model(path: str | Path, *, storage_dtype: torch.dtype | None 
         names = diffusers_to_ldm(diffusers_structure(list(sd)), list(sd))
         sd = {names[key]: value for key, value in sd.items() if key in names}
     try:
-        return unet_from_state_dict(sd, markers=markers)
+        return unet_from_state_dict(sd, markers=markers, devices=devices)
     except CheckpointError as e:
         raise CheckpointError(f"{path}: {e}") from e
     except (KeyError, RuntimeError, ValueError) as e:
@@ -70,12 +73,12 @@ def load_diffusion_model(path: str | Path, *, storage_dtype: torch.dtype | None 
         ) from e
 
 
-def load_text_encoder(path: str | Path) -> Any:
+def load_text_encoder(path: str | Path, devices: Devices = AUTO) -> Any:
     """A standalone text-encoder file (transformers' or OpenCLIP's names, optionally under a checkpoint prefix),
     read in the style of the family its width belongs to: 768 CLIP-L (SD1), 1024 OpenCLIP-H (SD2), 1280 bigG
-    (the SDXL refiner)."""
+    (the SDXL refiner); it computes as ``devices`` says."""
     path = Path(path)
-    sd = read_weights(path, model_dtypes())
+    sd = read_weights(path, model_dtypes(devices))
     for prefix in TEXT_ENCODER_PREFIXES:
         if has_prefix(sd, prefix):
             sd = with_prefix(sd, prefix)
@@ -83,7 +86,7 @@ def load_text_encoder(path: str | Path) -> Any:
     if has_prefix(sd, "transformer.text_model."):  # ComfyUI's own saves of CLIP-L
         sd = with_prefix(sd, "transformer.")
     try:
-        return clip_from_state_dict(sd, style_for_width(text_encoder_width(sd)))
+        return clip_from_state_dict(sd, style_for_width(text_encoder_width(sd)), devices)
     except (KeyError, RuntimeError, ValueError) as e:
         raise CheckpointError(f"{path}: not a CLIP text encoder: expected transformers' names "
                               f"('text_model.encoder.layers.*') or OpenCLIP's ('transformer.resblocks.*') ({e})") from e

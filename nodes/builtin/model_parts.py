@@ -29,7 +29,8 @@ class UNETLoader(Node):
         dtype = storage_dtype(weight_dtype)
         path = context.folders.model_path("diffusion_models", unet_name)
         kind = "diffusion_model" if dtype is None else f"diffusion_model:{dtype}"  # one cached copy per dtype
-        model = context.models.load(path, kind, lambda file: load_diffusion_model(file, storage_dtype=dtype))
+        model = context.models.load(
+            path, kind, lambda file: load_diffusion_model(file, storage_dtype=dtype, devices=context.devices))
         return (model.clone(),)
 
 
@@ -37,7 +38,7 @@ def load_text_encoder_file(name: str, context: ExecutionContext) -> ClipTextMode
     from engine.sd.model_files import load_text_encoder
 
     path = context.folders.model_path("text_encoders", name)
-    return context.models.load(path, "text_encoder", load_text_encoder)
+    return context.models.load(path, "text_encoder", lambda file: load_text_encoder(file, context.devices))
 
 
 class CLIPLoader(Node):

@@ -33,7 +33,7 @@ class CheckpointLoaderSimple(Node):
         from engine.sd.checkpoint import read_checkpoint
 
         path = context.folders.model_path("checkpoints", ckpt_name)
-        model, clip, vae = context.models.load(path, "checkpoint", read_checkpoint)
+        model, clip, vae = context.models.load(path, "checkpoint", lambda file: read_checkpoint(file, context.devices))
         return model.clone(), clip, vae
 
 
@@ -46,7 +46,8 @@ class VAELoader(Node):
     def execute(self, vae_name: str, context: ExecutionContext) -> tuple:
         from engine.sd.model_files import load_vae
 
-        return (context.models.load(context.folders.model_path("vae", vae_name), "vae", load_vae),)
+        path = context.folders.model_path("vae", vae_name)
+        return (context.models.load(path, "vae", lambda file: load_vae(file, context.devices)),)
 
 
 EMBEDDING_SUFFIXES = ("", ".safetensors", ".pt", ".bin", ".pth")

@@ -50,7 +50,7 @@ class ImageUpscaleWithModel(Node):
     def execute(self, upscale_model: RRDBNet, image: torch.Tensor, context: ExecutionContext) -> tuple:
         from engine.upscale import upscale
 
-        return (upscale(upscale_model, image, on_tile=context.progress),)
+        return (upscale(upscale_model, image, on_tile=context.progress, devices=context.devices),)
 
 
 NODES = [UpscaleModelLoader, ImageUpscaleWithModel]

@@ -10,7 +10,7 @@ import pytest
 import safetensors.torch
 import torch
 
-from engine import device as devices
+from engine.device import Devices
 from engine.model_cache import ModelCache
 from engine.sd import families
 from engine.sd.checkpoint import checkpoint_family, read_checkpoint
@@ -113,29 +113,30 @@ def test_tiny_checkpoint_is_sd1(tmp_path: Path) -> None:
     assert checkpoint_family(load_state_dict(path), path) is families.SD1
 
 
-@pytest.fixture
-def cpu(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """Compute on the CPU; the test sets ``_cpu_bf16`` through the returned monkeypatch."""
-    monkeypatch.setattr(devices, "_force_cpu", True)
-    return monkeypatch
+CPU = torch.device("cpu")
+
+
+def on_cpu(cpu_bf16: bool) -> Devices:
+    """Compute on the CPU, half-precision files in bf16 or fp32 whatever the CPU has."""
+    return Devices(cpu_only=True, cpu_bf16=cpu_bf16)
 
 
 @pytest.mark.parametrize(("dtype", "cpu_bf16"), [(torch.float32, True), (torch.float16, False),
                                               (torch.bfloat16, False), (torch.float16, True)])
 def test_vae_file_is_read_in_its_compute_dtype_and_decodes_as_its_weights_do(
-    tmp_path: Path, cpu: pytest.MonkeyPatch, dtype: torch.dtype, cpu_bf16: bool
+    tmp_path: Path, dtype: torch.dtype, cpu_bf16: bool
 ) -> None:
-    cpu.setattr(devices, "_cpu_bf16", cpu_bf16)
+    devices = on_cpu(cpu_bf16)
     path = write_tiny_vae(tmp_path / "vae.safetensors", dtype=dtype)
-    vae = load_vae(path)
-    assert load_vae(path) is not vae  # no cache in the engine: each call reads afresh
-    compute = vae_compute_dtype(dtype, torch.device("cpu"))
+    vae = load_vae(path, devices)
+    assert load_vae(path, devices) is not vae  # no cache in the engine: each call reads afresh
+    compute = vae_compute_dtype(dtype, CPU, devices)
     assert next(vae.model.parameters()).dtype == compute
     latent = torch.randn(1, 4, 3, 5, generator=torch.Generator().manual_seed(0))
     image = vae.decode(latent)
     assert image.shape == (1, 24, 40, 3) and image.dtype == torch.float32
     assert vae._compute_model() is vae.model  # one resident copy: no converted copy beside the stored one
-    reference = vae_from_state_dict({k: v.to(compute) for k, v in load_state_dict(path).items()})
+    reference = vae_from_state_dict({k: v.to(compute) for k, v in load_state_dict(path).items()}, devices)
     expected = reference.decode(latent)
     assert (image - expected).abs().max() <= 1e-6 * expected.abs().max()  # same weights
 
@@ -184,9 +185,10 @@ class FakeSampling:
         return x - out * sigma[:, None, None, None]
 
 
-def tiny_model(dtype: torch.dtype = torch.float32) -> DiffusionModel:
+def tiny_model(dtype: torch.dtype = torch.float32, devices: Devices | None = None) -> DiffusionModel:
     sd = {k: v.to(dtype) for k, v in tiny_unet_state_dict(0).items()}
-    return DiffusionModel(build_with_weights(lambda: UNetModel(TINY_UNET), sd), FakeSampling(), SD15)
+    unet = build_with_weights(lambda: UNetModel(TINY_UNET), sd)
+    return DiffusionModel(unet, FakeSampling(), SD15, devices=devices or Devices())
 
 
 def model_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -203,10 +205,9 @@ def model_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     ],
 )
 def test_apply_runs_the_unet_between_model_sampling_steps(
-    cpu: pytest.MonkeyPatch, dtype: torch.dtype, cpu_bf16: bool, compute: torch.dtype, rel_tol: float
+    dtype: torch.dtype, cpu_bf16: bool, compute: torch.dtype, rel_tol: float
 ) -> None:
-    cpu.setattr(devices, "_cpu_bf16", cpu_bf16)
-    model = tiny_model(dtype)
+    model = tiny_model(dtype, on_cpu(cpu_bf16))
     x, sigma, ctx = model_inputs()
     unet = UNetModel(TINY_UNET).eval()
     unet.load_state_dict({k: v.float() for k, v in model.unet.state_dict().items()})
@@ -244,9 +245,8 @@ def test_patches_apply_to_a_clone_only_and_equal_a_modified_weight() -> None:
         patched.add_patch("nope.weight", lambda w: w)
 
 
-def test_channels_last_gives_the_same_prediction(cpu: pytest.MonkeyPatch) -> None:
-    cpu.setattr(devices, "_cpu_bf16", False)
-    model = tiny_model(torch.float16)
+def test_channels_last_gives_the_same_prediction() -> None:
+    model = tiny_model(torch.float16, on_cpu(False))
     x, sigma, ctx = model_inputs()
     expected = model.apply(x, sigma, ctx)
     model.set_channels_last()
@@ -270,17 +270,16 @@ def test_read_checkpoint_returns_model_clip_vae(tmp_path: Path) -> None:
 
 @needs_colleagues
 @pytest.mark.parametrize("cpu_bf16", [True, False])
-def test_checkpoint_weights_are_read_in_their_compute_dtype_once(tmp_path: Path, cpu: pytest.MonkeyPatch,
-                                                                 cpu_bf16: bool) -> None:
+def test_checkpoint_weights_are_read_in_their_compute_dtype_once(tmp_path: Path, cpu_bf16: bool) -> None:
     """On the CPU an fp16 file's UNet and text encoder are held in the dtype they compute in, with no second copy;
     the values are the file's, converted."""
-    cpu.setattr(devices, "_cpu_bf16", cpu_bf16)
+    devices = on_cpu(cpu_bf16)
     path = write_tiny_sd15_checkpoint(tmp_path / "tiny.safetensors", seed=3, dtype=torch.float16)
-    model, clip, vae = read_checkpoint(path)
-    compute = devices.compute_dtype(torch.float16, torch.device("cpu"))
+    model, clip, vae = read_checkpoint(path, devices)
+    compute = devices.compute_dtype(torch.float16, CPU)
     assert {p.dtype for p in model.unet.parameters()} == {compute}
     assert {p.dtype for p in clip.model.parameters()} == {compute}
-    assert {p.dtype for p in vae.model.parameters()} == {vae_compute_dtype(torch.float16, torch.device("cpu"))}
+    assert {p.dtype for p in vae.model.parameters()} == {vae_compute_dtype(torch.float16, CPU, devices)}
     x, sigma, ctx = model_inputs()
     model.apply(x, sigma, ctx)
     clip.encode("a cat")
@@ -292,11 +291,37 @@ def test_checkpoint_weights_are_read_in_their_compute_dtype_once(tmp_path: Path,
 
 
 @needs_colleagues
-def test_weights_kept_for_an_accelerator_stay_in_file_dtype(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_policies_coexist_in_one_process(tmp_path: Path) -> None:
+    """Two runtimes with different device policies read the same fp16 file each their own way, side by side."""
+    path = write_tiny_sd15_checkpoint(tmp_path / "tiny.safetensors", seed=4, dtype=torch.float16)
+    policies = {torch.float32: on_cpu(False), torch.bfloat16: on_cpu(True)}
+    read = {dtype: read_checkpoint(path, devices) for dtype, devices in policies.items()}
+    x, sigma, ctx = model_inputs()
+    for dtype, (model, clip, vae) in read.items():
+        devices = policies[dtype]
+        assert {p.dtype for p in model.unet.parameters()} == {p.dtype for p in clip.model.parameters()} == {dtype}
+        assert {p.dtype for p in vae.model.parameters()} == {vae_compute_dtype(torch.float16, CPU, devices)}
+        model, clip = model.clone(), clip.clone()
+        assert model.devices == clip.devices == vae.devices == devices  # clones keep their policy
+        assert model.apply(x, sigma, ctx).dtype == torch.float32
+        with model.patched_unet() as runner:
+            assert runner is model.unet  # it computes in the dtype it holds: no converted copy
+        clip.encode("a cat")
+        assert clip._compute_model() is clip.model
+
+
+class OnAGpu(Devices):
+    """A policy whose compute device is a GPU, for checking what is kept on the CPU without one."""
+
+    def compute_device(self) -> torch.device:
+        return torch.device("cuda")
+
+
+@needs_colleagues
+def test_weights_kept_for_an_accelerator_stay_in_file_dtype(tmp_path: Path) -> None:
     """When models compute on a GPU the CPU keeps the file's dtype; the compute copy is made on the GPU."""
-    monkeypatch.setattr(devices, "compute_device", lambda: torch.device("cuda"))
     path = write_tiny_sd15_checkpoint(tmp_path / "tiny.safetensors", dtype=torch.float16)
-    model, clip, vae = read_checkpoint(path)
+    model, clip, vae = read_checkpoint(path, OnAGpu())
     for module in (model.unet, clip.model, vae.model):
         assert {(p.device.type, p.dtype) for p in module.parameters()} == {("cpu", torch.float16)}
 

@@ -7,6 +7,7 @@ import torch
 
 from core.context import ExecutionContext
 from core.folders import Folders
+from engine.device import Devices
 from engine.model_cache import ModelCache
 from engine.sd.checkpoint import read_checkpoint
 from nodes.builtin import adapters, conditioning, custom_sampling, image, inpaint, latent, merging, sd
@@ -136,7 +137,7 @@ def test_clip_text_encode_reads_embeddings_from_the_embeddings_folder(harness):
     table = clip.model.get_input_embeddings().weight.detach()
     save_file({"emb_params": table[encode_text("fluffy cat")].clone()},
               str(folders.models_dir / "embeddings" / "fluffy.safetensors"))
-    context = ExecutionContext("p", "encode", folders, ModelCache())
+    context = ExecutionContext("p", "encode", folders, ModelCache(), Devices())
 
     def encoded(text: str) -> torch.Tensor:
         return CLIPTextEncode().execute(text=text, clip=clip, context=context)[0][0][0]
