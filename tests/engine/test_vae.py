@@ -4,6 +4,7 @@ object's image/latent conventions, batching and tiling."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,13 @@ import torch
 import torch.nn.functional as F
 
 import engine.sd.vae as vae_module
+from engine.device import Devices
+from engine.sd.materialize import build_with_weights
+from engine.sd.memory import module_bytes
 from engine.sd.tiling import tile_starts, tiled_map
-from engine.sd.vae import VAE, AutoencoderKL, VAEConfig, detect_vae_config
+from engine.sd.vae import VAE, AutoencoderKL, VAEConfig, detect_vae_config, vae_compute_dtype
 from engine.sd.vae_convert import diffusers_vae_to_ldm, is_diffusers_vae
+from engine.sd.vae_model import AttnBlock
 from tests.factories import TINY_VAE, random_module
 
 diffusers = pytest.importorskip("diffusers")
@@ -21,6 +26,13 @@ from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint  # no
 
 SD15_KEYS = Path("/work/shared/reference/sd15/sd15_keys.json")
 REL_TOL = 1e-4  # max |ours - diffusers| / max |diffusers| in float32
+# bf16 compute (fp16 files on CPUs with native bf16) against the fp32 path from the same fp16 weights. About
+# half the difference is the weights' rounding from fp16 to bf16. Measured with random weights: decode max
+# 9.9/255 and RMS 0.9% of the image; encode max 2.2% of the largest latent value and RMS 1.5%.
+BF16_DECODE_MAX = 16 / 255  # largest pixel difference in 0..1 image units
+BF16_DECODE_RMS = 0.02  # RMS difference / RMS of the fp32 image
+BF16_ENCODE_MAX = 0.05  # largest difference / largest |latent|
+BF16_ENCODE_RMS = 0.03
 
 
 def diffusers_config(c: VAEConfig) -> dict:
@@ -189,3 +201,100 @@ def test_full_size_sd_vae_matches_diffusers() -> None:
     with torch.no_grad():
         assert_close(ours.decode(z), theirs.decode(z).sample)
         assert_close(ours.encode(x), theirs.encode(x).latent_dist.mean)
+
+
+CPU_BF16, CPU_FP32 = Devices(cpu_only=True, cpu_bf16=True), Devices(cpu_only=True, cpu_bf16=False)
+
+
+def half_precision_vae(config: VAEConfig, devices: Devices = CPU_BF16, seed: int = 0) -> VAE:
+    """A VAE loaded from an fp16 file's tensors, kept in fp16."""
+    sd = {k: v.half() for k, v in random_module(AutoencoderKL, config, seed).state_dict().items()}
+    return VAE(build_with_weights(lambda: AutoencoderKL(config), sd), devices=devices)
+
+
+def test_cpu_compute_dtype_follows_the_unet_rule() -> None:
+    cpu = torch.device("cpu")
+    assert vae_compute_dtype(torch.float16, cpu, CPU_BF16) == torch.bfloat16
+    assert vae_compute_dtype(torch.bfloat16, cpu, CPU_BF16) == torch.bfloat16
+    assert vae_compute_dtype(torch.float32, cpu, CPU_BF16) == torch.float32  # fp32 files stay fp32: no second copy
+    assert vae_compute_dtype(torch.float16, cpu, CPU_FP32) == torch.float32
+
+
+def bf16_and_fp32(vae: VAE, run: Callable[[VAE], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``run`` on ``vae``'s weights computed in bf16, then in fp32."""
+    bf16, fp32 = (VAE(vae.model, devices=devices) for devices in (CPU_BF16, CPU_FP32))
+    assert next(bf16._compute_model().parameters()).dtype == torch.bfloat16
+    return run(bf16), run(fp32)
+
+
+def assert_bf16_close(bf16: torch.Tensor, fp32: torch.Tensor, max_tol: float, rms_tol: float, scale: float) -> None:
+    diff = bf16 - fp32
+    max_diff, rms = diff.abs().max().item() / scale, (diff.norm() / fp32.norm()).item()
+    assert max_diff < max_tol and rms < rms_tol, f"max {max_diff:.3g}, rms {rms:.3g}"
+
+
+def test_bf16_decode_and_encode_stay_close_to_fp32() -> None:
+    vae = half_precision_vae(TINY_VAE)
+    z = torch.randn(2, 4, 12, 10, generator=torch.Generator().manual_seed(10))
+    pixels = torch.rand(1, 64, 56, 3, generator=torch.Generator().manual_seed(11))
+    bf16, fp32 = bf16_and_fp32(vae, lambda v: v.decode(z))
+    assert bf16.dtype == torch.float32 and bf16.is_contiguous()
+    assert_bf16_close(bf16, fp32, BF16_DECODE_MAX, BF16_DECODE_RMS, 1.0)
+    bf16, fp32 = bf16_and_fp32(vae, lambda v: v.encode(pixels))
+    assert bf16.is_contiguous()
+    assert_bf16_close(bf16, fp32, BF16_ENCODE_MAX, BF16_ENCODE_RMS, fp32.abs().max().item())
+
+
+def test_bf16_weights_are_never_copied_and_stored_weights_are_untouched() -> None:
+    held = half_precision_vae(TINY_VAE)  # as the loaders hold an fp16 file's VAE on such a CPU: in bf16
+    held.model.bfloat16()
+    held.decode(torch.randn(1, 4, 4, 4))
+    assert held._compute_model() is held.model and held.memory_bytes() == module_bytes(held.model)
+    stored = half_precision_vae(TINY_VAE)  # kept in fp16 (e.g. weights also used on a GPU): one bf16 copy
+    before = {k: v.clone() for k, v in stored.model.state_dict().items()}
+    stored.decode(torch.randn(1, 4, 4, 4))
+    assert stored.memory_bytes() == 2 * module_bytes(stored.model)
+    for key, tensor in stored.model.state_dict().items():
+        assert tensor.is_contiguous() and torch.equal(tensor, before[key]), key
+
+
+def test_attention_block_uses_pixel_rows_in_any_layout() -> None:
+    block = random_module(AttnBlock, 64, 12)
+    x = torch.randn(2, 64, 6, 5, generator=torch.Generator().manual_seed(12))
+    with torch.no_grad():
+        n = block.norm(x).flatten(2)
+        q, k, v = (F.conv1d(n, conv.weight[..., 0], conv.bias) for conv in (block.q, block.k, block.v))
+        weights = torch.softmax(q.transpose(1, 2) @ k / 64**0.5, dim=-1)  # [B, HW, HW]
+        expected = x + block.proj_out((v @ weights.transpose(1, 2)).reshape(x.shape))
+        for layout in (torch.contiguous_format, torch.channels_last):
+            assert torch.allclose(block(x.contiguous(memory_format=layout)), expected, atol=1e-5), layout
+
+
+def test_mid_block_attention_does_not_build_the_pixel_by_pixel_scores() -> None:
+    block = random_module(AttnBlock, 64, 13).bfloat16()
+    x = torch.randn(1, 64, 16, 16).bfloat16().contiguous(memory_format=torch.channels_last)
+    with torch.profiler.profile() as prof, torch.inference_mode():
+        out = block(x)
+    ops = {event.key for event in prof.key_averages()}
+    assert "aten::_scaled_dot_product_attention_math" not in ops and "aten::bmm" not in ops
+    assert "aten::contiguous" not in ops and out.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_decode_gradients_match_diffusers(models: tuple) -> None:
+    """The decoder's in-place SiLU and residual add must leave training (training/digits) correct."""
+    ours, theirs = models
+    z = torch.randn(1, 4, 4, 5, generator=torch.Generator().manual_seed(14))
+    grads = []
+    for decode in (ours.decode, lambda t: theirs.decode(t).sample):
+        zz = z.clone().requires_grad_(True)
+        (decode(zz) ** 2).sum().backward()
+        grads.append(zz.grad)
+    assert_close(grads[0], grads[1])
+
+
+@pytest.mark.slow
+def test_full_size_bf16_decode_stays_close_to_fp32() -> None:
+    vae = half_precision_vae(VAEConfig())
+    z = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(15))
+    bf16, fp32 = bf16_and_fp32(vae, lambda v: v.decode(z))
+    assert_bf16_close(bf16, fp32, BF16_DECODE_MAX, BF16_DECODE_RMS, 1.0)
