@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -114,6 +115,20 @@ def esrgan_from_state_dict(sd: Mapping[str, torch.Tensor]) -> RRDBNet:
                        int(sd["body.0.rdb1.conv1.weight"].shape[0]), upsamples, unshuffle)
 
     return build_with_weights(build, sd)
+
+
+def read_upscale_model(path: Path) -> RRDBNet:
+    """An ESRGAN-family network from its weights file; other upscalers are refused by name."""
+    from engine.sd.state_dict import load_state_dict
+
+    sd = load_state_dict(path)
+    if not is_esrgan(sd):
+        raise ValueError(f"{path.name} is not an upscale model Atelier can run: only ESRGAN-family networks "
+                         "(conv_first / model.0 tensors: ESRGAN, Real-ESRGAN, 4x-UltraSharp ...) are supported")
+    try:
+        return esrgan_from_state_dict(sd).eval().requires_grad_(False)
+    except KeyError as error:
+        raise ValueError(f"{path.name}: unexpected ESRGAN layout ({error})") from error
 
 
 def upscale(model: RRDBNet, image: torch.Tensor, tile: int = 512, overlap: int = 32,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nodes.api import Combo, ExecutionContext, Node, Output, Socket, model_choices
@@ -13,21 +12,6 @@ if TYPE_CHECKING:
     from engine.upscale import RRDBNet
 
 
-def read_upscale_model(path: Path) -> RRDBNet:
-    """An ESRGAN-family network from its weights file; other upscalers are refused by name."""
-    from engine.sd.state_dict import load_state_dict
-    from engine.upscale import esrgan_from_state_dict, is_esrgan
-
-    sd = load_state_dict(path)
-    if not is_esrgan(sd):
-        raise ValueError(f"{path.name} is not an upscale model Atelier can run: only ESRGAN-family networks "
-                         "(conv_first / model.0 tensors: ESRGAN, Real-ESRGAN, 4x-UltraSharp ...) are supported")
-    try:
-        return esrgan_from_state_dict(sd).eval().requires_grad_(False)
-    except KeyError as error:
-        raise ValueError(f"{path.name}: unexpected ESRGAN layout ({error})") from error
-
-
 class UpscaleModelLoader(Node):
     display_name = "Load Upscale Model"
     category = "loaders"
@@ -36,6 +20,8 @@ class UpscaleModelLoader(Node):
 
     def execute(self, model_name: str, context: ExecutionContext) -> tuple:
         path = context.folders.model_path("upscale_models", model_name)
+        from engine.upscale import read_upscale_model
+
         return (context.models.load(path, "upscale_model", read_upscale_model),)
 
 

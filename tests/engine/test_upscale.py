@@ -65,7 +65,7 @@ def test_tiles_blend_into_the_whole_image_and_odd_sizes_work() -> None:
 
 
 def test_basicsr_pth_file_through_the_nodes(tmp_path: Path) -> None:
-    from nodes.builtin.upscaling import read_upscale_model
+    from engine.upscale import read_upscale_model
 
     path = tmp_path / "RealESRGAN_x4plus.pth"
     torch.save({"params_ema": random_rrdbnet().state_dict()}, path)
