@@ -189,6 +189,11 @@ def check_execute_signature(cls: type[Node]) -> bool:
     missing = sorted(declared - named)
     if missing and not takes_any:
         raise TypeError(f"{cls.__name__} declares {', '.join(missing)}, which execute does not take")
+    by_name = {p.name: p for p in parameters}
+    without_default = sorted(spec.name for spec in cls.inputs if spec.section == "optional"
+                             and spec.name in by_name and by_name[spec.name].default is inspect.Parameter.empty)
+    if without_default:  # an optional input left unconnected is not passed at all
+        raise TypeError(f"{cls.__name__}.execute needs a default for optional {', '.join(without_default)}")
     return takes_context
 
 

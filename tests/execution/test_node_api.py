@@ -1,0 +1,84 @@
+"""Registration checks a typed node's ``execute`` against its declared inputs, and a plug-in loads whole or not."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.registry import Registry
+from nodes.api import ExecutionContext, Int, Node, Output, Socket
+from nodes.plugins import load_plugins
+
+
+class WithContext(Node):
+    inputs = [Int("a", 1), Socket("b", "INT", optional=True)]
+    outputs = [Output("*"), Output("INT")]
+
+    def execute(self, a: int, context: ExecutionContext, b: int | None = None) -> tuple:
+        return context, a
+
+
+class WithoutContext(Node):
+    inputs = [Int("a", 1)]
+    outputs = [Output("INT")]
+
+    def execute(self, a: int) -> tuple:
+        return (a,)
+
+
+def test_execute_gets_its_context_only_when_it_asks_for_it():
+    assert WithContext.definition("tests").run(WithContext(), "the context", a=3) == ("the context", 3)
+    assert WithoutContext.definition("tests").run(WithoutContext(), "the context", a=3) == (3,)
+
+
+class TakesUndeclared(Node):
+    inputs = [Int("a", 1)]
+    outputs = [Output("INT")]
+
+    def execute(self, a: int, denoise: float = 1.0) -> tuple:  # KSamplerAdvanced's old mistake
+        return (a,)
+
+
+class IgnoresDeclared(Node):
+    inputs = [Int("a", 1)]
+    outputs = [Output("INT")]
+
+    def execute(self) -> tuple:
+        return (1,)
+
+
+@pytest.mark.parametrize(("node", "message"), [
+    (TakesUndeclared, "takes denoise, which no input declares"),
+    (IgnoresDeclared, "declares a, which execute does not take"),
+])
+def test_execute_and_declaration_must_agree(node, message):
+    with pytest.raises(TypeError, match=message):
+        node.definition("tests")
+
+
+def test_an_optional_input_needs_a_default():
+    class NoDefault(Node):
+        inputs = [Socket("b", "INT", optional=True)]
+        outputs = [Output("INT")]
+
+        def execute(self, b: int) -> tuple:
+            return (b,)
+
+    with pytest.raises(TypeError, match="needs a default for optional b"):
+        NoDefault.definition("tests")
+
+
+def test_a_plugin_with_one_mismatched_node_registers_none_of_its_nodes(tmp_path):
+    (tmp_path / "half.py").write_text(
+        "from nodes.api import Int, Node, Output\n"
+        "class Good(Node):\n"
+        "    inputs = [Int('a', 1)]\n    outputs = [Output('INT')]\n"
+        "    def execute(self, a):\n        return (a,)\n"
+        "class Bad(Node):\n"
+        "    inputs = [Int('a', 1)]\n    outputs = [Output('INT')]\n"
+        "    def execute(self, a, extra=0):\n        return (a,)\n"
+        "ATELIER_NODES = [Good, Bad]\n")
+    registry = Registry()
+    load_plugins(registry, [tmp_path])
+    assert "Good" not in registry and "Bad" not in registry
+    assert [failure.module for failure in registry.failures] == ["half.py"]
+    assert "extra, which no input declares" in registry.failures[0].error
