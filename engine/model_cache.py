@@ -98,7 +98,8 @@ class ModelCache:
         return True
 
     def evict_until(self, bytes_free: int) -> int:
-        """Drop least-recently-used models until ``free_bytes()`` reports at least ``bytes_free``; how many left."""
+        """Drop least-recently-used models until ``free_bytes()`` reports at least ``bytes_free``; how many were
+        dropped."""
         dropped = 0
         while self._entries and self.free_bytes() < bytes_free:
             self.drop_oldest()

@@ -42,12 +42,23 @@ def read_safetensors(path: Path, dtype_for: DtypeFor) -> dict[str, torch.Tensor]
                 raise ValueError(f"tensor {key!r} has an unsupported dtype {info['dtype']}")
             raw = torch.empty(end - begin, dtype=torch.uint8)
             f.seek(begin)
-            if end > begin and f.readinto(memoryview(raw.numpy())) != end - begin:
+            if not _read_fully(f, memoryview(raw.numpy())):
                 raise ValueError(f"short read of tensor {key!r} (truncated?)")
             tensor = raw.view(stored).reshape(info["shape"])
             out[key] = tensor.to(dtype_for(key, stored))
             del raw, tensor  # one tensor's raw bytes at a time
     return out
+
+
+def _read_fully(f: BinaryIO, buffer: memoryview) -> bool:
+    """Fill ``buffer`` from ``f``; False if the file ends first. One read returns at most ~2 GiB on Linux."""
+    done = 0
+    while done < len(buffer):
+        count = f.readinto(buffer[done:])
+        if not count:
+            return False
+        done += count
+    return True
 
 
 def _header(f: BinaryIO, size: int) -> tuple[dict[str, dict], int]:

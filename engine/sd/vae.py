@@ -47,7 +47,7 @@ def _channels_last(device: torch.device, dtype: torch.dtype) -> bool:
 
 class VAE:
     def __init__(self, model: AutoencoderKL, latent_format: LatentFormat = SD15, devices: Devices = AUTO) -> None:
-        self.model = model  # storage copy (file dtype, offload device); never modified
+        self.model = model  # the weights as read (offload device, usually the compute dtype); never modified
         self.latent_format = latent_format
         self.devices = devices  # where and in which dtype it computes
         self._runner: AutoencoderKL | None = None
