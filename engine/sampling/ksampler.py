@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.sampling.guidance import Conditioning, GuidedDenoiser
-from engine.sampling.noise import BrownianTreeNoise, GaussianNoise
+from engine.sampling.noise import BrownianTreeNoise, GaussianNoise, prepare_noise
 from engine.sampling.registry import DISCARD_PENULTIMATE, SDE_SAMPLERS, sampler_function
 from engine.sampling.schedulers import get_sigmas
 
@@ -113,3 +113,22 @@ def sample_sigmas(model: Any, noise: torch.Tensor, positive: Conditioning, negat
         step_noise = GaussianNoise(x, seed)
     result = sampler_function(sampler_name)(step_model, x, sigmas, callback=report, noise=step_noise)
     return fmt.process_out(ms.inverse_noise_scaling(sigmas[-1], result))
+
+
+def sample_latent(model: Any, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
+                  positive: Conditioning, negative: Conditioning, latent: dict, denoise: float = 1.0,
+                  add_noise: bool = True, start_step: int | None = None, last_step: int | None = None,
+                  force_full_denoise: bool = False, callback: StepCallback | None = None) -> dict:
+    """ComfyUI's ``common_ksampler`` over a LATENT dict: noise from ``seed`` (ComfyUI's CPU noise, per
+    ``batch_index``) or none, the inpainting ``noise_mask`` honoured; the dict comes back with its samples
+    replaced."""
+    samples = latent["samples"]
+    noise = prepare_noise(samples, seed, latent.get("batch_index")) if add_noise \
+        else torch.zeros(samples.shape, dtype=samples.dtype, layout=samples.layout, device="cpu")
+    result = sample(model, noise, positive, negative, cfg, sampler_name, scheduler, steps, samples,
+                    denoise=denoise, start_step=start_step, last_step=last_step,
+                    force_full_denoise=force_full_denoise, noise_mask=latent.get("noise_mask"),
+                    callback=callback, seed=seed)
+    out = {key: value for key, value in latent.items() if key != "downscale_ratio_spacial"}
+    out["samples"] = result
+    return out

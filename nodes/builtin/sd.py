@@ -12,6 +12,7 @@ from nodes.api import Combo, ExecutionContext, Float, Folders, Int, Node, Output
 if TYPE_CHECKING:
     import torch
 
+    from engine.sampling.ksampler import StepCallback
     from engine.sd.clip import ClipTextModel
     from engine.sd.model import DiffusionModel
     from engine.sd.vae import VAE
@@ -99,9 +100,6 @@ class CLIPSetLastLayer(Node):
         return (clip,)
 
 
-StepCallback = Callable[[int, int, "torch.Tensor"], None]  # (step, total, denoised latent)
-
-
 def preview_callback(model: DiffusionModel, context: ExecutionContext) -> StepCallback:
     """Reports each sampler step with a fast latent->RGB preview of the first image."""
     from PIL import Image
@@ -115,29 +113,14 @@ def preview_callback(model: DiffusionModel, context: ExecutionContext) -> StepCa
 
 def common_ksampler(model: DiffusionModel, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
                     positive: Conditioning, negative: Conditioning, latent: Latent, denoise: float = 1.0,
-                    disable_noise: bool = False,
-                    start_step: int | None = None, last_step: int | None = None, force_full_denoise: bool = False,
-                    on_step: StepCallback | None = None) -> dict:
-    """ComfyUI's ``common_ksampler``: noise from the seed (or none), then sampling; the latent dict comes back with
-    its samples replaced."""
-    import torch
+                    disable_noise: bool = False, start_step: int | None = None, last_step: int | None = None,
+                    force_full_denoise: bool = False, on_step: StepCallback | None = None) -> Latent:
+    """ComfyUI's ``common_ksampler`` (its name and arguments, for the nodes and plug-ins that call it)."""
+    from engine.sampling.ksampler import sample_latent
 
-    from engine.sampling.ksampler import sample
-    from engine.sampling.noise import prepare_noise
-
-    samples = latent["samples"]
-    if disable_noise:
-        noise = torch.zeros(samples.shape, dtype=samples.dtype, layout=samples.layout, device="cpu")
-    else:
-        noise = prepare_noise(samples, seed, latent.get("batch_index"))
-    result = sample(model, noise, positive, negative, cfg, sampler_name, scheduler, steps, samples,
-                    denoise=denoise, start_step=start_step, last_step=last_step,
-                    force_full_denoise=force_full_denoise, noise_mask=latent.get("noise_mask"),
-                    callback=on_step, seed=seed)
-    out = dict(latent)
-    out.pop("downscale_ratio_spacial", None)
-    out["samples"] = result
-    return out
+    return sample_latent(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent, denoise,
+                         add_noise=not disable_noise, start_step=start_step, last_step=last_step,
+                         force_full_denoise=force_full_denoise, callback=on_step)
 
 
 class KSampler(Node):
