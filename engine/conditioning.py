@@ -21,15 +21,17 @@ def _match_tokens(cond: torch.Tensor, tokens: int) -> torch.Tensor:
 
 def average(to: Conditioning, source: Conditioning, to_strength: float) -> Conditioning:
     """Each entry of ``to`` blended with the first of ``source`` (``to * s + source * (1 - s)``), tokens matched
-    to ``to``'s count; pooled outputs blend alike when both have one."""
+    to ``to``'s count; pooled outputs blend alike, and an entry without one takes ``source``'s (ComfyUI's rule)."""
     source_cond, source_options = source[0]
     source_pooled = source_options.get("pooled_output")
     out = []
     for cond, options in to:
         blended = cond * to_strength + _match_tokens(source_cond, cond.shape[1]) * (1 - to_strength)
         extras = dict(options)
-        if options.get("pooled_output") is not None and source_pooled is not None:
-            extras["pooled_output"] = options["pooled_output"] * to_strength + source_pooled * (1 - to_strength)
+        to_pooled = options.get("pooled_output")
+        if source_pooled is not None:
+            extras["pooled_output"] = source_pooled if to_pooled is None else \
+                to_pooled * to_strength + source_pooled * (1 - to_strength)
         out.append([blended, extras])
     return out
 
