@@ -6,7 +6,7 @@ models)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,8 @@ def read_checkpoint(path: str | Path, devices: Devices = AUTO) -> tuple[Diffusio
     ``devices`` says. Weights are read straight into the dtype each part computes in on the CPU (nothing else stays
     resident); raises ``CheckpointError`` naming ``path`` for files that are not a checkpoint we can run."""
     path = Path(path)
-    sd = read_weights(path, checkpoint_dtypes(VAE_PREFIX, devices))
+    file_dtypes: dict[str, torch.dtype] = {}
+    sd = read_weights(path, _recording(checkpoint_dtypes(VAE_PREFIX, devices), file_dtypes))
     family = checkpoint_family(sd, path)
     prefixes = family.checkpoint_prefixes()
     markers = [key for key in sd if not key.startswith((prefixes["unet"], prefixes["vae"]))]
@@ -54,7 +55,27 @@ def read_checkpoint(path: str | Path, devices: Devices = AUTO) -> tuple[Diffusio
         raise CheckpointError(f"{path}: {e}") from e
     except (KeyError, RuntimeError, ValueError) as e:
         raise CheckpointError(f"{path}: unexpected tensor layout for an {family.display_name} checkpoint ({e})") from e
+    model.file_dtype = _first_with_prefix(file_dtypes, prefixes["unet"])
+    vae.file_dtype = _first_with_prefix(file_dtypes, prefixes["vae"])
+    for slot in family.text_encoders:
+        encoders[slot.name].file_dtype = _first_with_prefix(file_dtypes, slot.prefix)
     return model, family.text_encoder_value(encoders), vae
+
+
+def _recording(dtype_for: Callable[[str, torch.dtype], torch.dtype],
+               stored: dict[str, torch.dtype]) -> Callable[[str, torch.dtype], torch.dtype]:
+    """``dtype_for`` that also notes each floating-point tensor's dtype in the file, by key."""
+
+    def read_as(key: str, dtype: torch.dtype) -> torch.dtype:
+        if dtype.is_floating_point:
+            stored[key] = dtype
+        return dtype_for(key, dtype)
+
+    return read_as
+
+
+def _first_with_prefix(dtypes: Mapping[str, torch.dtype], prefix: str) -> torch.dtype | None:
+    return next((dtype for key, dtype in dtypes.items() if key.startswith(prefix)), None)
 
 
 def checkpoint_family(sd: Mapping[str, torch.Tensor], path: str | Path) -> ModelFamily:
@@ -84,13 +105,14 @@ def checkpoint_family(sd: Mapping[str, torch.Tensor], path: str | Path) -> Model
 
 def checkpoint_state_dict(model: DiffusionModel, clip: Any, vae: VAE) -> dict[str, torch.Tensor]:
     """Model, text encoders and VAE (patches applied) in the single-file layout of the model's family, the layout
-    ComfyUI and A1111 read; weights in the dtype the parts hold them."""
+    ComfyUI and A1111 read; each part's weights in the dtype its file had (as held, for parts not read from a
+    file)."""
     from engine.sd.openclip_convert import hf_to_openclip
 
     family = model.family
     prefixes = family.checkpoint_prefixes()
-    tensors = {prefixes["unet"] + k: v for k, v in model.patched_state_dict().items()}
-    tensors.update({prefixes["vae"] + k: v for k, v in vae.model.state_dict().items()})
+    tensors = {prefixes["unet"] + k: _as(v, model.file_dtype) for k, v in model.patched_state_dict().items()}
+    tensors.update({prefixes["vae"] + k: _as(v, vae.file_dtype) for k, v in vae.model.state_dict().items()})
     encoders = family.encoders_of(clip)
     slots = {slot.name: slot for slot in family.text_encoders}
     if set(encoders) != set(slots):
@@ -99,5 +121,10 @@ def checkpoint_state_dict(model: DiffusionModel, clip: Any, vae: VAE) -> dict[st
         weights = encoder.patched_state_dict()
         if encoder.style.save_layout == "openclip":
             weights = hf_to_openclip(weights)
-        tensors.update({slots[name].prefix + k: v for k, v in weights.items()})
+        tensors.update({slots[name].prefix + k: _as(v, encoder.file_dtype) for k, v in weights.items()})
     return tensors
+
+
+def _as(tensor: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    """A floating-point weight back in its file's dtype (an fp16 file read as bf16 or fp32 saves as fp16)."""
+    return tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor

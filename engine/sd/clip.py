@@ -73,6 +73,7 @@ class ClipTextModel:
         self.tokenizer = ClipTokenizer(pad_token=style.pad_token)
         self.layer_idx = style.layer
         self.patches: dict[str, list[WeightPatch]] = {}
+        self.file_dtype: torch.dtype | None = None  # the dtype its weights had in their file; saving writes that
         self._shared: dict[str, Any] = {"compute": None}
 
     def clone(self) -> ClipTextModel:

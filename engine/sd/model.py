@@ -69,6 +69,7 @@ class DiffusionModel:
         self.family = family  # what the UNet's extra inputs are and how it is saved (``family.name``: "sd1" ...)
         self.cfg_function: CfgFunction | None = None  # how guidance combines cond and uncond (None: plain CFG)
         self.patches: dict[str, list[WeightPatch]] = {}
+        self.file_dtype: torch.dtype | None = None  # the dtype its weights had in their file; saving writes that
         self._weights = _SharedWeights(unet, devices)
         self._patched: tuple[UNetModel, dict[str, torch.Tensor]] | None = None  # (compute unet, its patches)
 

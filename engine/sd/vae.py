@@ -50,6 +50,7 @@ class VAE:
         self.model = model  # the weights as read (offload device, usually the compute dtype); never modified
         self.latent_format = latent_format
         self.devices = devices  # where and in which dtype it computes
+        self.file_dtype: torch.dtype | None = None  # the dtype its weights had in their file; saving writes that
         self._runner: AutoencoderKL | None = None
 
     @property
