@@ -178,6 +178,8 @@ class Node:
 def check_execute_signature(cls: type[Node]) -> bool:
     """Whether ``execute`` takes ``context``; raises TypeError when its parameters and the declared inputs
     disagree (an undeclared parameter would never be given a value, a declared input would crash the call)."""
+    if any(spec.name == "context" for spec in cls.inputs):
+        raise TypeError(f"{cls.__name__} declares an input named context, which execute's context parameter takes")
     parameters = list(inspect.signature(cls.execute).parameters.values())[1:]
     takes_context = any(p.name == "context" for p in parameters)
     named = {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)} - {"context"}

@@ -46,9 +46,18 @@ class IgnoresDeclared(Node):
         return (1,)
 
 
+class DeclaresContext(Node):
+    inputs = [Int("context", 1)]
+    outputs = [Output("INT")]
+
+    def execute(self, context: int) -> tuple:
+        return (context,)
+
+
 @pytest.mark.parametrize(("node", "message"), [
     (TakesUndeclared, "takes denoise, which no input declares"),
     (IgnoresDeclared, "declares a, which execute does not take"),
+    (DeclaresContext, "declares an input named context"),
 ])
 def test_execute_and_declaration_must_agree(node, message):
     with pytest.raises(TypeError, match=message):
