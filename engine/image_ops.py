@@ -11,10 +11,11 @@ from PIL import Image, ImageOps
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
-    """One image [H, W, C] 0..1 as an 8-bit PIL image (C = 1, 3 or 4)."""
-    array = (image.detach().float().cpu().clamp(0, 1).numpy() * 255.0).round().astype(np.uint8)
-    if array.shape[-1] == 1:
-        return Image.fromarray(array[..., 0], mode="L")
+    """One image [H, W, C] (C = 1, 3 or 4) or [H, W] (greyscale) 0..1 as an 8-bit PIL image. Levels are truncated,
+    ``clip(255 * x).astype(uint8)``, as ComfyUI converts them, so saved pixels match ComfyUI's exactly."""
+    array = np.clip(image.detach().float().cpu().numpy() * 255.0, 0, 255).astype(np.uint8)
+    if array.ndim == 2 or array.shape[-1] == 1:
+        return Image.fromarray(array.reshape(array.shape[:2]), mode="L")
     return Image.fromarray(array, mode="RGBA" if array.shape[-1] == 4 else "RGB")
 
 

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 
+import numpy as np
 from PIL import Image
 
 from tests.server.api_client import get_json, http, run_prompt, view_url
@@ -42,7 +43,10 @@ def test_message_sequence_history_view_and_png_metadata(server):
     assert status == 200
     png = Image.open(io.BytesIO(body))
     assert png.size == (64, 32)
-    assert png.getpixel((0, 0)) == (255 - 0x33, 255 - 0x66, 255 - 0x99)
+    # Inverted in float32 and truncated to 8 bits as ComfyUI saves: 1 - 0x99/255 is 101.99... levels, saved as 101.
+    inverted = [int(np.clip((1 - np.float32(level) / np.float32(255)) * np.float32(255), 0, 255))
+                for level in (0x33, 0x66, 0x99)]
+    assert png.getpixel((0, 0)) == tuple(inverted) == (204, 153, 101)
     assert json.loads(png.text["prompt"])["2"]["class_type"] == "ImageInvert"
     assert json.loads(png.text["workflow"]) == workflow
     status, body = http(view_url(server.url, {**image, "preview": "jpeg;80"}))
