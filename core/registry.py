@@ -15,12 +15,14 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PluginFailure:
-    """A plug-in that could not be imported; listed by ``/atelier/plugins`` so the editor can show it."""
+    """A plug-in, or one node of it (``node``), that could not be loaded; listed by ``/atelier/plugins`` so the
+    editor can show it."""
 
     module: str
     path: str
     error: str
     traceback: str
+    node: str | None = None
 
 
 @dataclass

@@ -77,7 +77,7 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
     async def plugins(request: web.Request) -> web.Response:
         modules = sorted({d.python_module for d in runtime.registry.definitions.values()
                           if d.python_module.startswith("custom_nodes.")})
-        failed = [{"module": f.module, "path": f.path, "error": f.error, "traceback": f.traceback}
+        failed = [{"module": f.module, "node": f.node, "path": f.path, "error": f.error, "traceback": f.traceback}
                   for f in runtime.registry.failures]
         return web.json_response({"loaded": modules, "failed": failed})
 

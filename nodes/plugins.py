@@ -1,20 +1,25 @@
 """Loading plug-ins from ``custom_nodes/``: packages or single ``.py`` files, either API.
 
 A plug-in exports ``ATELIER_NODES`` (a list of ``nodes.api.Node`` classes) and/or ComfyUI's
-``NODE_CLASS_MAPPINGS`` (+ ``NODE_DISPLAY_NAME_MAPPINGS``, ``WEB_DIRECTORY``). One that fails to import is
-logged and recorded in the registry's ``failures``; it never stops the server.
+``NODE_CLASS_MAPPINGS`` (+ ``NODE_DISPLAY_NAME_MAPPINGS``, ``WEB_DIRECTORY``). As in ComfyUI, each package's
+``prestartup_script.py`` runs first, before any plug-in is imported. A plug-in that fails to import, or one node
+of it that cannot be registered (its ``INPUT_TYPES`` raises, its ``execute`` disagrees with its inputs), is logged
+and recorded in the registry's ``failures``; the rest of the pack loads and the server always starts.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import runpy
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+from core.definition import NodeDefinition
 from core.registry import PluginFailure, Registry
 from nodes.comfy_v1 import definition_from_v1
 
@@ -35,11 +40,27 @@ def plugin_entries(folder: Path) -> list[Path]:
 
 
 def load_plugins(registry: Registry, folders: list[Path]) -> None:
-    for folder in folders:
-        for entry in plugin_entries(folder):
-            started = time.perf_counter()
-            ok = load_plugin(registry, entry)
-            log.info("plug-in %s %s in %.2fs", entry.name, "loaded" if ok else "FAILED", time.perf_counter() - started)
+    entries = [entry for folder in folders for entry in plugin_entries(folder)]
+    for entry in entries:
+        run_prestartup_script(registry, entry)
+    for entry in entries:
+        started = time.perf_counter()
+        ok = load_plugin(registry, entry)
+        log.info("plug-in %s %s in %.2fs", entry.name, "loaded" if ok else "FAILED", time.perf_counter() - started)
+
+
+def run_prestartup_script(registry: Registry, entry: Path) -> None:
+    """A package's ``prestartup_script.py``, run before any plug-in is imported (ComfyUI's hook for set-up that
+    must come first); a failing one is reported and the package still loads."""
+    script = entry / "prestartup_script.py"
+    if not (entry.is_dir() and script.is_file()):
+        return
+    try:
+        runpy.run_path(str(script), run_name=f"custom_nodes.{entry.name}.prestartup_script")
+    except Exception as error:
+        log.warning("prestartup script of plug-in %s failed: %s", entry.name, error)
+        registry.failures.append(PluginFailure(entry.name, str(script), f"prestartup_script.py: "
+                                               f"{type(error).__name__}: {error}", traceback.format_exc()))
 
 
 def load_plugin(registry: Registry, entry: Path) -> bool:
@@ -55,6 +76,19 @@ def load_plugin(registry: Registry, entry: Path) -> bool:
         )
         sys.modules.pop(module_name, None)
         return False
+
+
+def _register_node(registry: Registry, entry: Path, name: str, build: Callable[[], NodeDefinition]) -> None:
+    """Register one node of a plug-in; one that cannot be built is skipped alone and reported, as ComfyUI skips a
+    node whose ``INPUT_TYPES`` raises. ``build`` is called at once."""
+    try:
+        definition = build()
+    except Exception as error:
+        log.warning("plug-in %s: node %s skipped: %s", entry.name, name, error)
+        registry.failures.append(PluginFailure(entry.name, str(entry), f"{type(error).__name__}: {error}",
+                                               traceback.format_exc(), node=name))
+        return
+    registry.add(definition)
 
 
 def _import(module_name: str, entry: Path) -> ModuleType:
@@ -75,11 +109,11 @@ def _register_module(registry: Registry, module: ModuleType, module_name: str, e
     if not own and not mappings:
         raise ImportError("exports neither ATELIER_NODES nor NODE_CLASS_MAPPINGS")
     display_names = dict(getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", {}) or {})
-    # Every definition is built before any is registered: a plug-in either loads whole or is reported failed.
-    definitions = [node.definition(module_name) for node in own]
-    definitions += [definition_from_v1(name, cls, display_names.get(name), module_name)
-                    for name, cls in mappings.items()]
-    registry.add_all(definitions)
+    for node in own:
+        _register_node(registry, entry, node.__name__, lambda: node.definition(module_name))  # noqa: B023
+    for name, cls in mappings.items():
+        _register_node(registry, entry, name,
+                       lambda: definition_from_v1(name, cls, display_names.get(name), module_name))  # noqa: B023
     web_directory = getattr(module, "WEB_DIRECTORY", None)
     if web_directory:
         base = entry if entry.is_dir() else entry.parent

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from core.registry import Registry
@@ -76,7 +78,7 @@ def test_an_optional_input_needs_a_default():
         NoDefault.definition("tests")
 
 
-def test_a_plugin_with_one_mismatched_node_registers_none_of_its_nodes(tmp_path):
+def test_a_broken_node_is_skipped_alone_and_the_rest_of_its_pack_loads(tmp_path):
     (tmp_path / "half.py").write_text(
         "from nodes.api import Int, Node, Output\n"
         "class Good(Node):\n"
@@ -85,9 +87,40 @@ def test_a_plugin_with_one_mismatched_node_registers_none_of_its_nodes(tmp_path)
         "class Bad(Node):\n"
         "    inputs = [Int('a', 1)]\n    outputs = [Output('INT')]\n"
         "    def execute(self, a, extra=0):\n        return (a,)\n"
-        "ATELIER_NODES = [Good, Bad]\n")
+        "class RaisingV1:\n"
+        "    @classmethod\n"
+        "    def INPUT_TYPES(cls):\n        raise RuntimeError('needs a model list it cannot find')\n"
+        "    RETURN_TYPES = ()\n    FUNCTION = 'run'\n"
+        "ATELIER_NODES = [Good, Bad]\n"
+        "NODE_CLASS_MAPPINGS = {'RaisingV1': RaisingV1}\n")
     registry = Registry()
     load_plugins(registry, [tmp_path])
-    assert "Good" not in registry and "Bad" not in registry
-    assert [failure.module for failure in registry.failures] == ["half.py"]
-    assert "extra, which no input declares" in registry.failures[0].error
+    assert "Good" in registry and "Bad" not in registry and "RaisingV1" not in registry
+    failures = {failure.node: failure.error for failure in registry.failures}
+    assert set(failures) == {"Bad", "RaisingV1"}
+    assert "extra, which no input declares" in failures["Bad"] and "cannot find" in failures["RaisingV1"]
+
+
+def test_prestartup_scripts_run_before_any_plugin_is_imported(tmp_path):
+    for name in ("a_pack", "b_pack"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "a_pack" / "__init__.py").write_text(
+        "import os\n"
+        "assert os.environ.get('B_PACK_PRESTARTUP') == 'ran'\n"  # b_pack's script ran before a_pack's import
+        "from nodes.api import Int, Node, Output\n"
+        "class A(Node):\n    inputs = [Int('a', 1)]\n    outputs = [Output('INT')]\n"
+        "    def execute(self, a):\n        return (a,)\n"
+        "ATELIER_NODES = [A]\n")
+    (tmp_path / "b_pack" / "__init__.py").write_text("NODE_CLASS_MAPPINGS = {}\n")
+    (tmp_path / "b_pack" / "prestartup_script.py").write_text(
+        "import os\nos.environ['B_PACK_PRESTARTUP'] = 'ran'\n")
+    (tmp_path / "c_pack").mkdir()
+    (tmp_path / "c_pack" / "__init__.py").write_text("NODE_CLASS_MAPPINGS = {}\n")
+    (tmp_path / "c_pack" / "prestartup_script.py").write_text("raise RuntimeError('no GPU driver')\n")
+    registry = Registry()
+    try:
+        load_plugins(registry, [tmp_path])
+    finally:
+        os.environ.pop("B_PACK_PRESTARTUP", None)
+    assert "A" in registry
+    assert [failure.module for failure in registry.failures if "prestartup" in failure.error] == ["c_pack"]

@@ -47,7 +47,7 @@ export const api = {
   interrupt: () => post<null>("interrupt", {}),
   clearHistory: () => post<null>("history", { clear: true }),
   defaultWorkflow: () => request<UIWorkflow>("atelier/default_workflow"),
-  plugins: () => request<{ loaded: string[]; failed: { module: string; error: string }[] }>("atelier/plugins"),
+  plugins: () => request<{ loaded: string[]; failed: { module: string; node?: string | null; error: string }[] }>("atelier/plugins"),
   listWorkflows: async () => {
     try {
       return await request<string[]>("userdata?dir=workflows&recurse=true");

@@ -58,7 +58,11 @@ function Errors() {
     <div className="panel-body" data-testid="error-panel">
       {Object.entries(nodeErrors).map(([id, error]) => <div key={id} className="message error">Node #{id}: {error.message}</div>)}
       {[...messages].reverse().map((m, index) => <div key={index} className={`message ${m.level}`}>{m.text}</div>)}
-      {plugins.map((p) => <div key={p.module} className="message error">Plug-in {p.module} failed to load: {p.error}</div>)}
+      {plugins.map((p) => (
+        <div key={`${p.module}/${p.node ?? ""}`} className="message error">
+          {p.node ? `Node ${p.node} of plug-in ${p.module} was skipped: ${p.error}` : `Plug-in ${p.module} failed to load: ${p.error}`}
+        </div>
+      ))}
     </div>
   );
 }

@@ -38,7 +38,7 @@ export interface State {
   connected: boolean;
   palette: { x: number; y: number; from?: { node: number; slot: number; type: string } } | null;
   panel: "queue" | "gallery" | "errors" | "workflows";
-  plugins: { module: string; error: string }[];
+  plugins: { module: string; node?: string | null; error: string }[];
 }
 
 export const emptyRun = (): RunState => ({
