@@ -46,7 +46,8 @@ def throughput(count: int) -> None:
     except ImportError:
         print("pytorch-fid is not installed: no comparison")
         return
-    reference_module.load_state_dict_from_url = lambda *a, **k: ours.state_dict()  # never download
+    # pytorch-fid would fetch its weights from the internet: hand it ours instead, so nothing is ever downloaded.
+    reference_module.load_state_dict_from_url = lambda *a, **k: ours.state_dict()
     reference = reference_module.InceptionV3([3]).eval()
     with torch.no_grad():
         reference(images[:4].movedim(-1, 1))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.folders import Folders  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 from tests.harness import Harness  # noqa: E402
 
 COMFYUI_START_SECONDS = 8.7  # measured beside Atelier on the 2-core AVX512-BF16/AMX machine (issue 11)
@@ -50,12 +50,6 @@ def cpu_summary() -> str:
         pass
     shown = [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if flag in flags]
     return f"{model}; {os.cpu_count()} cores; {' '.join(shown) or 'no AVX2'}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_seconds(base: Path) -> float:

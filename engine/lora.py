@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
-
-from engine.sd.state_dict import load_state_dict
 
 Target = tuple[str, str]  # ("unet" | "clip", weight key in that model's state dict)
 WeightPatch = Callable[[torch.Tensor], torch.Tensor]
@@ -178,10 +175,6 @@ def _read_update(sd: Mapping[str, torch.Tensor], prefix: str, used: set[str]) ->
     if prefix + ".diff" in sd:
         return WeightUpdate("diff", take(diff=".diff"))
     return None
-
-
-def load_lora_file(path: str | Path, names: Mapping[str, Target]) -> LoraFile:
-    return parse_lora(load_state_dict(Path(path)), names)
 
 
 def model_key_map(model: object | None, clip: object | None) -> dict[str, Target]:

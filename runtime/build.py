@@ -5,8 +5,6 @@ from __future__ import annotations
 from core.context import InterruptFlag
 from core.registry import Registry
 from engine.device import Devices
-from engine.model_cache import ModelCache
-from execution.cache import OutputCache
 from execution.events import EventHub
 from execution.executor import Executor
 from execution.queue import PromptQueue
@@ -14,7 +12,7 @@ from execution.store import PromptStore
 from execution.worker import Worker
 from nodes.builtin import builtin_definitions
 from nodes.plugins import load_plugins
-from runtime.memory import MemoryBudget
+from runtime.memory import budgeted_caches
 from runtime.runtime import Runtime
 from runtime.settings import Settings
 
@@ -27,18 +25,15 @@ def build_runtime(settings: Settings) -> Runtime:
     registry = Registry()
     registry.add_all(builtin_definitions(), builtin=True)
     load_plugins(registry, settings.custom_node_dirs)
-    outputs = OutputCache()
-    models = ModelCache()
-    memory = MemoryBudget(settings.cache_bytes, outputs, models)
-    models.before_load = memory.trim
+    outputs, models, memory = budgeted_caches(settings.cache_bytes)
     store = PromptStore(folders.user_dir / "atelier.sqlite3")
     queue = PromptQueue(store)
     events = EventHub()
     interrupt = InterruptFlag()
     executor = Executor(registry, outputs, folders, models, devices, interrupt)
     worker = Worker(queue, executor, events)
-    runtime = Runtime(settings, folders, registry, devices, models, outputs, memory, store, queue, events, interrupt,
-                      executor, worker)
+    runtime = Runtime(settings, registry, devices, models, outputs, memory, store, queue, events, interrupt, executor,
+                      worker)
     worker.on_idle.append(runtime.free_if_requested)
     worker.after_prompt.append(memory.trim)
     return runtime

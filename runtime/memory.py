@@ -29,3 +29,12 @@ class MemoryBudget:
                     return
                 freed = before - self.models.total_bytes
             excess -= freed
+
+
+def budgeted_caches(cache_bytes: int) -> tuple[OutputCache, ModelCache, MemoryBudget]:
+    """The output cache and the model cache under one ``cache_bytes`` budget: the model cache asks the budget for
+    room before it reads a file; whoever runs prompts calls ``trim()`` after each."""
+    outputs, models = OutputCache(), ModelCache()
+    budget = MemoryBudget(cache_bytes, outputs, models)
+    models.before_load = budget.trim
+    return outputs, models, budget

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,6 @@ class FreeRequest:
 @dataclass
 class Runtime:
     settings: Settings
-    folders: Folders
     registry: Registry
     devices: Devices  # where and in which dtype models compute (``--cpu``); every model loader is given it
     models: ModelCache
@@ -47,6 +47,10 @@ class Runtime:
     worker: Worker
     free_request: FreeRequest = field(default_factory=FreeRequest)
     _free_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def folders(self) -> Folders:
+        return self.settings.folders
 
     def start(self) -> None:
         self.worker.start()
@@ -80,8 +84,6 @@ class Runtime:
 
 
 def _empty_accelerator_cache() -> None:
-    import sys
-
     torch = sys.modules.get("torch")  # nothing to empty if no model ever loaded torch
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()

@@ -8,13 +8,11 @@ from core.context import InterruptFlag
 from core.folders import Folders
 from core.registry import Registry
 from engine.device import Devices
-from engine.model_cache import ModelCache
-from execution.cache import OutputCache
 from execution.events import EventHub, EventListener, PromptEvents
 from execution.executor import ExecutionOutcome, Executor
 from execution.validation import ValidationResult, validate_prompt
 from nodes.builtin import builtin_definitions
-from runtime.memory import MemoryBudget
+from runtime.memory import budgeted_caches
 
 
 class RecordedEvents:
@@ -47,12 +45,9 @@ class Harness:
             registry.add_all(builtin_definitions(), builtin=True)
         self.registry = registry
         self.folders = folders
-        self.models = ModelCache()
+        outputs, self.models, self.memory = budgeted_caches(cache_bytes)  # --cache-ram, trimmed after each run
         self.devices = devices or Devices()
         self.interrupt = InterruptFlag()
-        outputs = OutputCache()
-        self.memory = MemoryBudget(cache_bytes, outputs, self.models)  # --cache-ram, trimmed after each run
-        self.models.before_load = self.memory.trim
         self.executor = Executor(registry, outputs, folders, self.models, self.devices, self.interrupt)
         self.recorded = RecordedEvents()
         self.listeners: list[EventListener] = []  # more listeners of every run (a test's progress hook)

@@ -21,8 +21,6 @@ import torch.nn.functional as F
 
 from engine.sd.unet import timestep_embedding
 
-# (options, height px, width px, negative) -> the size/score part of ``y`` [1, n * 256]; the pooled text comes first.
-AdmEncoder = Callable[[dict[str, Any], int, int, bool], torch.Tensor]
 SIZE_EMBEDDING = 256
 # ComfyUI's latent for "no image" per channel (``blank_inpaint_image_like``: pixel zero in latent space).
 BLANK_LATENT = (0.8223, -0.6876, 0.6364, 0.1380)

@@ -109,9 +109,6 @@ class ModelFamily:
         """A CLIP value's encoders by slot name (the inverse of ``text_encoder_value``)."""
         return dict(getattr(clip, "encoders", None) or {self.text_encoders[0].name: clip})
 
-    def slot(self, name: str) -> TextEncoderSlot:
-        return next(slot for slot in self.text_encoders if slot.name == name)
-
     # Save layout
     def checkpoint_prefixes(self) -> dict[str, str]:
         """Where this family's single-file checkpoints keep each part: ``unet``, ``vae`` and each encoder slot."""
