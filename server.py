@@ -6,10 +6,23 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent
+
+
+def __getattr__(name: str) -> Any:
+    """ComfyUI's ``server`` names for plug-ins (``from server import PromptServer``), from ``compat.server_view``."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from compat import server_view
+
+    try:
+        return getattr(server_view, name)
+    except AttributeError:
+        raise AttributeError(f"module 'server' has no attribute {name!r}") from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

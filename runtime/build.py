@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compat.host
 from core.context import InterruptFlag
 from core.registry import Registry
 from engine.device import Devices
@@ -24,7 +25,6 @@ def build_runtime(settings: Settings) -> Runtime:
     folders.add_examples(settings.examples_dir)
     registry = Registry()
     registry.add_all(builtin_definitions(), builtin=True)
-    load_plugins(registry, settings.custom_node_dirs)
     outputs, models, memory = budgeted_caches(settings.cache_bytes)
     store = PromptStore(folders.user_dir / "atelier.sqlite3")
     queue = PromptQueue(store)
@@ -36,4 +36,6 @@ def build_runtime(settings: Settings) -> Runtime:
                       worker)
     worker.on_idle.append(runtime.free_if_requested)
     worker.after_prompt.append(memory.trim)
+    compat.host.bind(runtime)  # ComfyUI's modules (folder_paths, comfy.*, PromptServer) now view this runtime
+    load_plugins(registry, settings.custom_node_dirs)
     return runtime

@@ -9,10 +9,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FORBIDDEN = {  # package -> top-level packages its modules may not import
-    "core": {"execution", "nodes", "engine", "runtime", "httpapi", "server", "torch"},
-    "execution": {"nodes", "engine", "runtime", "httpapi", "server", "torch"},
+    "core": {"execution", "nodes", "engine", "runtime", "httpapi", "server", "compat", "torch"},
+    "execution": {"nodes", "engine", "runtime", "httpapi", "server", "compat", "torch"},
     "nodes": {"execution", "runtime", "httpapi", "server"},
-    "engine": {"core", "execution", "nodes", "runtime", "httpapi", "server"},
+    "engine": {"core", "execution", "nodes", "runtime", "httpapi", "server", "compat"},
     "runtime": {"httpapi", "server"},
 }
 

@@ -1,0 +1,1 @@
+"""ComfyUI's ``server`` module names (``PromptServer``, ``BinaryEventTypes``), answered by Atelier's ``server.py``."""
