@@ -28,6 +28,8 @@ MODEL_FOLDERS: dict[str, tuple[str, ...]] = {
     "diffusion_models": ("diffusion_models", "unet"),
     "clip_vision": ("clip_vision",),
     "vae_approx": ("vae_approx",),
+    "style_models": ("style_models",),
+    "gligen": ("gligen",),
     "gan": ("gan",),
     "fid": ("fid",),
 }
