@@ -26,10 +26,24 @@ class PluginFailure:
 
 
 @dataclass
+class PluginActivity:
+    """Something a plug-in did while it loaded (``stage``: "import" or "prestartup") that a pack should not do
+    unasked, reported and never blocked: ``kind`` is "pip-install", "write-outside", "network" or "subprocess";
+    ``details`` the first distinct paths, hosts or command lines, ``more`` how many others were left out."""
+
+    module: str
+    stage: str
+    kind: str
+    details: list[str]
+    more: int = 0
+
+
+@dataclass
 class Registry:
     definitions: dict[str, NodeDefinition] = field(default_factory=dict)
     builtin_names: set[str] = field(default_factory=set)
     failures: list[PluginFailure] = field(default_factory=list)
+    activities: list[PluginActivity] = field(default_factory=list)  # nodes.plugin_audit's reports
     web_directories: dict[str, str] = field(default_factory=dict)  # plug-in module -> folder of .js files
 
     def add(self, definition: NodeDefinition, builtin: bool = False) -> bool:
@@ -52,5 +66,24 @@ class Registry:
     def __contains__(self, name: object) -> bool:
         return name in self.definitions
 
+    def refresh_inputs(self, names: Iterable[str] | None = None) -> None:
+        """Re-read the inputs of the named node types (all by default) that declare them by a callable, as ComfyUI
+        calls ``INPUT_TYPES`` on every request; a node whose inputs fail to read keeps its last good ones and is
+        reported once per distinct error."""
+        for name in self.definitions if names is None else names:
+            definition = self.definitions.get(name)
+            if definition is None or definition.read_inputs is None:
+                continue
+            before = definition.inputs_error
+            problem = definition.refresh_inputs()
+            if problem is not None and problem != before:
+                log.warning("%s: node %s keeps its last inputs: %s", definition.python_module, name, problem)
+                self.failures.append(PluginFailure(definition.python_module, definition.python_module,
+                                                   f"inputs could not be re-read, the last good ones stay: "
+                                                   f"{problem}", "", node=name))
+
     def object_info(self, folders: Folders) -> dict[str, dict[str, Any]]:
+        """Every node type in ``/object_info``'s schema, its inputs re-read and its choices as ``folders`` hold
+        them now."""
+        self.refresh_inputs()
         return {name: definition.object_info(folders) for name, definition in self.definitions.items()}

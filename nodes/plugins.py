@@ -22,6 +22,7 @@ from types import ModuleType
 from core.definition import NodeDefinition
 from core.registry import PluginFailure, Registry
 from nodes.comfy_v1 import definition_from_v1
+from nodes.plugin_audit import audit_plugin
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,12 @@ def plugin_entries(folder: Path) -> list[Path]:
 def load_plugins(registry: Registry, folders: list[Path]) -> None:
     entries = [entry for folder in folders for entry in plugin_entries(folder)]
     for entry in entries:
-        run_prestartup_script(registry, entry)
+        with audit_plugin(registry, entry, "prestartup"):  # reports pip installs, writes outside, network
+            run_prestartup_script(registry, entry)
     for entry in entries:
         started = time.perf_counter()
-        ok = load_plugin(registry, entry)
+        with audit_plugin(registry, entry):
+            ok = load_plugin(registry, entry)
         log.info("plug-in %s %s in %.2fs", entry.name, "loaded" if ok else "FAILED", time.perf_counter() - started)
 
 
