@@ -79,7 +79,10 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
                           if d.python_module.startswith("custom_nodes.")})
         failed = [{"module": f.module, "node": f.node, "path": f.path, "error": f.error, "traceback": f.traceback}
                   for f in runtime.registry.failures]
-        return web.json_response({"loaded": modules, "failed": failed})
+        # What packs did while loading that they should not (pip installs, writes outside, network, commands).
+        activities = [{"module": a.module, "stage": a.stage, "kind": a.kind, "details": a.details, "more": a.more}
+                      for a in runtime.registry.activities]
+        return web.json_response({"loaded": modules, "failed": failed, "activities": activities})
 
     @table.get("/atelier/workflows")
     async def shipped_workflows(request: web.Request) -> web.Response:

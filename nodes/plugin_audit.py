@@ -49,7 +49,7 @@ class ImportAudit:
         self.module, self.stage = module, stage
         self.inside = tuple(os.path.realpath(folder) for folder in inside)
         self.details: dict[str, list[str]] = {}
-        self.more: dict[str, int] = {}
+        self.left_out: dict[str, set[int]] = {}
         self.closed = False
         self._busy = False  # the hook's own work must not be audited again
 
@@ -61,7 +61,7 @@ class ImportAudit:
         if len(details) < MAX_DETAILS:
             details.append(detail)
         else:
-            self.more[kind] = self.more.get(kind, 0) + 1
+            self.left_out.setdefault(kind, set()).add(hash(detail))  # counted once however often it recurs
 
     def handle(self, event: str, args: tuple[Any, ...]) -> None:
         handler = HANDLERS.get(event)
@@ -103,7 +103,8 @@ class ImportAudit:
             self.note("network", f"{host}:{port}" if port is not None else str(host))
 
     def activities(self) -> list[PluginActivity]:
-        return [PluginActivity(self.module, self.stage, kind, list(self.details[kind]), self.more.get(kind, 0))
+        return [PluginActivity(self.module, self.stage, kind, list(self.details[kind]),
+                               len(self.left_out.get(kind, ())))
                 for kind in KIND_WORDS if self.details.get(kind)]
 
 

@@ -1,0 +1,1 @@
+// leaky_pack: an extension copied into web/extensions at import
