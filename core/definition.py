@@ -30,6 +30,7 @@ class InputSpec:
     section: str = "required"  # "required" | "optional" | "hidden"
     options: dict[str, Any] = field(default_factory=dict)
     choices: Choices | None = None  # only for COMBO
+    choices_in_options: bool = False  # render as ("COMBO", {"options": [...]}) (V3 nodes), not the legacy list
 
     @property
     def lazy(self) -> bool:
@@ -41,9 +42,12 @@ class InputSpec:
         return list(self.choices(folders) if callable(self.choices) else self.choices)
 
     def to_comfy(self, folders: Folders) -> tuple:
-        """ComfyUI's ``[type, options]`` spec; combos use the legacy list-of-choices form."""
+        """ComfyUI's ``[type, options]`` spec; combos use the legacy list-of-choices form unless declared with
+        ``choices_in_options``."""
         if self.section == "hidden":
             return (self.type,)
+        if self.type == "COMBO" and self.choices_in_options:
+            return ("COMBO", {**self.options, "options": self.current_choices(folders)})
         kind: Any = self.current_choices(folders) if self.type == "COMBO" else self.type
         return (kind, dict(self.options)) if self.options else (kind,)
 
@@ -79,6 +83,22 @@ class NodeDefinition:
     validate_takes: frozenset[str] = frozenset()  # inputs VALIDATE_INPUTS checks itself ("*" = all)
     check_lazy_status: Callable[..., Any] | None = None  # (instance, **inputs) -> names still needed
     extra_info: dict[str, Any] = field(default_factory=dict)  # output_tooltips, search_aliases, ...
+    # Re-reads the inputs as the node declares them now (a plug-in's INPUT_TYPES or define_schema may list a folder);
+    # called whenever /object_info is served or a prompt is validated.
+    read_inputs: Callable[[], list[InputSpec]] | None = None
+    inputs_error: str | None = None  # why the last read_inputs failed (the node keeps its last good inputs)
+
+    def refresh_inputs(self) -> str | None:
+        """Re-read the inputs when the node declares them by a callable; on failure keep the last good ones and
+        return the error (None when they were read, or are fixed)."""
+        if self.read_inputs is None:
+            return None
+        try:
+            self.inputs = self.read_inputs()
+            self.inputs_error = None
+        except Exception as error:  # a plug-in's INPUT_TYPES must not break /object_info or validation
+            self.inputs_error = f"{type(error).__name__}: {error}"
+        return self.inputs_error
 
     def input(self, name: str) -> InputSpec | None:
         return next((spec for spec in self.inputs if spec.name == name), None)

@@ -78,7 +78,8 @@ class Registry:
             problem = definition.refresh_inputs()
             if problem is not None and problem != before:
                 log.warning("%s: node %s keeps its last inputs: %s", definition.python_module, name, problem)
-                self.failures.append(PluginFailure(definition.python_module, definition.python_module,
+                module = definition.python_module.removeprefix("custom_nodes.")
+                self.failures.append(PluginFailure(module, definition.python_module,
                                                    f"inputs could not be re-read, the last good ones stay: "
                                                    f"{problem}", "", node=name))
 

@@ -48,6 +48,7 @@ def validate_prompt(registry: Registry, folders: Folders, prompt: Any,
     problem = _check_node_types(registry, prompt)
     if problem is not None:
         return problem
+    registry.refresh_inputs({node["class_type"] for node in prompt.values()})  # a plug-in's INPUT_TYPES, read now
     outputs = [nid for nid, node in prompt.items() if registry.get(node["class_type"]).output_node]
     if targets is not None:
         outputs = [nid for nid in outputs if nid in {str(t) for t in targets}]

@@ -9,6 +9,8 @@ from core.definition import InputSpec, NodeDefinition, OutputSpec
 
 
 def definition_from_v1(name: str, cls: type, display_name: str | None, python_module: str) -> NodeDefinition:
+    """``cls`` as a NodeDefinition. ``INPUT_TYPES`` is called now (a node whose declaration fails is not registered)
+    and again whenever the inputs are re-read (``/object_info``, validation), as ComfyUI calls it per request."""
     input_types = cls.INPUT_TYPES()
     outputs = _outputs(cls)
     validate = getattr(cls, "VALIDATE_INPUTS", None)
@@ -16,7 +18,7 @@ def definition_from_v1(name: str, cls: type, display_name: str | None, python_mo
         name=name,
         run=_caller(cls.FUNCTION),
         make_instance=cls,
-        inputs=_inputs(input_types),
+        inputs=parse_input_types(input_types),
         outputs=outputs,
         display_name=display_name,
         category=getattr(cls, "CATEGORY", "sd"),
@@ -29,9 +31,10 @@ def definition_from_v1(name: str, cls: type, display_name: str | None, python_mo
         experimental=bool(getattr(cls, "EXPERIMENTAL", False)),
         fingerprint=_without_folders(getattr(cls, "IS_CHANGED", None)),
         validate=_without_folders(validate),
-        validate_takes=_parameter_names(validate) if validate else frozenset(),
+        validate_takes=parameter_names(validate) if validate else frozenset(),
         check_lazy_status=_lazy_checker(cls),
         extra_info=_extra_info(cls),
+        read_inputs=lambda: parse_input_types(cls.INPUT_TYPES()),
     )
 
 
@@ -59,7 +62,8 @@ def _lazy_checker(cls: type):
     return check
 
 
-def _inputs(input_types: dict[str, dict[str, Any]]) -> list[InputSpec]:
+def parse_input_types(input_types: dict[str, dict[str, Any]]) -> list[InputSpec]:
+    """The inputs of a V1 ``INPUT_TYPES`` dict (also what a V3 schema declares, see ``compat.v3_nodes``)."""
     specs = []
     for section in ("required", "optional", "hidden"):
         for input_name, raw in (input_types.get(section) or {}).items():
@@ -75,8 +79,9 @@ def _input(name: str, raw: Any, section: str) -> InputSpec:
         return InputSpec(name, str(kind), "hidden")
     if isinstance(kind, (list, tuple)):
         return InputSpec(name, "COMBO", section, options, choices=[str(choice) for choice in kind])
-    if kind == "COMBO":
-        return InputSpec(name, "COMBO", section, options, choices=list(options.pop("options", [])))
+    if kind == "COMBO":  # ComfyUI's newer form, served as declared: ("COMBO", {"options": [...]})
+        choices = [str(choice) for choice in options.pop("options", None) or []]
+        return InputSpec(name, "COMBO", section, options, choices=choices, choices_in_options=True)
     return InputSpec(name, str(kind), section, options)
 
 
@@ -89,7 +94,8 @@ def _outputs(cls: type) -> list[OutputSpec]:
     return [OutputSpec(str(kind), str(name), bool(listed), tip) for kind, name, listed, tip in rows]
 
 
-def _parameter_names(function: Any) -> frozenset[str]:
+def parameter_names(function: Any) -> frozenset[str]:
+    """The keyword parameters of ``function`` (``{"*"}`` when it takes ``**kwargs``)."""
     parameters = inspect.signature(function).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
         return frozenset({"*"})

@@ -1,7 +1,10 @@
 """Loading plug-ins from ``custom_nodes/``: packages or single ``.py`` files, either API.
 
 A plug-in exports ``ATELIER_NODES`` (a list of ``nodes.api.Node`` classes) and/or ComfyUI's
-``NODE_CLASS_MAPPINGS`` (+ ``NODE_DISPLAY_NAME_MAPPINGS``, ``WEB_DIRECTORY``). As in ComfyUI, each package's
+``NODE_CLASS_MAPPINGS`` (+ ``NODE_DISPLAY_NAME_MAPPINGS``, ``WEB_DIRECTORY``), whose classes may be V1 classes or
+V3 ``io.ComfyNode`` classes, or, without mappings, ComfyUI's V3 ``comfy_entrypoint`` (an async function returning a
+``ComfyExtension`` whose ``get_node_list()`` lists V3 classes; run here, before the server's event loop starts).
+As in ComfyUI, each package's
 ``prestartup_script.py`` runs first, before any plug-in is imported. A plug-in that fails to import, or one node
 of it that cannot be registered (its ``INPUT_TYPES`` raises, its ``execute`` disagrees with its inputs), is logged
 and recorded in the registry's ``failures``; the rest of the pack loads and the server always starts.
@@ -19,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+from compat.v3_nodes import definition_from_v3, extension_node_classes, is_v3_node
 from core.definition import NodeDefinition
 from core.registry import PluginFailure, Registry
 from nodes.comfy_v1 import definition_from_v1
@@ -109,15 +113,27 @@ def _import(module_name: str, entry: Path) -> ModuleType:
 def _register_module(registry: Registry, module: ModuleType, module_name: str, entry: Path) -> None:
     own = list(getattr(module, "ATELIER_NODES", []))
     mappings = dict(getattr(module, "NODE_CLASS_MAPPINGS", {}) or {})
-    if not own and not mappings:
-        raise ImportError("exports neither ATELIER_NODES nor NODE_CLASS_MAPPINGS")
+    entrypoint = getattr(module, "comfy_entrypoint", None)
+    if not own and not mappings and not callable(entrypoint):
+        raise ImportError("exports neither ATELIER_NODES, NODE_CLASS_MAPPINGS nor comfy_entrypoint")
     display_names = dict(getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", {}) or {})
     for node in own:
         _register_node(registry, entry, node.__name__, lambda: node.definition(module_name))  # noqa: B023
     for name, cls in mappings.items():
         _register_node(registry, entry, name,
-                       lambda: definition_from_v1(name, cls, display_names.get(name), module_name))  # noqa: B023
+                       lambda: _comfy_definition(name, cls, display_names.get(name), module_name))  # noqa: B023
+    if not mappings and callable(entrypoint):  # as in ComfyUI, NODE_CLASS_MAPPINGS wins over the entrypoint
+        for cls in extension_node_classes(entrypoint):
+            _register_node(registry, entry, getattr(cls, "__name__", repr(cls)),
+                           lambda: definition_from_v3(cls, module_name))  # noqa: B023
     web_directory = getattr(module, "WEB_DIRECTORY", None)
     if web_directory:
         base = entry if entry.is_dir() else entry.parent
         registry.web_directories[entry.stem] = str((base / web_directory).resolve())
+
+
+def _comfy_definition(name: str, cls: type, display_name: str | None, module_name: str) -> NodeDefinition:
+    """A ``NODE_CLASS_MAPPINGS`` entry: a V3 ``io.ComfyNode`` class (KJNodes lists them next to V1 ones) or V1."""
+    if is_v3_node(cls):
+        return definition_from_v3(cls, module_name, name, display_name)
+    return definition_from_v1(name, cls, display_name, module_name)
