@@ -103,9 +103,15 @@ class ImportAudit:
             self.note("network", f"{host}:{port}" if port is not None else str(host))
 
     def activities(self) -> list[PluginActivity]:
-        return [PluginActivity(self.module, self.stage, kind, list(self.details[kind]),
-                               len(self.left_out.get(kind, ())))
+        return [PluginActivity(self.module, self.stage, kind, self._listed(kind), len(self.left_out.get(kind, ())))
                 for kind in KIND_WORDS if self.details.get(kind)]
+
+    def _listed(self, kind: str) -> list[str]:
+        details = self.details[kind]
+        if kind != "write-outside":
+            return list(details)
+        # Folders made on the way to a file (mkdir(parents=True)) are implied by the file's path.
+        return [path for path in details if not any(other.startswith(path + os.sep) for other in details)]
 
 
 def _open(audit: ImportAudit, args: tuple[Any, ...]) -> None:

@@ -1,4 +1,5 @@
 // The server's HTTP API (ComfyUI's routes under /api/).
+import type { PluginsAnswer } from "../model/plugins";
 import type { ApiPrompt, ObjectInfo, UIWorkflow } from "../model/types";
 
 const BASE = "api";
@@ -47,7 +48,7 @@ export const api = {
   interrupt: () => post<null>("interrupt", {}),
   clearHistory: () => post<null>("history", { clear: true }),
   defaultWorkflow: () => request<UIWorkflow>("atelier/default_workflow"),
-  plugins: () => request<{ loaded: string[]; failed: { module: string; node?: string | null; error: string }[] }>("atelier/plugins"),
+  plugins: () => request<PluginsAnswer>("atelier/plugins"),
   listWorkflows: async () => {
     try {
       return await request<string[]>("userdata?dir=workflows&recurse=true");

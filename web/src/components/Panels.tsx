@@ -58,11 +58,7 @@ function Errors() {
     <div className="panel-body" data-testid="error-panel">
       {Object.entries(nodeErrors).map(([id, error]) => <div key={id} className="message error">Node #{id}: {error.message}</div>)}
       {[...messages].reverse().map((m, index) => <div key={index} className={`message ${m.level}`}>{m.text}</div>)}
-      {plugins.map((p) => (
-        <div key={`${p.module}/${p.node ?? ""}`} className="message error">
-          {p.node ? `Node ${p.node} of plug-in ${p.module} was skipped: ${p.error}` : `Plug-in ${p.module} failed to load: ${p.error}`}
-        </div>
-      ))}
+      {plugins.map((m) => <div key={m.key} className={`message ${m.level}`}>{m.text}</div>)}
     </div>
   );
 }
@@ -88,7 +84,8 @@ function Workflows() {
 
 export function SidePanel() {
   const panel = useStore((s) => s.panel);
-  const errors = useStore((s) => Object.keys(s.run.nodeErrors).length + s.messages.filter((m) => m.level === "error").length);
+  const errors = useStore((s) => Object.keys(s.run.nodeErrors).length + s.messages.filter((m) => m.level === "error").length
+    + s.plugins.length);
   const tabs = [["queue", "Queue"], ["gallery", "Gallery"], ["errors", `Messages${errors ? ` (${errors})` : ""}`], ["workflows", "Workflows"]] as const;
   return (
     <aside className="side-panel">

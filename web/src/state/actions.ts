@@ -5,6 +5,7 @@ import type { ServerEvent } from "../api/socket";
 import { applyControls } from "../model/controls";
 import { fromApiPrompt } from "../model/fromApi";
 import { buildNodeDef } from "../model/nodeDefs";
+import { pluginMessages } from "../model/plugins";
 import { pngTextChunks } from "../model/png";
 import { toApiPrompt } from "../model/toApi";
 import type { ApiPrompt, UIWorkflow } from "../model/types";
@@ -14,7 +15,7 @@ export async function loadDefinitions(): Promise<void> {
   const info = await api.objectInfo();
   const defs = Object.fromEntries(Object.values(info).map((node) => [node.name, buildNodeDef(node)]));
   setState({ defs });
-  api.plugins().then((p) => setState({ plugins: p.failed })).catch(() => undefined);
+  api.plugins().then((p) => setState({ plugins: pluginMessages(p) })).catch(() => undefined);
 }
 
 export function missingTypes(doc: UIWorkflow): string[] {

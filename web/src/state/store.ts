@@ -3,6 +3,7 @@
 import { useSyncExternalStore } from "react";
 import type { ImageRef } from "../api/client";
 import type { NodeDef } from "../model/nodeDefs";
+import type { PluginMessage } from "../model/plugins";
 import type { UINode, UIWorkflow } from "../model/types";
 
 export interface Tab {
@@ -38,7 +39,7 @@ export interface State {
   connected: boolean;
   palette: { x: number; y: number; from?: { node: number; slot: number; type: string } } | null;
   panel: "queue" | "gallery" | "errors" | "workflows";
-  plugins: { module: string; node?: string | null; error: string }[];
+  plugins: PluginMessage[]; // failures and what packs did at import, from /api/atelier/plugins
 }
 
 export const emptyRun = (): RunState => ({
