@@ -36,6 +36,16 @@ MODEL_FOLDERS: dict[str, tuple[str, ...]] = {
 LEGACY_NAMES = {"unet": "diffusion_models", "clip": "text_encoders", "t2i_adapter": "controlnet"}
 
 
+@dataclass
+class ModelKind:
+    """A model folder kind defined while running (a plug-in's own kind, or a built-in kind a plug-in edited through
+    ComfyUI's ``folder_names_and_paths``): the folders searched in order, and the file endings listed (empty: every
+    file)."""
+
+    dirs: list[Path]
+    extensions: set[str]
+
+
 class PathEscapeError(ValueError):
     """A requested path would leave the folder it must stay in."""
 
@@ -60,6 +70,8 @@ class Folders:
     temp_dir: Path
     user_dir: Path
     extra_model_dirs: dict[str, list[Path]] = field(default_factory=dict)
+    # Kinds defined while running; a kind here replaces the MODEL_FOLDERS entry of the same name.
+    model_kinds: dict[str, ModelKind] = field(default_factory=dict)
 
     @classmethod
     def under(cls, base: Path, models_dir: Path | None = None) -> Folders:
@@ -85,13 +97,62 @@ class Folders:
 
     def model_dirs(self, kind: str) -> list[Path]:
         kind = LEGACY_NAMES.get(kind, kind)
+        if kind in self.model_kinds:
+            return list(self.model_kinds[kind].dirs)
         if kind not in MODEL_FOLDERS:
             raise KeyError(kind)
         own = [self.models_dir / name for name in MODEL_FOLDERS[kind]]
         return own + self.extra_model_dirs.get(kind, [])
 
-    def list_models(self, kind: str, extensions: tuple[str, ...] = MODEL_EXTENSIONS) -> list[str]:
-        """Relative paths (with ``/``) of the files in a model folder, recursively, sorted."""
+    def model_kind_names(self) -> list[str]:
+        """Every model kind: the built-in ones, then those defined while running."""
+        return list(MODEL_FOLDERS) + [kind for kind in self.model_kinds if kind not in MODEL_FOLDERS]
+
+    def model_extensions(self, kind: str) -> tuple[str, ...]:
+        """The file endings a kind lists (empty: every file)."""
+        kind = LEGACY_NAMES.get(kind, kind)
+        if kind in self.model_kinds:
+            return tuple(sorted(self.model_kinds[kind].extensions))
+        if kind not in MODEL_FOLDERS:
+            raise KeyError(kind)
+        return MODEL_EXTENSIONS
+
+    def define_model_kind(self, kind: str, dirs: list[Path], extensions: set[str]) -> ModelKind:
+        """Define (or redefine) a model kind: its folders in search order and the file endings it lists."""
+        definition = ModelKind([Path(d) for d in dirs], {e.lower() for e in extensions})
+        self.model_kinds[LEGACY_NAMES.get(kind, kind)] = definition
+        return definition
+
+    def model_kind(self, kind: str) -> ModelKind:
+        """A kind's live definition, to edit; a built-in kind is first defined from its current folders."""
+        kind = LEGACY_NAMES.get(kind, kind)
+        if kind not in self.model_kinds:
+            self.define_model_kind(kind, self.model_dirs(kind), set(self.model_extensions(kind)))
+        return self.model_kinds[kind]
+
+    def add_model_dir(self, kind: str, folder: Path, first: bool = False) -> None:
+        """Search ``folder`` for ``kind`` too, last or (``first``) before the others; an unknown kind is defined
+        with this folder and no extension filter, as ComfyUI's ``add_model_folder_path`` does."""
+        kind = LEGACY_NAMES.get(kind, kind)
+        folder = Path(folder)
+        if kind not in self.model_kinds and kind not in MODEL_FOLDERS:
+            self.define_model_kind(kind, [folder], set())
+            return
+        dirs = self.model_kind(kind).dirs
+        if folder in dirs:
+            if first:
+                dirs.remove(folder)
+                dirs.insert(0, folder)
+        elif first:
+            dirs.insert(0, folder)
+        else:
+            dirs.append(folder)
+
+    def list_models(self, kind: str, extensions: tuple[str, ...] | None = None) -> list[str]:
+        """Relative paths (with ``/``) of the files in a model folder, recursively, sorted; by default those with
+        the kind's file endings."""
+        if extensions is None:
+            extensions = self.model_extensions(kind)
         names: set[str] = set()
         for folder in self.model_dirs(kind):
             names.update(_list_files(folder, extensions))
@@ -137,9 +198,11 @@ class Folders:
                 if key in ("base_path", "is_default") or value is None:
                     continue
                 kind = LEGACY_NAMES.get(key, key)
-                if kind not in MODEL_FOLDERS:
-                    continue
                 dirs = [base / line.strip() for line in str(value).splitlines() if line.strip()]
+                if kind in self.model_kinds or kind not in MODEL_FOLDERS:  # a kind of a plug-in's, as ComfyUI
+                    for folder in reversed(dirs) if section.get("is_default") else dirs:
+                        self.add_model_dir(kind, folder, first=bool(section.get("is_default")))
+                    continue
                 bucket = self.extra_model_dirs.setdefault(kind, [])
                 if section.get("is_default"):
                     bucket[:0] = dirs
@@ -154,7 +217,7 @@ def _list_files(folder: Path, extensions: tuple[str, ...]) -> list[str]:
     for root, dirs, files in os.walk(folder, followlinks=True):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in files:
-            if name.lower().endswith(extensions) and not name.startswith("."):
+            if (not extensions or name.lower().endswith(extensions)) and not name.startswith("."):
                 found.append(Path(root, name).relative_to(folder).as_posix())
     return found
 
