@@ -51,3 +51,16 @@ def zero_out(conditioning: Conditioning) -> Conditioning:
             extras["pooled_output"] = torch.zeros_like(options["pooled_output"])
         out.append([torch.zeros_like(cond), extras])
     return out
+
+
+def set_values(conditioning: Conditioning, values: dict[str, Any], append: bool = False) -> Conditioning:
+    """Each entry with ``values`` set in its options (tensors shared, not copied); with ``append`` a value already
+    there is extended (``old + new``), as ComfyUI's ``conditioning_set_values`` does for lists of hints."""
+    out = []
+    for cond, options in conditioning:
+        extras = dict(options)
+        for key, value in values.items():
+            old = extras.get(key) if append else None
+            extras[key] = value if old is None else old + value
+        out.append([cond, extras])
+    return out

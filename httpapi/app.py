@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+import compat.server_view
 from httpapi import file_routes, info_routes, prompt_routes, userdata_routes, websocket_route
 from httpapi.hub import WebSocketHub
 from runtime import Runtime
@@ -69,6 +70,7 @@ def create_app(runtime: Runtime) -> web.Application:
         app.router.add_routes(_prefixed(table, "/api"))
     for module, folder in runtime.registry.web_directories.items():
         app.router.add_static(f"/extensions/{module}", folder)
+    compat.server_view.mount(app, runtime, hub)  # plug-ins' PromptServer routes and what they did to its .app
     _add_editor(app, runtime.settings.web_dist)
     app.on_startup.append(lambda app: _start(runtime, hub))
     app.on_cleanup.append(lambda app: _stop(runtime, hub))

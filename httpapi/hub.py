@@ -50,6 +50,9 @@ class WebSocketHub:
 
     def on_event(self, event: str, data: dict[str, Any], client_id: str | None = None) -> None:
         """Queue a JSON message for one client (``client_id``) or everyone (None). Safe from any thread."""
+        if isinstance(data, bytes):  # a plug-in's binary frame (PromptServer.send_sync with BinaryEventTypes)
+            self._enqueue(struct.pack(">I", int(event)) + data, client_id)
+            return
         self._enqueue(json.dumps({"type": event, "data": data}, default=repr), client_id)
 
     def on_preview(self, image: Any, client_id: str | None, prompt_id: str, node_id: str) -> None:

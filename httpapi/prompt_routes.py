@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from compat.server_view import trigger_on_prompt
 from core.errors import error
 from httpapi.bodies import read_object
 from httpapi.submit import submit_prompt, submit_workflow
@@ -38,7 +39,7 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
 
     @table.post("/prompt")
     async def post_prompt(request: web.Request) -> web.Response:
-        body = await read_object(request, PROMPT_FIELDS)
+        body = trigger_on_prompt(runtime, await read_object(request, PROMPT_FIELDS))  # plug-ins' handlers
         if "prompt" not in body:
             return bad_request(error("no_prompt", "No prompt provided", "No prompt provided"))
         prompt = body["prompt"]
@@ -113,7 +114,9 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
 
     @table.get("/object_info/{node_class}")
     async def object_info_one(request: web.Request) -> web.Response:
-        definition = runtime.registry.get(request.match_info["node_class"])
+        name = request.match_info["node_class"]
+        runtime.registry.refresh_inputs([name])
+        definition = runtime.registry.get(name)
         return web.json_response({definition.name: definition.object_info(runtime.folders)} if definition else {})
 
     return table
