@@ -138,7 +138,7 @@ def parse_lora(sd: Mapping[str, torch.Tensor], names: Mapping[str, Target]) -> L
     result = LoraFile()
     used: set[str] = set()
     for prefix, target in names.items():
-        update = _read_update(sd, prefix, used)
+        update = read_update(sd, prefix, used)
         if update is not None:
             result.updates[target] = update
         bias = sd.get(prefix + ".diff_b")
@@ -150,7 +150,9 @@ def parse_lora(sd: Mapping[str, torch.Tensor], names: Mapping[str, Target]) -> L
     return result
 
 
-def _read_update(sd: Mapping[str, torch.Tensor], prefix: str, used: set[str]) -> WeightUpdate | None:
+def read_update(sd: Mapping[str, torch.Tensor], prefix: str, used: set[str]) -> WeightUpdate | None:
+    """The update stored under the module name ``prefix`` (None when there is none); adds the tensor names it
+    read to ``used``."""
     alpha_key = prefix + ".alpha"
     alpha = float(sd[alpha_key].item()) if alpha_key in sd else None
 

@@ -5,9 +5,9 @@ Each conditioning entry is ``[cond [1, tokens, dim], options]``; options may res
 (``start_percent``/``end_percent``) or carry a ControlNet (``control``). At every step all active entries of
 the positive and negative lists run through the model in as few batched calls as their shapes allow (usually
 one call with cond and uncond together), each prediction is spread over its area, and overlapping predictions
-are averaged by weight. Guidance then mixes the two: ``uncond + cfg * (cond - uncond)``. Models that take more
-than the text (SDXL's size vector ``y``, inpainting models' extra channels) get them from ``model.extra_inputs``,
-built once per entry.
+are averaged by weight. Guidance then mixes the two: ``uncond + cfg * (cond - uncond)``, or as the model's
+options say (``engine.sampling.cfg.combine``). Models that take more than the text (SDXL's size vector ``y``,
+inpainting models' extra channels) get them from ``model.extra_inputs``, built once per entry.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ import torch.nn.functional as F
 
 from engine.conditioning import Conditioning
 from engine.device import AUTO
-from engine.sampling.cfg import plain_cfg
+from engine.sampling.cfg import combine
+from engine.sd.model_options import refuse
+from engine.sd.model_options import unsupported as model_options_unsupported
 
 FEATHER = 8  # latent pixels over which an area's weight ramps up at edges inside the image
 
@@ -34,7 +36,11 @@ class _Entry:
     area: tuple[int, int, int, int]  # h, w, y, x in latent units
     weight: torch.Tensor  # [1 or B, 1, h, w]
     options: dict[str, Any]
-    negative: bool
+    index: int  # which conditioning list it belongs to: 0 positive, 1 negative (ComfyUI's cond_or_uncond)
+
+    @property
+    def negative(self) -> bool:
+        return self.index == 1
 
 
 def _area(options: dict[str, Any], height: int, width: int) -> tuple[int, int, int, int]:
@@ -91,46 +97,60 @@ def _pad_tokens(contexts: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 class GuidedDenoiser:
-    """The denoiser the samplers call: x, sigma[B] -> guided x0 (model space)."""
+    """The denoiser the samplers call: x, sigma[B] -> guided x0 (model space).
 
-    def __init__(self, model: Any, positive: Conditioning, negative: Conditioning, cfg: float,
-                 latent_image: torch.Tensor | None = None, denoise_mask: torch.Tensor | None = None) -> None:
+    The model's ``model_options`` (``engine.sd.model_options``) are honoured as ComfyUI honours them: pre-CFG,
+    CFG and post-CFG functions, the UNet function wrapper, and the UNet's patches; a model carrying patches
+    Atelier cannot honour is refused here, before any step runs."""
+
+    def __init__(self, model: Any, positive: Conditioning, negative: Conditioning | None, cfg: float,
+                 latent_image: torch.Tensor | None = None, denoise_mask: torch.Tensor | None = None,
+                 model_options: dict[str, Any] | None = None) -> None:
         self.model = model
+        self.model_options = model_options if model_options is not None else getattr(model, "model_options", {})
+        _refuse_unsupported(model, self.model_options)
+        skip_uncond = math.isclose(cfg, 1.0) and not self.model_options.get("disable_cfg1_optimization", False)
         self.positive = positive
-        self.negative = negative if not math.isclose(cfg, 1.0) else []
+        self.negative = None if skip_uncond else (negative or [])
         self.cfg = cfg
         self.latent_image = latent_image  # the start latent (model space), for inpainting models
         self.denoise_mask = denoise_mask
         self.calls = 0  # model calls, for tests and benchmarks
-        self._extras: dict[tuple[int, bool], tuple[torch.Tensor | None, torch.Tensor | None]] = {}
-
-    def _entries(self, x: torch.Tensor, sigma: float) -> list[_Entry]:
-        entries = []
-        percent_to_sigma = self.model.model_sampling.percent_to_sigma
-        for negative, conditioning in ((False, self.positive), (True, self.negative)):
-            for cond, options in conditioning:
-                if not _active(options, sigma, percent_to_sigma):
-                    continue
-                area = _area(options, x.shape[-2], x.shape[-1])
-                entries.append(_Entry(cond, area, _weight(options, area, x.shape), options, negative))
-        return entries
+        self._extras: dict[tuple[int, int], tuple[torch.Tensor | None, torch.Tensor | None]] = {}
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        entries = self._entries(x, float(sigma[0]))
-        sums = {False: torch.zeros_like(x), True: torch.zeros_like(x)}
-        counts = {False: torch.full_like(x, 1e-37), True: torch.full_like(x, 1e-37)}
+        conds = [self.positive, self.negative]
+        cond, uncond = self.predictions(conds, x, sigma)
+        for function in self.model_options.get("sampler_pre_cfg_function", []):
+            cond, uncond = function({"conds": conds, "conds_out": [cond, uncond], "cond_scale": self.cfg,
+                                     "timestep": sigma, "input": x, "sigma": sigma, "model": self.model,
+                                     "model_options": self.model_options})
+        return combine(self.model, x, sigma, cond, uncond, self.cfg, self.model_options, (conds[0], conds[1]))
+
+    def predictions(self, conds: list[Conditioning | None], x: torch.Tensor, sigma: torch.Tensor) -> list[torch.Tensor]:
+        """The model's denoised prediction for each conditioning list, areas and masks averaged by weight; zeros
+        for a list that is None (ComfyUI's ``calc_cond_batch``)."""
+        entries = self._entries(conds, x, float(sigma[0]))
+        sums = [torch.zeros_like(x) for _ in conds]
+        counts = [torch.full_like(x, 1e-37) for _ in conds]
         for group in self._groups(entries):
             for entry, prediction in zip(group, self._run(group, x, sigma), strict=True):
                 h, w, y, xo = entry.area
                 weight = entry.weight.to(x)
-                sums[entry.negative][..., y:y + h, xo:xo + w] += prediction * weight
-                counts[entry.negative][..., y:y + h, xo:xo + w] += weight
-        cond = sums[False] / counts[False]
-        if not self.negative:
-            return cond
-        uncond = sums[True] / counts[True]
-        combine = getattr(self.model, "cfg_function", None) or plain_cfg
-        return combine(x, sigma, cond, uncond, self.cfg)
+                sums[entry.index][..., y:y + h, xo:xo + w] += prediction * weight
+                counts[entry.index][..., y:y + h, xo:xo + w] += weight
+        return [total / count for total, count in zip(sums, counts, strict=True)]
+
+    def _entries(self, conds: list[Conditioning | None], x: torch.Tensor, sigma: float) -> list[_Entry]:
+        entries = []
+        percent_to_sigma = self.model.model_sampling.percent_to_sigma
+        for index, conditioning in enumerate(conds):
+            for cond, options in conditioning or []:
+                if not _active(options, sigma, percent_to_sigma):
+                    continue
+                area = _area(options, x.shape[-2], x.shape[-1])
+                entries.append(_Entry(cond, area, _weight(options, area, x.shape), options, index))
+        return entries
 
     @staticmethod
     def _groups(entries: list[_Entry]) -> list[list[_Entry]]:
@@ -151,8 +171,26 @@ class GuidedDenoiser:
         kwargs = self._extra_kwargs(group, x)
         kwargs["control"] = self._control(group[0].options.get("control"), x_in, sigmas, context, kwargs.get("y"))
         self.calls += 1
-        out = self.model.apply(x_in, sigmas, context, **kwargs)
+        out = self._apply(x_in, sigmas, context, kwargs, [entry.index for entry in group])
         return list(out.split(batch))
+
+    def _apply(self, x_in: torch.Tensor, sigmas: torch.Tensor, context: torch.Tensor, kwargs: dict[str, Any],
+               cond_or_uncond: list[int]) -> torch.Tensor:
+        """One model call, through the model options' UNet function wrapper when there is one (ComfyUI's
+        arguments: ``apply_model`` and ``{"input", "timestep", "c", "cond_or_uncond"}``)."""
+        if not hasattr(self.model, "apply_model"):  # a bare denoiser (tests): no ComfyUI options to honour
+            return self.model.apply(x_in, sigmas, context, **kwargs)
+        transformer_options = {**self.model_options.get("transformer_options", {}),
+                               "cond_or_uncond": cond_or_uncond, "sigmas": sigmas}
+        c = {"c_crossattn": context, "c_concat": kwargs.get("concat"), "control": kwargs.get("control"),
+             "transformer_options": transformer_options}
+        if kwargs.get("y") is not None:
+            c["y"] = kwargs["y"]
+        wrapper = self.model_options.get("model_function_wrapper")
+        if wrapper is None:
+            return self.model.apply_model(x_in, sigmas, **c)
+        return wrapper(self.model.apply_model, {"input": x_in, "timestep": sigmas, "c": c,
+                                                "cond_or_uncond": cond_or_uncond})
 
     def _extra_kwargs(self, group: list[_Entry], x: torch.Tensor) -> dict[str, Any]:
         """``y`` and ``concat`` for one batched call: each entry's, repeated to the batch and cropped to its area."""
@@ -167,7 +205,7 @@ class GuidedDenoiser:
         return kwargs
 
     def _extra_inputs(self, entry: _Entry, x: torch.Tensor) -> tuple[Any, Any]:
-        key = (id(entry.options), entry.negative)
+        key = (id(entry.options), entry.index)
         if key not in self._extras:
             extra_inputs = getattr(self.model, "extra_inputs", None)
             if extra_inputs is None:
@@ -184,3 +222,9 @@ class GuidedDenoiser:
         ms = self.model.model_sampling
         return hint.residuals(ms.calculate_input(sigmas, x_in), ms.timestep(sigmas), context, float(sigmas[0]),
                               ms.percent_to_sigma, y, getattr(self.model, "devices", AUTO))
+
+
+def _refuse_unsupported(model: Any, model_options: dict[str, Any]) -> None:
+    unsupported = getattr(model, "unsupported_patches", None)
+    missing = unsupported() if unsupported is not None else []
+    refuse(missing + [item for item in model_options_unsupported(model_options) if item not in missing])

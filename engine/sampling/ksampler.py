@@ -16,6 +16,9 @@ from engine.sampling.registry import DISCARD_PENULTIMATE, SDE_SAMPLERS, sampler_
 from engine.sampling.schedulers import get_sigmas
 
 StepCallback = Callable[[int, int, torch.Tensor], None]  # (step, total steps, denoised x0 in model space)
+# A sampler given as an object instead of a name (ComfyUI's KSAMPLER): runs the whole schedule over the denoiser,
+# drawing its own step noise from the seed; fn(denoiser, x, sigmas, callback=..., seed=...) -> x.
+SamplerObject = Callable[..., torch.Tensor]
 
 
 def schedule(model_sampling: Any, scheduler: str, sampler_name: str, steps: int,
@@ -62,15 +65,20 @@ class _Inpainter:
     def __init__(self, denoiser: GuidedDenoiser, mask: torch.Tensor, latent: torch.Tensor, noise: torch.Tensor,
                  model_sampling: Any) -> None:
         self.denoiser, self.latent, self.noise, self.ms = denoiser, latent, noise, model_sampling
+        self.sigmas: torch.Tensor | None = None  # the schedule being run (for a denoise_mask_function)
         mask = mask.float().reshape(-1, 1, *mask.shape[-2:])
         mask = F.interpolate(mask, size=latent.shape[-2:], mode="bilinear", align_corners=False)
         repeats = math.ceil(latent.shape[0] / mask.shape[0])
         self.mask = mask.repeat(repeats, latent.shape[1], 1, 1)[: latent.shape[0]]
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        keep = 1.0 - self.mask
-        x = x * self.mask + self.ms.noise_scaling(sigma, self.noise, self.latent) * keep
-        return self.denoiser(x, sigma) * self.mask + self.latent * keep
+        mask = self.mask
+        mask_function = self.denoiser.model_options.get("denoise_mask_function")
+        if mask_function is not None:  # ComfyUI's model option: the mask as a function of the step
+            mask = mask_function(sigma, mask, extra_options={"model": self.denoiser.model, "sigmas": self.sigmas})
+        keep = 1.0 - mask
+        x = x * mask + self.ms.noise_scaling(sigma, self.noise, self.latent) * keep
+        return self.denoiser(x, sigma) * mask + self.latent * keep
 
 
 def sample(model: Any, noise: torch.Tensor, positive: Conditioning, negative: Conditioning, cfg: float,
@@ -88,24 +96,32 @@ def sample(model: Any, noise: torch.Tensor, positive: Conditioning, negative: Co
 
 
 def sample_sigmas(model: Any, noise: torch.Tensor, positive: Conditioning, negative: Conditioning, cfg: float,
-                  sampler_name: str, sigmas: torch.Tensor, latent: torch.Tensor,
+                  sampler_name: str | SamplerObject, sigmas: torch.Tensor, latent: torch.Tensor,
                   noise_mask: torch.Tensor | None = None, callback: StepCallback | None = None,
-                  seed: int = 0) -> torch.Tensor:
-    """Run ``sampler_name`` over an explicit schedule (SamplerCustom); VAE space in and out."""
+                  seed: int = 0, denoiser: GuidedDenoiser | None = None) -> torch.Tensor:
+    """Run ``sampler_name`` (or a sampler object) over an explicit schedule (SamplerCustom); VAE space in and
+    out. ``denoiser`` replaces the guided denoiser of ``positive``, ``negative`` and ``cfg`` (ComfyUI's guider
+    objects); it has the model and its ``model_options``."""
     ms, fmt = model.model_sampling, model.latent_format
     latent = _fit_channels(latent, fmt.channels)
     start = fmt.process_in(latent)
     full_denoise = math.isclose(float(ms.sigma_max), float(sigmas[0]), rel_tol=1e-5) or sigmas[0] > ms.sigma_max
     x = ms.noise_scaling(sigmas[0], noise, start, full_denoise)
 
-    denoiser = GuidedDenoiser(model, positive, negative, cfg, start, noise_mask)
+    if denoiser is None:
+        denoiser = GuidedDenoiser(model, positive, negative, cfg, start, noise_mask)
     step_model = _Inpainter(denoiser, noise_mask, start, noise, ms) if noise_mask is not None else denoiser
+    if isinstance(step_model, _Inpainter):
+        step_model.sigmas = sigmas
     total = len(sigmas) - 1
 
     def report(i: int, x_: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor) -> None:
         if callback is not None:
             callback(i, total, denoised)
 
+    if not isinstance(sampler_name, str):
+        result = sampler_name(step_model, x, sigmas, callback=report, seed=seed)
+        return fmt.process_out(ms.inverse_noise_scaling(sigmas[-1], result))
     if sampler_name in SDE_SAMPLERS:
         positive_sigmas = sigmas[sigmas > 0]
         step_noise: Any = BrownianTreeNoise(x, float(positive_sigmas.min()), float(sigmas.max()), seed)

@@ -159,9 +159,21 @@ class UNetModel(nn.Module):
         context: torch.Tensor,
         y: torch.Tensor | None = None,
         control: Control | None = None,
+        transformer_options: dict[str, Any] | None = None,
     ) -> torch.Tensor:
-        """Predict the noise (or v) of ``x`` [B, C, h, w] at ``timesteps`` [B] given ``context`` [B, T, D]."""
+        """Predict the noise (or v) of ``x`` [B, C, h, w] at ``timesteps`` [B] given ``context`` [B, T, D].
+
+        ``transformer_options["patches"]`` (ComfyUI's hook points, ``engine.sd.model_options.UNET_PATCHES``):
+        ``emb_patch`` ``p(emb, model_channels, options)``, ``input_block_patch`` and
+        ``input_block_patch_after_skip`` ``p(h, options)``, ``output_block_patch`` ``p(h, skip, options) -> (h,
+        skip)``; ``options["block"]`` says where, as ComfyUI's ("input", i), ("middle", 0), ("output", i)."""
+        options = transformer_options if transformer_options is not None else {}
+        hooks = options.get("patches", {})
+        options["original_shape"] = list(x.shape)
+        options["transformer_index"] = 0
         emb = self.time_embed(timestep_embedding(timesteps, self.config.model_channels).to(x.dtype))
+        for patch in hooks.get("emb_patch", []):
+            emb = patch(emb, self.config.model_channels, options)
         if y is not None:
             emb = emb + self.label_emb(y.to(x.dtype))
         down = list((control or {}).get("down") or [])
@@ -172,16 +184,26 @@ class UNetModel(nn.Module):
         skips = []
         h = x
         for i, block in enumerate(self.input_blocks):
+            options["block"] = ("input", i)
             h = block(h, emb, context)
             if features.get(i) is not None:
                 h = h + _fitted(features[i], h)
+            for patch in hooks.get("input_block_patch", []):
+                h = patch(h, options)
             residual = down[i] if i < len(down) else None
             skips.append(h if residual is None else h + residual.to(h))
+            for patch in hooks.get("input_block_patch_after_skip", []):
+                h = patch(h, options)
+        options["block"] = ("middle", 0)
         h = self.middle_block(h, emb, context)
         if mid is not None:
             h = h + mid.to(h)
-        for block in self.output_blocks:
-            h = torch.cat([h, skips.pop()], dim=1)
+        for i, block in enumerate(self.output_blocks):
+            options["block"] = ("output", i)
+            skip = skips.pop()
+            for patch in hooks.get("output_block_patch", []):
+                h, skip = patch(h, skip, options)
+            h = torch.cat([h, skip], dim=1)
             size = tuple(skips[-1].shape[-2:]) if skips else None
             h = block(h, emb, context, size)
         return self.out(h)

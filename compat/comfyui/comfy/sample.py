@@ -1,0 +1,68 @@
+"""ComfyUI's ``comfy.sample``: noise and sampling as views of Atelier's KSampler (``engine.sampling``).
+
+``callback(step, x0, x, total_steps)`` is called as ComfyUI calls it, with ``x`` None (Atelier's sampler reports
+the denoised prediction only). Latents are in VAE space in and out, as ComfyUI's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def prepare_noise(latent_image: Any, seed: int, noise_inds: list[int] | None = None) -> Any:
+    """ComfyUI's CPU noise for ``seed`` (``noise_inds``: the batch indices, as a LATENT's ``batch_index``)."""
+    from engine.sampling.noise import prepare_noise as engine_prepare_noise
+
+    return engine_prepare_noise(latent_image, seed, noise_inds)
+
+
+def fix_empty_latent_channels(model: Any, latent_image: Any) -> Any:
+    """An all-zero latent made for another family gets the model's channel count."""
+    import torch
+
+    channels = model.latent_format.channels
+    if latent_image.shape[1] != channels and torch.count_nonzero(latent_image) == 0:
+        return torch.zeros(latent_image.shape[0], channels, *latent_image.shape[2:], dtype=latent_image.dtype)
+    return latent_image
+
+
+def sample(model: Any, noise: Any, steps: int, cfg: float, sampler_name: str, scheduler: str, positive: Any,
+           negative: Any, latent_image: Any, denoise: float = 1.0, disable_noise: bool = False,
+           start_step: int | None = None, last_step: int | None = None, force_full_denoise: bool = False,
+           noise_mask: Any = None, sigmas: Any = None, callback: Callable | None = None, disable_pbar: bool = False,
+           seed: int | None = None) -> Any:
+    """KSampler's sampling (``engine.sampling.ksampler.sample``); ``disable_noise`` is unused here, as in
+    ComfyUI (the caller passes zero noise)."""
+    from engine.sampling import ksampler
+
+    step_callback = _step_callback(callback)
+    if sigmas is not None:
+        trimmed = ksampler.trim(sigmas, start_step, last_step, force_full_denoise) if len(sigmas) else None
+        if trimmed is None or len(trimmed) == 0:
+            return latent_image
+        return ksampler.sample_sigmas(model, noise, positive, negative, cfg, sampler_name, trimmed, latent_image,
+                                      noise_mask, step_callback, seed or 0)
+    return ksampler.sample(model, noise, positive, negative, cfg, sampler_name, scheduler, steps, latent_image,
+                           denoise=denoise, start_step=start_step, last_step=last_step,
+                           force_full_denoise=force_full_denoise, noise_mask=noise_mask, callback=step_callback,
+                           seed=seed or 0)
+
+
+def sample_custom(model: Any, noise: Any, cfg: float, sampler: Any, sigmas: Any, positive: Any, negative: Any,
+                  latent_image: Any, noise_mask: Any = None, callback: Callable | None = None,
+                  disable_pbar: bool = False, seed: int | None = None) -> Any:
+    """SamplerCustom's sampling: a sampler (a name or a KSAMPLER) over an explicit schedule."""
+    from comfy.samplers import CFGGuider
+
+    guider = CFGGuider(model)
+    guider.set_conds(positive, negative)
+    guider.set_cfg(cfg)
+    return guider.sample(noise, latent_image, sampler, sigmas, denoise_mask=noise_mask, callback=callback,
+                         disable_pbar=disable_pbar, seed=seed)
+
+
+def _step_callback(callback: Callable | None) -> Callable | None:
+    if callback is None:
+        return None
+    return lambda step, total, x0: callback(step, x0, None, total)

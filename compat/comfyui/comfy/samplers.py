@@ -1,0 +1,234 @@
+"""ComfyUI's ``comfy.samplers`` as views of Atelier's sampler (``engine.sampling``).
+
+- ``KSampler`` (``SAMPLERS``/``SCHEDULERS`` are Atelier's names, in ComfyUI's order) with ComfyUI's instance API;
+  ``SAMPLER_NAMES``, ``SCHEDULER_NAMES``, ``KSAMPLER_NAMES``.
+- ``KSAMPLER(sampler_function, extra_options, inpaint_options)``: a SAMPLER wrapping a k-diffusion-style function
+  (``comfy.k_diffusion.sampling``'s views, or a pack's own); Atelier's SamplerCustom runs it, and a pack's guider
+  runs Atelier's samplers by name. ``ksampler(name)``, ``sampler_object(name)``.
+- ``CFGGuider``: set_conds, set_cfg, predict_noise, sample (subclasses overriding ``predict_noise`` are honoured).
+- ``calculate_sigmas``, ``calc_cond_batch``, ``cfg_function``, ``sampling_function``: ComfyUI's functions over
+  Atelier's guidance (``engine.sampling.guidance``, ``engine.sampling.cfg``).
+
+Partial: conditioning stays in Atelier's (= the CONDITIONING socket's) list form, where ComfyUI converts it to
+dicts first; ``KSAMPLER.sample`` and other ``Sampler`` subclasses' ``sample`` (ComfyUI's internal calling
+convention with its wrapped model) raise ``NotImplementedError``; ``inpaint_options`` are kept but not used.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from engine.sampling.names import SAMPLER_NAMES, SCHEDULER_NAMES
+
+KSAMPLER_NAMES = list(SAMPLER_NAMES)
+DISCARD_PENULTIMATE_SIGMA_SAMPLERS = {"dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2"}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "k_diffusion_sampling":
+        import comfy.k_diffusion.sampling as k_diffusion_sampling
+
+        return k_diffusion_sampling
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class Sampler:
+    """ComfyUI's SAMPLER base class. Atelier runs a sampler object by calling it over its denoiser
+    (``engine.sampling.ksampler.SamplerObject``); ``KSAMPLER`` does."""
+
+    def __call__(self, denoiser: Callable, x: Any, sigmas: Any, callback: Callable | None = None,
+                 seed: int = 0) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} is a Sampler with its own sample(): Atelier runs "
+                                  "KSAMPLER objects (a k-diffusion-style sampler function) only")
+
+    def sample(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("Sampler.sample (ComfyUI's internal call with its wrapped model) is not "
+                                  "available in Atelier; pass the sampler to SamplerCustom or CFGGuider.sample")
+
+    def max_denoise(self, model_wrap: Any, sigmas: Any) -> bool:
+        sigma_max = float(model_wrap.inner_model.model_sampling.sigma_max)
+        return math.isclose(sigma_max, float(sigmas[0]), rel_tol=1e-05) or float(sigmas[0]) > sigma_max
+
+
+class KSAMPLER(Sampler):
+    """A sampler made of a k-diffusion-style function ``fn(model, x, sigmas, extra_args, callback, disable,
+    **extra_options)``, as Atelier's custom samplers accept it."""
+
+    def __init__(self, sampler_function: Callable, extra_options: dict | None = None,
+                 inpaint_options: dict | None = None) -> None:
+        self.sampler_function = sampler_function
+        self.extra_options = dict(extra_options or {})
+        self.inpaint_options = dict(inpaint_options or {})
+
+    def __call__(self, denoiser: Callable, x: Any, sigmas: Any, callback: Callable | None = None,
+                 seed: int = 0) -> Any:
+        def model(x_: Any, sigma: Any, **extra_args: Any) -> Any:
+            return denoiser(x_, sigma)
+
+        model.inner_model = getattr(denoiser, "model", None)  # type: ignore[attr-defined]
+
+        def k_callback(info: dict) -> None:
+            if callback is not None:
+                callback(info["i"], info["x"], info["sigma"], info["denoised"])
+
+        extra_args = {"seed": seed, "model_options": getattr(denoiser, "model_options", {})}
+        return self.sampler_function(model, x, sigmas, extra_args=extra_args, callback=k_callback, disable=True,
+                                     **self.extra_options)
+
+
+def ksampler(sampler_name: str, extra_options: dict | None = None, inpaint_options: dict | None = None) -> KSAMPLER:
+    """The KSAMPLER of one of Atelier's samplers by name."""
+    from comfy.k_diffusion.sampling import view_of
+
+    return KSAMPLER(view_of(sampler_name), extra_options, inpaint_options)
+
+
+def sampler_object(name: str) -> KSAMPLER:
+    return ksampler(name)
+
+
+def calculate_sigmas(model_sampling: Any, scheduler_name: str, steps: int) -> Any:
+    from engine.sampling.schedulers import get_sigmas
+
+    return get_sigmas(model_sampling, scheduler_name, steps)
+
+
+def calc_cond_batch(model: Any, conds: list, x_in: Any, timestep: Any, model_options: dict | None = None) -> list:
+    """The denoised prediction for each conditioning list (None: zeros), areas and masks averaged."""
+    from engine.sampling.guidance import GuidedDenoiser
+
+    denoiser = GuidedDenoiser(_engine_model(model), [], None, 1.0, model_options=model_options)
+    return denoiser.predictions(list(conds), x_in, timestep)
+
+
+def cfg_function(model: Any, cond_pred: Any, uncond_pred: Any, cond_scale: float, x: Any, timestep: Any,
+                 model_options: dict | None = None, cond: Any = None, uncond: Any = None) -> Any:
+    """Plain CFG or the model options' cfg function, then the post-CFG functions."""
+    from engine.sampling.cfg import combine
+
+    return combine(model, x, timestep, cond_pred, uncond_pred, cond_scale, model_options or {}, (cond, uncond))
+
+
+def sampling_function(model: Any, x: Any, timestep: Any, uncond: Any, cond: Any, cond_scale: float,
+                      model_options: dict | None = None, seed: int | None = None) -> Any:
+    """The guided denoised prediction of ``x`` at sigma ``timestep`` (ComfyUI's argument order: uncond first)."""
+    from engine.sampling.guidance import GuidedDenoiser
+
+    return GuidedDenoiser(_engine_model(model), cond, uncond, cond_scale, model_options=model_options)(x, timestep)
+
+
+def _engine_model(model: Any) -> Any:
+    """Atelier's MODEL from what ComfyUI passes here (the ModelPatcher, or its ``model``)."""
+    return getattr(model, "_owner", model)
+
+
+class _GuiderDenoiser:
+    """A CFGGuider subclass's ``predict_noise`` as the denoiser Atelier's sampler calls."""
+
+    def __init__(self, guider: CFGGuider, seed: int | None) -> None:
+        self.guider, self.seed = guider, seed
+        self.model = guider.model_patcher
+        self.model_options = guider.model_options
+
+    def __call__(self, x: Any, sigma: Any) -> Any:
+        return self.guider.predict_noise(x, sigma, model_options=self.model_options, seed=self.seed)
+
+
+class CFGGuider:
+    """ComfyUI's guider: a MODEL, its conditionings and a CFG scale; ``sample`` runs a sampler over a schedule
+    through Atelier's ``sample_sigmas`` (VAE-space latents in and out, as ComfyUI's)."""
+
+    def __init__(self, model_patcher: Any) -> None:
+        self.model_patcher = model_patcher
+        self.model_options = model_patcher.model_options
+        self.original_conds: dict[str, Any] = {}
+        self.cfg = 1.0
+
+    def set_conds(self, positive: Any, negative: Any) -> None:
+        self.inner_set_conds({"positive": positive, "negative": negative})
+
+    def set_cfg(self, cfg: float) -> None:
+        self.cfg = cfg
+
+    def inner_set_conds(self, conds: dict[str, Any]) -> None:
+        self.original_conds.update(conds)
+
+    @property
+    def conds(self) -> dict[str, Any]:
+        return self.original_conds
+
+    def _denoiser(self, model_options: dict | None = None) -> Any:
+        from engine.sampling.guidance import GuidedDenoiser
+
+        return GuidedDenoiser(self.model_patcher, self.original_conds.get("positive", []),
+                              self.original_conds.get("negative"), self.cfg,
+                              model_options=self.model_options if model_options is None else model_options)
+
+    def predict_noise(self, x: Any, timestep: Any, model_options: dict | None = None, seed: int | None = None) -> Any:
+        return self._denoiser(model_options or None)(x, timestep)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.predict_noise(*args, **kwargs)
+
+    def sample(self, noise: Any, latent_image: Any, sampler: Any, sigmas: Any, denoise_mask: Any = None,
+               callback: Callable | None = None, disable_pbar: bool = False, seed: int | None = None) -> Any:
+        """``callback(step, x0, x, total_steps)`` as ComfyUI calls it (``x`` is None: Atelier reports only x0)."""
+        from engine.sampling.ksampler import sample_sigmas
+
+        if sigmas.shape[-1] == 0:
+            return latent_image
+        custom = type(self).predict_noise is not CFGGuider.predict_noise
+        denoiser = _GuiderDenoiser(self, seed) if custom else self._denoiser()
+        return sample_sigmas(self.model_patcher, noise, [], None, self.cfg, sampler, sigmas,
+                             latent_image, denoise_mask, _step_callback(callback), 0 if seed is None else seed,
+                             denoiser=denoiser)
+
+
+def _step_callback(callback: Callable | None) -> Callable | None:
+    if callback is None:
+        return None
+    return lambda step, total, x0: callback(step, x0, None, total)
+
+
+class KSampler:
+    """ComfyUI's KSampler object: a model, a step count, sampler and scheduler names and a denoise amount."""
+
+    SCHEDULERS = SCHEDULER_NAMES
+    SAMPLERS = SAMPLER_NAMES
+    DISCARD_PENULTIMATE_SIGMA_SAMPLERS = DISCARD_PENULTIMATE_SIGMA_SAMPLERS
+
+    def __init__(self, model: Any, steps: int, device: Any = None, sampler: str | None = None,
+                 scheduler: str | None = None, denoise: float | None = None, model_options: dict | None = None) -> None:
+        self.model = model
+        self.device = device
+        self.sampler = sampler if sampler in self.SAMPLERS else self.SAMPLERS[0]
+        self.scheduler = scheduler if scheduler in self.SCHEDULERS else self.SCHEDULERS[0]
+        self.model_options = model_options or {}
+        self.set_steps(steps, denoise)
+
+    def calculate_sigmas(self, steps: int) -> Any:
+        from engine.sampling.ksampler import schedule
+
+        return schedule(self.model.model_sampling, self.scheduler, self.sampler, steps)
+
+    def set_steps(self, steps: int, denoise: float | None = None) -> None:
+        from engine.sampling.ksampler import schedule
+
+        self.steps = steps
+        self.denoise = 1.0 if denoise is None else denoise
+        self.sigmas = schedule(self.model.model_sampling, self.scheduler, self.sampler, steps, self.denoise)
+
+    def sample(self, noise: Any, positive: Any, negative: Any, cfg: float, latent_image: Any = None,
+               start_step: int | None = None, last_step: int | None = None, force_full_denoise: bool = False,
+               denoise_mask: Any = None, sigmas: Any = None, callback: Callable | None = None,
+               disable_pbar: bool = False, seed: int | None = None) -> Any:
+        from engine.sampling.ksampler import sample_sigmas, trim
+
+        sigmas = self.sigmas if sigmas is None else sigmas
+        sigmas = trim(sigmas, start_step, last_step, force_full_denoise) if len(sigmas) else None
+        if sigmas is None or len(sigmas) == 0:
+            return latent_image
+        return sample_sigmas(self.model, noise, positive, negative, cfg, self.sampler, sigmas, latent_image,
+                             denoise_mask, _step_callback(callback), 0 if seed is None else seed)
