@@ -70,8 +70,8 @@ def measure(path: Path, sizes: list[int], steps: int) -> dict[str, Any]:
     result["unet_dtype"] = str(next(model.unet.parameters()).dtype)
     result["unet_compute_dtype"] = str(devices.compute_dtype(torch.float16))
     result["vae_dtype"] = str(next(vae.model.parameters()).dtype)
-    cond, pooled = clip.encode(PROMPT)
-    empty, empty_pooled = clip.encode("")
+    cond, pooled = clip.encode_text(PROMPT)
+    empty, empty_pooled = clip.encode_text("")
     positive, negative = [[cond, {"pooled_output": pooled}]], [[empty, {"pooled_output": empty_pooled}]]
     for size in sizes:
         start = time.perf_counter()

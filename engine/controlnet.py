@@ -3,7 +3,8 @@
 Files in the original layout (``control_model.*`` or unprefixed: ``input_hint_block``, ``zero_convs``,
 ``middle_block_out`` beside the encoder's ``input_blocks``/``middle_block``) load directly, diffusers' layout after
 renaming; sizes are read from the tensors. ``ControlNetHint`` is what conditioning carries: a net, its hint image,
-a strength and a range of the schedule, chained to the previous ControlNet of the same conditioning.
+a strength and a range of the schedule, chained to the previous ControlNet of the same conditioning. Both answer
+ComfyUI's ``ControlBase`` names (``engine.comfy_control``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.comfy_control import ControlBase
 from engine.controlnet_diffusers import diffusers_controlnet_to_ldm, is_diffusers_controlnet
 from engine.device import AUTO, Devices
 from engine.sd.materialize import build_with_weights
@@ -55,7 +57,7 @@ def skip_channels(config: UNetConfig) -> list[int]:
     return channels
 
 
-class ControlNet(nn.Module):
+class ControlNet(nn.Module, ControlBase):
     per_step = True  # its residuals depend on the latent and the timestep
 
     def __init__(self, config: UNetConfig, hint_channels: int = 3, hint_widths: tuple[int, ...] = (
@@ -91,6 +93,9 @@ class ControlNet(nn.Module):
         h = self.middle_block(h, emb, context)
         return {"down": down, "mid": self.middle_block_out(h)}
 
+    def copy(self) -> ControlNetHint:
+        """ComfyUI's ``copy()``: a hint of this net, to be given its image with ``set_cond_hint``."""
+        return ControlNetHint(self)
 
     def _check_fits(self, context: torch.Tensor, y: torch.Tensor | None) -> None:
         """A ControlNet made for another family fails here with a message, not deep inside a matrix product."""
@@ -144,17 +149,28 @@ def load_controlnet(path: str | Path) -> nn.Module:
 
 
 @dataclass
-class ControlNetHint:
+class ControlNetHint(ControlBase):
     """One ControlNet applied to a conditioning: called by the sampler at each step."""
 
     net: nn.Module  # a ControlNet or a T2I-Adapter
-    hint: torch.Tensor  # IMAGE [B, H, W, C] in 0..1
+    hint: torch.Tensor | None = None  # IMAGE [B, H, W, C] in 0..1; None until ComfyUI's set_cond_hint gives one
     strength: float = 1.0
     start_percent: float = 0.0
     end_percent: float = 1.0
     previous: ControlNetHint | None = None
     _resized: dict[tuple, torch.Tensor] = field(default_factory=dict, repr=False)
     _once: dict[tuple, Control] = field(default_factory=dict, repr=False)  # outputs of nets that ignore the latent
+
+    def copy(self) -> ControlNetHint:
+        """ComfyUI's ``copy()``: the same net, image, strength and range, not chained to any other."""
+        return ControlNetHint(self.net, self.hint, self.strength, self.start_percent, self.end_percent)
+
+    def hint_target(self) -> ControlNetHint:
+        return self
+
+    def set_previous_controlnet(self, controlnet: ControlNetHint | None) -> ControlNetHint:
+        self.previous = controlnet
+        return self
 
     def chained(self) -> list[ControlNetHint]:
         chain, node = [], self
@@ -164,6 +180,8 @@ class ControlNetHint:
         return chain
 
     def _hint_for(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        if self.hint is None:
+            raise ValueError("this ControlNet has no hint image (ComfyUI's set_cond_hint was not called)")
         key = (tuple(x.shape), x.device, dtype)
         if key not in self._resized:
             image = self.hint.movedim(-1, 1)[:, :3]

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.comfy_control import ControlBase
 from engine.sd.materialize import build_with_weights
 
 BLOCKS_PER_LEVEL = 2  # the published full adapters all use two res blocks per level (ComfyUI assumes the same)
@@ -63,7 +64,7 @@ class AdapterBlock(nn.Module):
         return x + self.block2(F.relu(self.block1(x)))
 
 
-class T2IAdapter(nn.Module):
+class T2IAdapter(nn.Module, ControlBase):
     per_step = False  # its output depends only on the hint
 
     def __init__(self, sd: Mapping[str, torch.Tensor]) -> None:
@@ -106,6 +107,12 @@ class T2IAdapter(nn.Module):
         if self.xl:
             return {"after_downsample": [features[0]], "input": [None, features[1], features[2]], "mid": features[3]}
         return {"input": features}
+
+    def copy(self) -> Any:
+        """ComfyUI's ``copy()``: a hint of this adapter (``engine.comfy_control``)."""
+        from engine.controlnet import ControlNetHint  # engine.controlnet imports this module
+
+        return ControlNetHint(self)
 
 
 def diffusers_adapter_to_original(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -6,6 +6,7 @@ OpenCLIP-H (penultimate layer through the final norm, padded with 0, GELU) and S
 layer without the final norm; bigG's pooled output goes through its projection). Weighted tokens are applied as
 ComfyUI applies them: ``z = (z - z_empty) * weight + z_empty``, where ``z_empty`` encodes an empty prompt. Clones
 share the weights; LoRA patches live on a clone and replace weights only for its calls (``functional_call``).
+The value also answers ComfyUI's ``CLIP`` methods (``engine.sd.comfy_clip``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch.func import functional_call
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from engine.device import AUTO, Devices
+from engine.sd.comfy_clip import ComfyClipMethods, Tokens, windows_and_extra
 from engine.sd.families import SD1_STYLE, EncoderStyle
 from engine.sd.families import SD2_STYLE as SD2_STYLE  # the families' styles, re-exported for callers of this module
 from engine.sd.families import SDXL_G_STYLE as SDXL_G_STYLE
@@ -65,13 +67,16 @@ def normalise_keys(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-class ClipTextModel:
+class ClipTextModel(ComfyClipMethods):
     def __init__(self, model: CLIPTextModel, style: EncoderStyle = SD1_STYLE, devices: Devices = AUTO) -> None:
         self.model = model  # storage copy; never modified
         self.style = style
         self.devices = devices  # where and in which dtype it computes (kept by clones)
-        self.tokenizer = ClipTokenizer(pad_token=style.pad_token)
+        self.text_tokenizer = ClipTokenizer(pad_token=style.pad_token)
         self.layer_idx = style.layer
+        # Where ComfyUI's ``tokenize`` finds ``embedding:NAME`` (ComfyUI's CLIP keeps an embedding directory); None:
+        # the words are read as text. Atelier's nodes pass their own source to ``encode_text`` instead.
+        self.embeddings: EmbeddingSource | None = None
         self.patches: dict[str, list[WeightPatch]] = {}
         self.file_dtype: torch.dtype | None = None  # the dtype its weights had in their file; saving writes that
         self._shared: dict[str, Any] = {"compute": None}
@@ -85,7 +90,7 @@ class ClipTextModel:
         """The same weights read the way another family reads them (e.g. a standalone file used as SDXL's CLIP-L)."""
         other = self.clone()
         other.style, other.layer_idx = style, style.layer
-        other.tokenizer = ClipTokenizer(pad_token=style.pad_token)
+        other.text_tokenizer = ClipTokenizer(pad_token=style.pad_token)
         return other
 
     def set_last_layer(self, layer: int) -> None:
@@ -157,7 +162,7 @@ class ClipTextModel:
         weighted = any(weight != 1.0 for window in windows for _, weight in window)
         batch = [[token for token, _ in window] for window in windows]
         if weighted:
-            batch.append([token for token, _ in self.tokenizer.empty()])
+            batch.append([token for token, _ in self.text_tokenizer.empty()])
         hidden, pooled = self._forward(torch.tensor(batch, dtype=torch.long), extra)
         outputs = []
         for index, window in enumerate(windows):
@@ -172,8 +177,17 @@ class ClipTextModel:
     def width(self) -> int:
         return int(self.model.config.hidden_size)
 
-    def tokenize(self, text: str, embeddings: EmbeddingSource | None = None
-                 ) -> tuple[list[list[Token]], torch.Tensor | None]:
+    @property
+    def vocab_size(self) -> int:
+        return int(self.model.config.vocab_size)
+
+    @property
+    def projected(self) -> bool:
+        """Whether the pooled output goes through a text projection (SDXL's bigG)."""
+        return hasattr(self.model, "text_projection")
+
+    def tokenize_windows(self, text: str, embeddings: EmbeddingSource | None = None
+                         ) -> tuple[list[list[Token]], torch.Tensor | None]:
         """Token windows of ``text`` and the vectors of its ``embedding:NAME`` words (ids past the vocabulary)."""
         extra: list[torch.Tensor] = []
 
@@ -183,12 +197,33 @@ class ClipTextModel:
             extra.append(vectors)
             return list(range(start, start + len(vectors)))
 
-        windows = self.tokenizer.tokenize(text, placeholder_ids if embeddings else None)
+        windows = self.text_tokenizer.tokenize(text, placeholder_ids if embeddings else None)
         return windows, torch.cat(extra) if extra else None
 
-    def encode(self, text: str, embeddings: EmbeddingSource | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``embeddings`` gives the vectors of each ``embedding:NAME`` in the prompt (or raises)."""
-        return self.encode_tokens(*self.tokenize(text, embeddings))
+    def encode_text(self, text: str, embeddings: EmbeddingSource | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cond, pooled) of a prompt; ``embeddings`` gives the vectors of each ``embedding:NAME`` (or raises)."""
+        return self.encode_tokens(*self.tokenize_windows(text, embeddings))
+
+    def weights_and_patches(self) -> dict[str, tuple[torch.Tensor, list[WeightPatch]]]:
+        """Each weight as read (checkpoint names) with the patches queued on it."""
+        return {_external(key): (value, self.patches.get(key, [])) for key, value in self.model.state_dict().items()}
+
+    # ComfyUI's CLIP (engine.sd.comfy_clip): this encoder is the only one, named by its family's letter
+    @property
+    def letter(self) -> str:
+        """ComfyUI's name for this kind of encoder: ``l`` (CLIP-L), ``h`` (SD2's OpenCLIP-H), ``g`` (bigG)."""
+        return {SD2_STYLE: "h", SDXL_G_STYLE: "g"}.get(self.style, "l")
+
+    def encoders_by_letter(self) -> dict[str, ClipTextModel]:
+        return {self.letter: self}
+
+    def patch_prefix(self, letter: str) -> str:
+        return ""
+
+    def encode_windows(self, tokens: Tokens) -> tuple[torch.Tensor, torch.Tensor]:
+        windows = tokens.get(self.letter) or next(iter(tokens.values()))
+        return self.encode_tokens(*windows_and_extra(windows, self.vocab_size))
 
 
 @contextmanager

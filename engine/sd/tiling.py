@@ -28,7 +28,7 @@ def _ramp(length: int, overlap: int, device: torch.device) -> torch.Tensor:
 def tiled_map(
     x: torch.Tensor,
     fn: Callable[[torch.Tensor], torch.Tensor],
-    tile: int,
+    tile: int | tuple[int, int],
     overlap: int,
     scale: float,
     out_channels: int,
@@ -37,17 +37,19 @@ def tiled_map(
 ) -> torch.Tensor:
     """Apply ``fn`` ([B,C,h,w] -> [B,out_channels,h*scale,w*scale]) tile by tile to ``x`` and blend.
 
-    ``tile`` and ``overlap`` are in ``x``'s pixels; ``align`` keeps tile offsets on a grid (the VAE's
-    downscale factor when encoding); ``on_tile(done, total)`` reports progress. The result is float32 on ``x``'s
-    device.
+    ``tile`` (one side, or (height, width)) and ``overlap`` are in ``x``'s pixels; ``align`` keeps tile offsets on
+    a grid (the VAE's downscale factor when encoding); ``on_tile(done, total)`` reports progress. The result is
+    float32 on ``x``'s device.
     """
     b, _, h, w = x.shape
     out = torch.zeros(b, out_channels, round(h * scale), round(w * scale), device=x.device)
     weight = torch.zeros(1, 1, out.shape[2], out.shape[3], device=x.device)
     out_overlap = max(1, round(overlap * scale))
-    starts = [(y0, x0) for y0 in tile_starts(h, tile, overlap, align) for x0 in tile_starts(w, tile, overlap, align)]
+    tile_h, tile_w = (tile, tile) if isinstance(tile, int) else tile
+    starts = [(y0, x0) for y0 in tile_starts(h, tile_h, overlap, align)
+              for x0 in tile_starts(w, tile_w, overlap, align)]
     for done, (y0, x0) in enumerate(starts, start=1):
-        piece = fn(x[:, :, y0 : y0 + tile, x0 : x0 + tile]).float().to(x.device)
+        piece = fn(x[:, :, y0 : y0 + tile_h, x0 : x0 + tile_w]).float().to(x.device)
         oy, ox = round(y0 * scale), round(x0 * scale)
         th, tw = piece.shape[2], piece.shape[3]
         mask = _ramp(th, out_overlap, x.device)[:, None] * _ramp(tw, out_overlap, x.device)[None, :]

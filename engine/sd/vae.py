@@ -1,12 +1,18 @@
-"""The VAE object nodes pass around: IMAGE [B,H,W,3] 0..1 <-> LATENT [B,4,H/8,W/8] (unscaled)."""
+"""The VAE object nodes pass around: IMAGE [B,H,W,3] 0..1 <-> LATENT [B,4,H/8,W/8] (unscaled).
+
+It is also ComfyUI's ``comfy.sd.VAE``: built from a state dict with ``VAE(sd=...)``, with ComfyUI's signatures for
+``decode``/``encode``/``decode_tiled``/``encode_tiled`` and the other names in ``engine.sd.comfy_vae``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 
 from engine.device import AUTO, Devices
+from engine.sd.comfy_vae import ComfyVAEMethods
 from engine.sd.latent_format import SD15, LatentFormat
 from engine.sd.materialize import compute_copy, is_on
 from engine.sd.memory import free_memory_bytes, module_bytes
@@ -45,8 +51,17 @@ def _channels_last(device: torch.device, dtype: torch.dtype) -> bool:
     return device.type == "cpu" and dtype == torch.bfloat16
 
 
-class VAE:
-    def __init__(self, model: AutoencoderKL, latent_format: LatentFormat = SD15, devices: Devices = AUTO) -> None:
+class VAE(ComfyVAEMethods):
+    def __init__(self, model: AutoencoderKL | None = None, latent_format: LatentFormat = SD15, devices: Devices = AUTO,
+                 *, sd: Mapping[str, torch.Tensor] | None = None, device: torch.device | str | None = None,
+                 **comfy_options: Any) -> None:
+        """``VAE(model, latent_format, devices)``, or ComfyUI's ``VAE(sd=state_dict, device=None)`` (LDM or
+        diffusers keys; ``device="cpu"`` computes on the CPU; ComfyUI's ``config``/``dtype``/``metadata`` are not
+        supported and must be None)."""
+        if sd is not None or isinstance(model, Mapping):
+            model, devices = _from_state_dict(sd if sd is not None else model, device, comfy_options)
+        if model is None:
+            raise TypeError("VAE needs an AutoencoderKL or a state dict (sd=...)")
         self.model = model  # the weights as read (offload device, usually the compute dtype); never modified
         self.latent_format = latent_format
         self.devices = devices  # where and in which dtype it computes
@@ -96,34 +111,52 @@ class VAE:
             return self._encode_tiles(x, 512, 64)
         return self._run(self._compute_model().encode, x, x.shape[2] * x.shape[3])
 
-    def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        """Latent [B,4,h,w] (unscaled) -> IMAGE [B,8h,8w,3] in 0..1; tiled when too large for free memory."""
+    def bytes_per_pixel(self, dtype: torch.dtype) -> int:
+        """Working memory per image pixel (ComfyUI's ``memory_used_*`` read it)."""
+        return self.model.config.ch * _ACTIVATION_FACTOR * torch.empty(0, dtype=dtype).element_size()
+
+    def decode(self, latent: torch.Tensor, vae_options: Mapping[str, Any] | None = None) -> torch.Tensor:
+        """Latent [B,4,h,w] (unscaled) -> IMAGE [B,8h,8w,3] in 0..1; tiled when too large for free memory.
+        (ComfyUI's ``vae_options`` are for video VAEs; none apply here.)"""
+        if vae_options:
+            raise NotImplementedError(f"vae_options {sorted(vae_options)} are not supported by Atelier's KL VAE")
         pixels = latent.shape[2] * latent.shape[3] * self.downscale**2
         if self.items_that_fit(pixels) == 0:
-            return self.decode_tiled(latent)
+            return self.decode_tiled(latent)  # ComfyUI's default tiles
         return self._to_image(self._run(self._compute_model().decode, latent, pixels))
 
-    def encode_tiled(self, pixels: torch.Tensor, tile_size: int = 512, overlap: int = 64) -> torch.Tensor:
-        """As ``encode`` but over ``tile_size``-pixel tiles overlapping by ``overlap`` pixels."""
-        return self._encode_tiles(self._prepare_pixels(pixels), tile_size, overlap)
+    def encode_tiled(self, pixels: torch.Tensor, tile_x: int | None = None, tile_y: int | None = None,
+                     overlap: int | None = None, tile_t: int | None = None, overlap_t: int | None = None
+                     ) -> torch.Tensor:
+        """As ``encode`` but over tiles ``tile_x`` by ``tile_y`` pixels (default 512) overlapping by ``overlap``
+        pixels (default 64), ComfyUI's signature (``tile_t``/``overlap_t`` are for video VAEs and ignored)."""
+        return self._encode_tiles(self._prepare_pixels(pixels), (tile_y or 512, tile_x or 512),
+                                  64 if overlap is None else overlap)
 
-    def _encode_tiles(self, x: torch.Tensor, tile_size: int, overlap: int) -> torch.Tensor:
+    def _encode_tiles(self, x: torch.Tensor, tile_size: int | tuple[int, int], overlap: int) -> torch.Tensor:
         f = self.downscale
-        tile = max(f, tile_size // f * f)
+        sides = (tile_size, tile_size) if isinstance(tile_size, int) else tile_size
+        tile = (max(f, sides[0] // f * f), max(f, sides[1] // f * f))
 
         def encode_tile(t: torch.Tensor) -> torch.Tensor:
             return self._run(self._compute_model().encode, t, t.shape[2] * t.shape[3])
 
         return tiled_map(x, encode_tile, tile, overlap, 1.0 / f, self.model.config.embed_dim, align=f)
 
-    def decode_tiled(self, latent: torch.Tensor, tile_size: int = 512, overlap: int = 64) -> torch.Tensor:
-        """As ``decode`` but over tiles of ``tile_size`` output pixels overlapping by ``overlap`` pixels."""
+    def decode_tiled(self, latent: torch.Tensor, tile_x: int | None = None, tile_y: int | None = None,
+                     overlap: int | None = None, tile_t: int | None = None, overlap_t: int | None = None
+                     ) -> torch.Tensor:
+        """As ``decode`` but over tiles ``tile_x`` by ``tile_y`` latent pixels (default 64) overlapping by
+        ``overlap`` latent pixels (default 16), ComfyUI's signature and units (``tile_t``/``overlap_t`` are for
+        video VAEs and ignored). One pass, where ComfyUI averages three tilings."""
         f = self.downscale
+        tile = (max(1, tile_y or 64), max(1, tile_x or 64))
+        overlap = max(1, 16 if overlap is None else overlap)
 
         def decode_tile(t: torch.Tensor) -> torch.Tensor:
             return self._run(self._compute_model().decode, t, t.shape[2] * t.shape[3] * f * f)
 
-        out = tiled_map(latent.float().cpu(), decode_tile, max(1, tile_size // f), max(1, overlap // f), f, 3)
+        out = tiled_map(latent.float().cpu(), decode_tile, tile, overlap, f, 3)
         return self._to_image(out)
 
     def _prepare_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -139,3 +172,15 @@ class VAE:
     @staticmethod
     def _to_image(x: torch.Tensor) -> torch.Tensor:
         return ((x + 1.0) / 2.0).clamp(0.0, 1.0).movedim(1, -1).contiguous()
+
+
+def _from_state_dict(sd: Mapping[str, torch.Tensor], device: torch.device | str | None,
+                     options: Mapping[str, Any]) -> tuple[AutoencoderKL, Devices]:
+    """ComfyUI's ``VAE(sd=...)``: the autoencoder read as ``engine.sd.components`` reads a VAE file's keys."""
+    from engine.sd.components import vae_from_state_dict
+
+    unsupported = sorted(name for name, value in options.items() if value is not None)
+    if unsupported:
+        raise NotImplementedError(f"VAE({', '.join(unsupported)}=...) is not supported by Atelier (KL VAEs only)")
+    devices = Devices(cpu_only=True) if device is not None and torch.device(device).type == "cpu" else AUTO
+    return vae_from_state_dict(sd, devices).model, devices

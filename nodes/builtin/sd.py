@@ -84,7 +84,7 @@ class CLIPTextEncode(Node):
     def execute(self, text: str, clip: ClipTextModel, context: ExecutionContext) -> tuple:
         if clip is None:
             raise ValueError("clip input is invalid: None (the checkpoint may not contain a text encoder)")
-        cond, pooled = clip.encode(text, embedding_finder(context.folders))
+        cond, pooled = clip.encode_text(text, embedding_finder(context.folders))
         return ([[cond, {"pooled_output": pooled}]],)
 
 
@@ -207,7 +207,10 @@ class VAEDecodeTiled(Node):
     outputs = [Output("IMAGE")]
 
     def execute(self, samples: Latent, vae: VAE, tile_size: int = 512, overlap: int = 64) -> tuple:
-        return (vae.decode_tiled(samples["samples"], tile_size=tile_size, overlap=min(overlap, tile_size // 4)),)
+        f = vae.spacial_compression_decode()  # ComfyUI's units: latent pixels
+        overlap = min(overlap, tile_size // 4)
+        tile = tile_size // f
+        return (vae.decode_tiled(samples["samples"], tile_x=tile, tile_y=tile, overlap=overlap // f),)
 
 
 class VAEEncodeTiled(Node):
@@ -218,7 +221,7 @@ class VAEEncodeTiled(Node):
     outputs = [Output("LATENT")]
 
     def execute(self, pixels: torch.Tensor, vae: VAE, tile_size: int = 512, overlap: int = 64) -> tuple:
-        return ({"samples": vae.encode_tiled(pixels[..., :3], tile_size=tile_size,
+        return ({"samples": vae.encode_tiled(pixels[..., :3], tile_x=tile_size, tile_y=tile_size,
                                              overlap=min(overlap, tile_size // 4))},)
 
 

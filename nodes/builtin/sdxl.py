@@ -53,7 +53,7 @@ class CLIPTextEncodeSDXLRefiner(Node):
 
     def execute(self, ascore: float, width: int, height: int, text: str, clip: ClipTextModel,
                 context: ExecutionContext) -> tuple:
-        cond, pooled = clip.encode(text, embedding_finder(context.folders))
+        cond, pooled = clip.encode_text(text, embedding_finder(context.folders))
         options = {"pooled_output": pooled, "aesthetic_score": ascore, "width": width, "height": height}
         return ([[cond, options]],)
 

@@ -282,7 +282,7 @@ def test_checkpoint_weights_are_read_in_their_compute_dtype_once(tmp_path: Path,
     assert {p.dtype for p in vae.model.parameters()} == {vae_compute_dtype(torch.float16, CPU, devices)}
     x, sigma, ctx = model_inputs()
     model.apply(x, sigma, ctx)
-    clip.encode("a cat")
+    clip.encode_text("a cat")
     with model.patched_unet() as runner:
         assert runner is model.unet
     assert clip._compute_model() is clip.model
@@ -306,7 +306,7 @@ def test_two_policies_coexist_in_one_process(tmp_path: Path) -> None:
         assert model.apply(x, sigma, ctx).dtype == torch.float32
         with model.patched_unet() as runner:
             assert runner is model.unet  # it computes in the dtype it holds: no converted copy
-        clip.encode("a cat")
+        clip.encode_text("a cat")
         assert clip._compute_model() is clip.model
 
 

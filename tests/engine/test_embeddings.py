@@ -39,22 +39,22 @@ def test_an_embedding_encodes_as_the_words_it_holds(clip):
     for text, words in [("a photo of embedding:redcat", "a photo of red cat"),
                         ("embedding:redcat, under a embedding:sky.", "red cat, under a blue sky."),
                         ("a (embedding:redcat:1.3) on grass", "a (red cat:1.3) on grass")]:
-        cond, pooled = clip.encode(text, lookup(table))
-        expected_cond, expected_pooled = clip.encode(words)
+        cond, pooled = clip.encode_text(text, lookup(table))
+        expected_cond, expected_pooled = clip.encode_text(words)
         assert torch.allclose(cond, expected_cond, atol=1e-5), text
         assert torch.allclose(pooled, expected_pooled, atol=1e-5), text
-    plain, _ = clip.encode("a photo of a dog", lookup(table))
-    assert not torch.allclose(plain, clip.encode("a photo of embedding:redcat", lookup(table))[0])
+    plain, _ = clip.encode_text("a photo of a dog", lookup(table))
+    assert not torch.allclose(plain, clip.encode_text("a photo of embedding:redcat", lookup(table))[0])
 
 
 def test_without_a_lookup_the_text_is_plain_words(clip):
-    cond, _ = clip.encode("embedding:redcat")
-    assert torch.equal(cond, clip.encode("embedding:redcat", None)[0])
+    cond, _ = clip.encode_text("embedding:redcat")
+    assert torch.equal(cond, clip.encode_text("embedding:redcat", None)[0])
 
 
 def test_a_missing_embedding_is_an_error(clip):
     with pytest.raises(FileNotFoundError, match="nothere"):
-        clip.encode("a photo of embedding:nothere", lookup({}))
+        clip.encode_text("a photo of embedding:nothere", lookup({}))
 
 
 @pytest.mark.parametrize("name,content", [

@@ -71,7 +71,7 @@ def test_openclip_encoder_matches_transformers(style) -> None:
     sd = tiny_openclip_state_dict()
     ours = load_clip_from_state_dict(openclip_to_hf(sd), style)
     reference = reference_openclip(sd)
-    cond, pooled = ours.encode(PROMPT)
+    cond, pooled = ours.encode_text(PROMPT)
     ids = zero_padded_ids(PROMPT)
     with torch.no_grad():
         out = reference(input_ids=ids, output_hidden_states=True)
@@ -88,9 +88,9 @@ def test_openclip_encoder_matches_transformers(style) -> None:
 def test_sdxl_encoders_join_along_features_and_pool_from_bigg(tmp_path: Path) -> None:
     model, clip, _ = read_checkpoint(write_tiny_sdxl_checkpoint(tmp_path / "xl.safetensors"))
     assert isinstance(clip, DualClip)
-    cond, pooled = clip.encode(PROMPT)
-    cond_l, _ = clip.encoders["clip_l"].encode(PROMPT)
-    cond_g, pooled_g = clip.encoders["clip_g"].encode(PROMPT)
+    cond, pooled = clip.encode_text(PROMPT)
+    cond_l, _ = clip.encoders["clip_l"].encode_text(PROMPT)
+    cond_g, pooled_g = clip.encoders["clip_g"].encode_text(PROMPT)
     assert torch.equal(cond, torch.cat([cond_l, cond_g], dim=-1)) and torch.equal(pooled, pooled_g)
     assert cond.shape[-1] == model.unet.config.context_dim
     long_l, _ = clip.encode_pair("a cat", " ".join(["word"] * 100))  # CLIP-L needs two windows, bigG one
@@ -151,7 +151,7 @@ def test_each_family_loads_samples_and_saves_back(tmp_path: Path, writer, family
     model, clip, vae = read_checkpoint(path)
     assert model.family is families.family_named(family)
     assert (model.latent_format, type(clip).__name__) == (latent_format, clip_type)
-    cond, pooled = clip.encode("a red fox")
+    cond, pooled = clip.encode_text("a red fox")
     latent = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
     y, concat = model.extra_inputs({"pooled_output": pooled}, latent, None, negative=True)
     out = model.apply(latent, torch.tensor([1.5]), cond, y=y, concat=concat)
@@ -181,7 +181,7 @@ def test_inpainting_model_sees_mask_and_masked_image(tmp_path: Path) -> None:
     assert torch.allclose(given[:, 1:], SD15.process_in(image).expand(2, -1, -1, -1))
     _, from_sampler = model.extra_inputs({}, latent, mask, negative=False)
     assert torch.equal(from_sampler[:, 1:], latent)
-    cond = clip.encode("a cat")[0].expand(2, -1, -1)
+    cond = clip.encode_text("a cat")[0].expand(2, -1, -1)
     sigma = torch.tensor([2.0])
     assert not torch.allclose(model.apply(latent, sigma, cond, concat=blank), model.apply(latent, sigma, cond,
                                                                                           concat=given))
@@ -226,8 +226,8 @@ def test_sdxl_controlnet_guides_sampling_and_strength_zero_is_none(tmp_path: Pat
 
     model, clip, _ = read_checkpoint(write_tiny_sdxl_checkpoint(tmp_path / "xl.safetensors"))
     net = random_module(lambda config: ControlNet(config, 3, (8, 8, 16, 16, 16, 16, 32)), TINY_SDXL_UNET, 4)
-    cond, pooled = clip.encode("a house")
-    empty, empty_pooled = clip.encode("")
+    cond, pooled = clip.encode_text("a house")
+    empty, empty_pooled = clip.encode_text("")
     image = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(0))
     noise = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(1))
 
@@ -318,10 +318,10 @@ def test_an_embedding_that_fits_one_sdxl_encoder_is_left_out_of_the_other(tmp_pa
             raise EmbeddingMismatch(f"embedding {name} is 768 wide")
         return vectors
 
-    cond, _ = clip.encode("a photo, embedding:style", only_the_second)
+    cond, _ = clip.encode_text("a photo, embedding:style", only_the_second)
     assert "fits only one" in caplog.text
-    expected_l, _ = clip_l.encode("a photo, ")
-    expected_g, _ = clip_g.encode("a photo, embedding:style", lambda name, width: vectors)
+    expected_l, _ = clip_l.encode_text("a photo, ")
+    expected_g, _ = clip_g.encode_text("a photo, embedding:style", lambda name, width: vectors)
     assert torch.allclose(cond[..., :32], expected_l, atol=1e-6) and torch.allclose(cond[..., 32:], expected_g,
                                                                                     atol=1e-6)
 
@@ -329,4 +329,4 @@ def test_an_embedding_that_fits_one_sdxl_encoder_is_left_out_of_the_other(tmp_pa
         raise EmbeddingMismatch(f"embedding {name} is 1024 wide")
 
     with pytest.raises(EmbeddingMismatch, match="1024 wide"):
-        clip.encode("embedding:style", fits_neither)
+        clip.encode_text("embedding:style", fits_neither)

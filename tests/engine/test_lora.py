@@ -150,7 +150,7 @@ def test_sdxl_text_encoder_loras_patch_the_encoder_they_name(tmp_path):
     for encoder, scale in (("clip_l", 1.0), ("clip_g", 2.0)):
         torch.testing.assert_close(after[f"{encoder}.{key}"], before[f"{encoder}.{key}"] + 0.5 * scale * up @ down)
     assert set(patched_model.patches) == {"input_blocks.3.1.proj_in.weight"}
-    assert not torch.equal(patched_clip.encode("a cat")[0], clip.encode("a cat")[0])
+    assert not torch.equal(patched_clip.encode_text("a cat")[0], clip.encode_text("a cat")[0])
 
 
 def test_sdxl_unet_with_peft_lora_matches_diffusers():

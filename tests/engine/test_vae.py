@@ -174,20 +174,20 @@ def test_tiled_map_blends_seams_exactly_for_a_local_function() -> None:
 
 def test_decode_tiled_equals_decode_when_one_tile_covers_all(vae: VAE) -> None:
     latent = torch.randn(1, 4, 6, 7, generator=torch.Generator().manual_seed(6))
-    assert torch.allclose(vae.decode_tiled(latent, tile_size=64, overlap=16), vae.decode(latent), atol=1e-6)
+    assert torch.allclose(vae.decode_tiled(latent, tile_x=8, tile_y=8, overlap=2), vae.decode(latent), atol=1e-6)
 
 
 def test_tiled_decode_and_encode_with_many_tiles(vae: VAE) -> None:
     latent = torch.randn(1, 4, 12, 10, generator=torch.Generator().manual_seed(7))
-    image = vae.decode_tiled(latent, tile_size=48, overlap=16)
+    image = vae.decode_tiled(latent, tile_x=6, tile_y=6, overlap=2)
     assert image.shape == (1, 96, 80, 3) and image.min() >= 0 and image.max() <= 1
     # Latent rows/cols 0..3 lie in the first tile only (tiles start at 0, 4, 6 and 0, 4): there the result
     # must be exactly that tile's own decode.
     first_tile = vae.decode(latent[:, :, :6, :6])
     assert torch.allclose(image[:, :32, :32], first_tile[:, :32, :32], atol=1e-5)
-    encoded = vae.encode_tiled(image, tile_size=48, overlap=16)
+    encoded = vae.encode_tiled(image, tile_x=48, tile_y=48, overlap=16)
     assert encoded.shape == (1, 4, 12, 10)
-    assert torch.allclose(vae.encode_tiled(image, tile_size=128, overlap=16), vae.encode(image), atol=1e-6)
+    assert torch.allclose(vae.encode_tiled(image, tile_x=128, tile_y=128, overlap=16), vae.encode(image), atol=1e-6)
 
 
 @pytest.mark.slow

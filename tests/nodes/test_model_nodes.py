@@ -78,7 +78,7 @@ def test_merging_and_saving_a_checkpoint(harness):
     original_model, original_clip, _ = read_checkpoint(harness.folders.models_dir / "checkpoints" / "a.safetensors")
     for key, value in original_model.unet.state_dict().items():
         assert torch.allclose(model.unet.state_dict()[key], value, atol=1e-6), key
-    assert torch.allclose(clip.encode("a cat")[0], original_clip.encode("a cat")[0], atol=1e-6)
+    assert torch.allclose(clip.encode_text("a cat")[0], original_clip.encode_text("a cat")[0], atol=1e-6)
 
 
 def test_conditioning_nodes(harness):
@@ -173,7 +173,7 @@ def test_merging_an_inpainting_model_keeps_its_input_layer(tmp_path, caplog):
     assert "shapes differ" in caplog.text and "input_blocks.0.0.weight (32, 9, 3, 3) vs (32, 4, 3, 3)" in caplog.text
     latent = torch.randn(1, 4, 8, 8)
     _, concat = merged.extra_inputs({}, latent, None, negative=False)
-    assert torch.isfinite(merged.apply(latent, torch.tensor([1.0]), clip.encode("a cat")[0], concat=concat)).all()
+    assert torch.isfinite(merged.apply(latent, torch.tensor([1.0]), clip.encode_text("a cat")[0], concat=concat)).all()
 
 
 def test_merging_fp8_stored_models_computes_in_float32(tmp_path):

@@ -93,8 +93,8 @@ def test_single_text_encoder_files_encode_as_in_their_checkpoint(harness):
     standalone = load_text_encoder(models / "text_encoders" / "open_clip_h.safetensors")
     # A 32-wide file reads in SD1's style (real OpenCLIP-H is 1024 wide); the OpenCLIP layout still means GELU.
     assert standalone.style != SD2_STYLE and standalone.model.config.hidden_act == "gelu"
-    cond, pooled = standalone.with_style(SD2_STYLE).encode("a cat on a sofa")
-    expected_cond, expected_pooled = from_checkpoint.encode("a cat on a sofa")
+    cond, pooled = standalone.with_style(SD2_STYLE).encode_text("a cat on a sofa")
+    expected_cond, expected_pooled = from_checkpoint.encode_text("a cat on a sofa")
     assert torch.equal(cond, expected_cond) and torch.equal(pooled, expected_pooled)
 
 
