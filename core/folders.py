@@ -211,13 +211,15 @@ class Folders:
 
 
 def _list_files(folder: Path, extensions: tuple[str, ...]) -> list[str]:
+    """Files under ``folder`` whose last suffix is one of ``extensions`` (every file when there are none), as
+    ComfyUI filters them: ``""`` keeps files without a suffix, and ``"folder"`` (ComfyUI's diffusers) keeps none."""
     if not folder.is_dir():
         return []
     found = []
     for root, dirs, files in os.walk(folder, followlinks=True):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in files:
-            if (not extensions or name.lower().endswith(extensions)) and not name.startswith("."):
+            if (not extensions or os.path.splitext(name)[1].lower() in extensions) and not name.startswith("."):
                 found.append(Path(root, name).relative_to(folder).as_posix())
     return found
 

@@ -22,18 +22,16 @@ log = logging.getLogger(__name__)
 
 supported_pt_extensions: set[str] = set(MODEL_EXTENSIONS)
 
-# ComfyUI's model kinds that Atelier's own nodes do not use: defined on the runtime's folders when first looked at,
-# so packs that list or extend them find them as in ComfyUI.
-COMFY_ONLY_KINDS: dict[str, tuple[tuple[str, ...], set[str]]] = {
-    "configs": (("configs",), {".yaml"}),
-    "style_models": (("style_models",), supported_pt_extensions),
-    "diffusers": (("diffusers",), {"folder"}),
-    "gligen": (("gligen",), supported_pt_extensions),
-    "hypernetworks": (("hypernetworks",), supported_pt_extensions),
-    "photomaker": (("photomaker",), supported_pt_extensions),
-    "classifiers": (("classifiers",), {""}),
-    "model_patches": (("model_patches",), supported_pt_extensions),
-    "audio_encoders": (("audio_encoders",), supported_pt_extensions),
+# ComfyUI's model kinds that Atelier's own nodes do not use, with the file endings ComfyUI lists: defined on the
+# runtime's folders (under models/) when first looked at, so packs that list or extend them find them as in ComfyUI.
+COMFY_ONLY_KINDS: dict[str, set[str]] = {
+    "configs": {".yaml"},
+    "diffusers": {"folder"},
+    "hypernetworks": supported_pt_extensions,
+    "photomaker": supported_pt_extensions,
+    "classifiers": {""},
+    "model_patches": supported_pt_extensions,
+    "audio_encoders": supported_pt_extensions,
 }
 LEGACY = {"unet": "diffusion_models", "clip": "text_encoders"}
 
@@ -44,9 +42,9 @@ def _folders() -> Folders:
 
     bound = runtime()
     folders = bound.folders
-    for kind, (names, extensions) in COMFY_ONLY_KINDS.items():
-        if kind not in folders.model_kind_names():
-            folders.define_model_kind(kind, [folders.models_dir / name for name in names], set(extensions))
+    for kind, extensions in COMFY_ONLY_KINDS.items():
+        if kind not in folders.model_kind_names():  # a kind Atelier's nodes come to use keeps its own definition
+            folders.define_model_kind(kind, [folders.models_dir / kind], set(extensions))
     if "custom_nodes" not in folders.model_kinds:
         folders.define_model_kind("custom_nodes", list(bound.settings.custom_node_dirs), set())
     return folders

@@ -109,6 +109,20 @@ def test_comfy_kinds_atelier_does_not_use_and_custom_nodes(comfy_runtime, tmp_pa
     assert folder_paths.get_folder_paths("custom_nodes") == [str(p) for p in comfy_runtime.settings.custom_node_dirs]
 
 
+def test_kinds_filter_by_the_last_suffix_as_comfyui(comfy_runtime):
+    """ComfyUI keeps a file when its last suffix is one of the kind's: ``""`` means no suffix (classifiers), and
+    diffusers' ``"folder"`` matches no file."""
+    models = comfy_runtime.folders.models_dir
+    for name in ("classifiers/plain", "classifiers/model.pt", "diffusers/unet/config.json", "diffusers/a_folder",
+                 "configs/v1.yaml", "configs/v1.yaml.bak", "checkpoints/x.SAFETENSORS",
+                 "checkpoints/x.safetensors.txt"):
+        touch(models / name)
+    assert folder_paths.get_filename_list("classifiers") == ["plain"]
+    assert folder_paths.get_filename_list("diffusers") == []
+    assert folder_paths.get_filename_list("configs") == ["v1.yaml"]
+    assert folder_paths.get_filename_list("checkpoints") == ["x.SAFETENSORS"]
+
+
 def test_annotated_paths_stay_in_their_folder(comfy_runtime):
     folders = comfy_runtime.folders
     touch(folders.output_dir / "x.png")
