@@ -23,6 +23,7 @@ class PluginFailure:
     error: str
     traceback: str
     node: str | None = None
+    stage: str = "load"  # "load", or "inputs": a loaded node's inputs could not be re-read (cleared when they read)
 
 
 @dataclass
@@ -68,20 +69,26 @@ class Registry:
 
     def refresh_inputs(self, names: Iterable[str] | None = None) -> None:
         """Re-read the inputs of the named node types (all by default) that declare them by a callable, as ComfyUI
-        calls ``INPUT_TYPES`` on every request; a node whose inputs fail to read keeps its last good ones and is
-        reported once per distinct error."""
+        calls ``INPUT_TYPES`` on every request; a node whose inputs fail to read keeps its last good ones."""
         for name in self.definitions if names is None else names:
             definition = self.definitions.get(name)
             if definition is None or definition.read_inputs is None:
                 continue
             before = definition.inputs_error
             problem = definition.refresh_inputs()
-            if problem is not None and problem != before:
-                log.warning("%s: node %s keeps its last inputs: %s", definition.python_module, name, problem)
-                module = definition.python_module.removeprefix("custom_nodes.")
-                self.failures.append(PluginFailure(module, definition.python_module,
-                                                   f"inputs could not be re-read, the last good ones stay: "
-                                                   f"{problem}", "", node=name))
+            if problem != before:
+                self._report_inputs(definition, problem)
+
+    def _report_inputs(self, definition: NodeDefinition, problem: str | None) -> None:
+        """Keep one failure per node whose inputs cannot be read now: a new error replaces the old one, and inputs
+        that read again remove it."""
+        self.failures[:] = [f for f in self.failures if not (f.node == definition.name and f.stage == "inputs")]
+        if problem is None:
+            return
+        log.warning("%s: node %s keeps its last inputs: %s", definition.python_module, definition.name, problem)
+        module = definition.python_module.removeprefix("custom_nodes.")
+        self.failures.append(PluginFailure(module, definition.python_module, f"inputs could not be re-read, the "
+                                           f"last good ones stay: {problem}", "", definition.name, "inputs"))
 
     def object_info(self, folders: Folders) -> dict[str, dict[str, Any]]:
         """Every node type in ``/object_info``'s schema, its inputs re-read and its choices as ``folders`` hold
