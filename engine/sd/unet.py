@@ -145,6 +145,11 @@ class UNetModel(nn.Module):
 
         self.out = nn.Sequential(nn.GroupNorm(32, ch), nn.SiLU(), nn.Conv2d(mc, c.out_channels, 3, padding=1))
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The weights' dtype (ComfyUI's UNet has this attribute, and plug-ins read it)."""
+        return next(self.parameters()).dtype
+
     def _attention(self, channels: int, depth: int) -> list[nn.Module]:
         if depth == 0:
             return []

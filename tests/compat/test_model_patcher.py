@@ -59,7 +59,7 @@ def test_modelpatcher_is_the_model_class_and_its_model_view_answers(model):
     assert model.get_model_object("diffusion_model.out") is model.unet.out
     assert view.model_type == comfy.model_base.ModelType.EPS
     assert isinstance(view.latent_format, comfy.latent_formats.SD15) and view.latent_format.latent_channels == 4
-    assert view.get_dtype() == model.model_dtype() == next(model.unet.parameters()).dtype
+    assert view.get_dtype() == model.model_dtype() == view.diffusion_model.dtype == next(model.unet.parameters()).dtype
     assert view.model_config.unet_config["context_dim"] == model.unet.config.context_dim
     assert model.model_size() > 0 and model.memory_required([2, 4, 4, 4]) > model.memory_required([1, 4, 4, 4])
     assert model.load_device == torch.device("cpu") and model.current_loaded_device() == torch.device("cpu")

@@ -159,11 +159,13 @@ class CFGGuider:
     def conds(self) -> dict[str, Any]:
         return self.original_conds
 
-    def _denoiser(self, model_options: dict | None = None) -> Any:
+    def _denoiser(self, model_options: dict | None = None, latent_image: Any = None, denoise_mask: Any = None) -> Any:
+        """Atelier's guided denoiser; the start latent (VAE space) and mask feed inpainting models' inputs."""
         from engine.sampling.guidance import GuidedDenoiser
 
+        start = None if latent_image is None else self.model_patcher.latent_format.process_in(latent_image)
         return GuidedDenoiser(self.model_patcher, self.original_conds.get("positive", []),
-                              self.original_conds.get("negative"), self.cfg,
+                              self.original_conds.get("negative"), self.cfg, start, denoise_mask,
                               model_options=self.model_options if model_options is None else model_options)
 
     def predict_noise(self, x: Any, timestep: Any, model_options: dict | None = None, seed: int | None = None) -> Any:
@@ -180,7 +182,7 @@ class CFGGuider:
         if sigmas.shape[-1] == 0:
             return latent_image
         custom = type(self).predict_noise is not CFGGuider.predict_noise
-        denoiser = _GuiderDenoiser(self, seed) if custom else self._denoiser()
+        denoiser = _GuiderDenoiser(self, seed) if custom else self._denoiser(None, latent_image, denoise_mask)
         return sample_sigmas(self.model_patcher, noise, [], None, self.cfg, sampler, sigmas,
                              latent_image, denoise_mask, _step_callback(callback), 0 if seed is None else seed,
                              denoiser=denoiser)
