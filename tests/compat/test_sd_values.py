@@ -25,6 +25,10 @@ PROMPT = "a (red:1.3) fox, (sleeping) in the snow"
 
 
 def comfy(name: str):
+    """A ComfyUI module by its name (importable once ``compat/comfyui`` is on the path, as a bound runtime puts it)."""
+    from compat.host import install_path
+
+    install_path()
     return importlib.import_module(name)
 
 
@@ -196,7 +200,7 @@ def test_sdxl_encoder_names_match_the_values(runtime: Runtime) -> None:
 def test_ops_layers_cast_to_the_input() -> None:
     ops = comfy("comfy.ops")
     layer = ops.manual_cast.Linear(4, 3, dtype=torch.bfloat16)
-    torch.nn.init.normal_(layer.weight)
+    torch.nn.init.normal_(layer.weight), torch.nn.init.normal_(layer.bias)  # reset_parameters is skipped
     x = torch.randn(2, 4)
     assert layer(x).dtype == torch.float32
     torch.testing.assert_close(layer(x), torch.nn.functional.linear(x, layer.weight.float(), layer.bias.float()))
