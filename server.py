@@ -46,6 +46,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-upload-size", type=float, default=100, help="largest upload in MB")
     parser.add_argument("--queue-workflow", type=Path, default=None,
                         help="queue this UI- or API-format workflow once the server is up")
+    parser.add_argument("--front-end", choices=("atelier", "comfyui"), default="atelier",
+                        help="the web app served at /: Atelier's editor (default), or ComfyUI's own web app from "
+                             "the installed comfyui-frontend-package (pip install 'atelier[comfyui-frontend]')")
+    parser.add_argument("--front-end-root", type=Path, default=None,
+                        help="serve this folder's web app at / instead (any build of ComfyUI's web app)")
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
 
@@ -66,8 +71,34 @@ def build_runtime(args: argparse.Namespace):
                         custom_node_dirs=args.custom_nodes_dir or [ROOT / "custom_nodes"],
                         cache_bytes=int(args.cache_ram * (1 << 30)),
                         max_upload_bytes=int(args.max_upload_size * (1 << 20)),
-                        cpu_only=args.cpu)
+                        cpu_only=args.cpu,
+                        front_end_root=front_end_root(args))
     return build(settings)
+
+
+class FrontEndMissing(SystemExit):
+    """The web app asked for is not there; the server does not start (the message says how to get it)."""
+
+
+def front_end_root(args: argparse.Namespace) -> Path | None:
+    """The folder of the web app to serve instead of Atelier's editor, or None for the editor."""
+    if args.front_end_root is not None:
+        root = args.front_end_root.resolve()
+        if not (root / "index.html").is_file():
+            raise FrontEndMissing(f"--front-end-root {root}: no index.html there (give the folder of a built web app)")
+        return root
+    if args.front_end == "atelier":
+        return None
+    try:
+        import comfyui_frontend_package
+    except ImportError:
+        raise FrontEndMissing(
+            "--front-end comfyui serves ComfyUI's web app from the PyPI package comfyui-frontend-package, which is "
+            "not installed. Install it with `pip install 'atelier[comfyui-frontend]'` (in a checkout: "
+            "`.venv/bin/pip install comfyui-frontend-package`), or give a build with --front-end-root DIR.") from None
+    from importlib.resources import files
+
+    return Path(str(files(comfyui_frontend_package) / "static"))
 
 
 def main(argv: list[str] | None = None) -> None:

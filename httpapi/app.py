@@ -1,4 +1,8 @@
-"""The aiohttp application: every API route under ``/`` and ``/api/``, the editor's files, and guards."""
+"""The aiohttp application: every API route under ``/`` and ``/api/``, the web app's files, and guards.
+
+The web app is Atelier's editor (``web/dist``), or with ``--front-end comfyui`` / ``--front-end-root`` a whole
+static folder such as ComfyUI's own web app, served at ``/`` where no other route matches.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,16 @@ from pathlib import Path
 from aiohttp import web
 
 import compat.server_view
-from httpapi import file_routes, info_routes, prompt_routes, userdata_routes, websocket_route
+from core.folders import PathEscapeError, safe_join
+from httpapi import (
+    file_routes,
+    frontend_routes,
+    info_routes,
+    internal_routes,
+    prompt_routes,
+    userdata_routes,
+    websocket_route,
+)
 from httpapi.hub import WebSocketHub
 from runtime import Runtime
 
@@ -63,15 +76,20 @@ def create_app(runtime: Runtime) -> web.Application:
                           middlewares=[origin_guard, json_errors])
     hub = WebSocketHub()
     runtime.events.subscribe(hub)
-    tables = [module.routes(runtime) for module in (prompt_routes, file_routes, userdata_routes, info_routes)]
-    tables.append(websocket_route.routes(runtime, hub))
+    modules = (prompt_routes, file_routes, userdata_routes, info_routes, frontend_routes)
+    tables = [module.routes(runtime) for module in modules]
+    tables += [websocket_route.routes(runtime, hub), internal_routes.routes(runtime, hub)]
     for table in tables:
         app.router.add_routes(table)
         app.router.add_routes(_prefixed(table, "/api"))
+    app.router.add_routes(frontend_routes.template_routes(runtime))
     for module, folder in runtime.registry.web_directories.items():
         app.router.add_static(f"/extensions/{module}", folder)
     compat.server_view.mount(app, runtime, hub)  # plug-ins' PromptServer routes and what they did to its .app
-    _add_editor(app, runtime.settings.web_dist)
+    if runtime.settings.front_end_root is not None:
+        _add_front_end(app, runtime.settings.front_end_root)
+    else:
+        _add_editor(app, runtime.settings.web_dist)
     app.on_startup.append(lambda app: _start(runtime, hub))
     app.on_cleanup.append(lambda app: _stop(runtime, hub))
     return app
@@ -96,6 +114,28 @@ def _add_editor(app: web.Application, dist: Path) -> None:
     for path in dist.glob("*") if dist.is_dir() else []:
         if path.is_file() and path.name != "index.html":
             app.router.add_get(f"/{path.name}", _file_handler(path))
+
+
+def _add_front_end(app: web.Application, root: Path) -> None:
+    """A whole web app's folder at ``/`` (``index.html``, ``/scripts``, ``/extensions/core``, ``/assets``, ...), as
+    ComfyUI serves its web root. The files are one catch-all route, which aiohttp tries after every more specific
+    route, including those added later (plug-ins' routes)."""
+    index = root / "index.html"
+
+    async def serve_index(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    async def serve_file(request: web.Request) -> web.StreamResponse:
+        try:
+            path = safe_join(root, request.match_info["path"])
+        except PathEscapeError:
+            raise web.HTTPNotFound() from None
+        if not path.is_file():
+            raise web.HTTPNotFound()  # JSON in ComfyUI's error shape, like every other unknown path
+        return web.FileResponse(path)
+
+    app.router.add_get("/", serve_index)
+    app.router.add_get("/{path:.+}", serve_file)
 
 
 def _file_handler(path: Path) -> Handler:

@@ -2,7 +2,8 @@
 
 The hub listens to the runtime's events (``execution.events.EventHub``): the worker thread calls ``on_event`` /
 ``on_preview``; messages cross into the event loop through a queue and are delivered in order by a publishing
-task that runs between ``start`` and ``stop``.
+task that runs between ``start`` and ``stop``. Beside the executor's events the hub sends ComfyUI's
+``progress_state`` messages, derived from those events by a ``ProgressTracker``.
 """
 
 from __future__ import annotations
@@ -30,9 +31,59 @@ class Client:
     feature_flags: dict[str, Any] = field(default_factory=dict)
 
 
+class ProgressTracker:
+    """The node states of the prompt running now, as ComfyUI's ``comfy_execution.progress`` keeps them, rebuilt
+    from the executor's events: a node is running from ``executing`` (value 0 of 1) through its ``progress``
+    updates, and finished (value = max) once it sends ``executed``, the next node starts or the prompt succeeds;
+    cached nodes are finished. Each change gives a ``progress_state`` payload listing every non-pending node, sent
+    where ComfyUI sends it: before ``executing`` and ``progress``, after ``executed`` and ``execution_cached``,
+    before ``execution_success``. An error or interrupt sends none (ComfyUI leaves the failing node running)."""
+
+    def __init__(self, prompt_id: str) -> None:
+        self.prompt_id = prompt_id
+        self.nodes: dict[str, dict[str, Any]] = {}
+
+    def around(self, event: str, data: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+        """The ``progress_state`` payloads to send before and after this event."""
+        node = data.get("node")
+        if event == "executing" and node is not None:
+            return self._finish_running() + [self._set(str(node), "running", 0.0, 1.0)], []
+        if event == "progress" and node is not None:
+            return [self._set(str(node), "running", data.get("value", 0), data.get("max", 1))], []
+        if event == "executed" and node is not None:
+            return [], [self._finish([str(node)])]
+        if event == "execution_cached" and data.get("nodes"):
+            return [], [self._finish([str(n) for n in data["nodes"]])]
+        if event == "execution_success":
+            return self._finish_running(), []
+        return [], []
+
+    def _set(self, node_id: str, state: str, value: float, maximum: float) -> dict[str, Any]:
+        self.nodes[node_id] = {"value": value, "max": maximum, "state": state}
+        return self.payload()
+
+    def _finish(self, node_ids: list[str]) -> dict[str, Any]:
+        for node_id in node_ids:
+            maximum = self.nodes.get(node_id, {}).get("max", 1.0)
+            self.nodes[node_id] = {"value": maximum, "max": maximum, "state": "finished"}
+        return self.payload()
+
+    def _finish_running(self) -> list[dict[str, Any]]:
+        running = [node_id for node_id, entry in self.nodes.items() if entry["state"] == "running"]
+        return [self._finish(running)] if running else []
+
+    def payload(self) -> dict[str, Any]:
+        """ComfyUI's ``progress_state`` data (Atelier has no subgraph expansion: every id is the node's own)."""
+        nodes = {node_id: {**entry, "node_id": node_id, "prompt_id": self.prompt_id, "display_node_id": node_id,
+                           "parent_node_id": None, "real_node_id": node_id}
+                 for node_id, entry in self.nodes.items()}
+        return {"prompt_id": self.prompt_id, "nodes": nodes}
+
+
 class WebSocketHub:
     def __init__(self) -> None:
         self.clients: dict[str, Client] = {}
+        self.progress: ProgressTracker | None = None  # the prompt running now (ComfyUI keeps one registry too)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._outbox: asyncio.Queue[tuple[str | bytes, str | None]] | None = None
         self._publisher: asyncio.Task | None = None
@@ -49,10 +100,27 @@ class WebSocketHub:
         self.loop = None
 
     def on_event(self, event: str, data: dict[str, Any], client_id: str | None = None) -> None:
-        """Queue a JSON message for one client (``client_id``) or everyone (None). Safe from any thread."""
+        """Queue a JSON message for one client (``client_id``) or everyone (None), with the ``progress_state``
+        messages it implies. Safe from any thread."""
         if isinstance(data, bytes):  # a plug-in's binary frame (PromptServer.send_sync with BinaryEventTypes)
             self._enqueue(struct.pack(">I", int(event)) + data, client_id)
             return
+        before, after = self._progress_states(event, data)
+        for state in before:
+            self._send_json("progress_state", state, client_id)
+        self._send_json(event, data, client_id)
+        for state in after:
+            self._send_json("progress_state", state, client_id)
+
+    def _progress_states(self, event: str, data: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+        prompt_id = data.get("prompt_id")
+        if not isinstance(prompt_id, str):
+            return [], []
+        if event == "execution_start" or self.progress is None or self.progress.prompt_id != prompt_id:
+            self.progress = ProgressTracker(prompt_id)
+        return self.progress.around(event, data)
+
+    def _send_json(self, event: str, data: dict[str, Any], client_id: str | None) -> None:
         self._enqueue(json.dumps({"type": event, "data": data}, default=repr), client_id)
 
     def on_preview(self, image: Any, client_id: str | None, prompt_id: str, node_id: str) -> None:

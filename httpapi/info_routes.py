@@ -15,6 +15,7 @@ from aiohttp import web
 
 from core.folders import MODEL_FOLDERS, PathEscapeError, safe_join
 from httpapi.file_routes import json_error
+from httpapi.frontend_routes import front_end_extensions
 from runtime import Runtime
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
 
     @table.get("/extensions")
     async def extensions(request: web.Request) -> web.Response:
-        urls = []
+        urls = front_end_extensions(runtime.settings.front_end_root)  # a served web app's own scripts first
         for module, folder in runtime.registry.web_directories.items():
             for path in sorted(Path(folder).rglob("*.js")):
                 urls.append(f"/extensions/{module}/{path.relative_to(folder).as_posix()}")

@@ -36,6 +36,7 @@ def build_runtime(settings: Settings) -> Runtime:
                       worker)
     worker.on_idle.append(runtime.free_if_requested)
     worker.after_prompt.append(memory.trim)
+    runtime.logs.attach()  # from here on, so plug-in loading is in the log ComfyUI's web app shows
     compat.host.bind(runtime)  # ComfyUI's modules (folder_paths, comfy.*, PromptServer) now view this runtime
     load_plugins(registry, settings.custom_node_dirs)
     return runtime

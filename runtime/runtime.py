@@ -19,6 +19,7 @@ from execution.executor import Executor
 from execution.queue import PromptQueue
 from execution.store import PromptStore
 from execution.worker import Worker
+from runtime.logs import LogBuffer
 from runtime.memory import MemoryBudget
 from runtime.settings import Settings
 
@@ -46,6 +47,7 @@ class Runtime:
     executor: Executor
     worker: Worker
     free_request: FreeRequest = field(default_factory=FreeRequest)
+    logs: LogBuffer = field(default_factory=LogBuffer)  # recent log lines (ComfyUI's /internal/logs)
     _free_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -59,6 +61,7 @@ class Runtime:
         """Interrupt and stop the worker; the store is closed once nothing can write to it."""
         if self.worker.stop():
             self.store.close()
+        self.logs.detach()
 
     def request_free(self, unload_models: bool, free_memory: bool) -> None:
         """``POST /free``: requests add up until the worker carries them out."""

@@ -21,3 +21,5 @@ class Settings:
     workflows_dir: Path = ROOT / "workflows"
     examples_dir: Path = ROOT / "examples" / "input"
     web_dist: Path = ROOT / "web" / "dist"
+    # --front-end comfyui / --front-end-root: a whole web app served at / instead of Atelier's editor (web_dist)
+    front_end_root: Path | None = None
