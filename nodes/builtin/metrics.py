@@ -123,7 +123,7 @@ class MetricsEvaluator(Node):
 
 def clip_models(folders: Folders) -> list[str]:
     """Folders in models/fid holding a Hugging Face CLIP model (config.json beside model.safetensors)."""
-    configs = [name for name in folders.list_models("fid", ("config.json",)) if name.endswith("/config.json")]
+    configs = [name for name in folders.list_models("fid", (".json",)) if name.endswith("/config.json")]
     return [name for name in (config.rsplit("/", 1)[0] for config in configs) if clip_folder(folders, name)]
 
 
