@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from core.folders import MODEL_FOLDERS, PathEscapeError, safe_join
+from core.folders import PathEscapeError, safe_join
 from httpapi.file_routes import json_error
 from httpapi.frontend_routes import front_end_extensions
 from runtime import Runtime
@@ -40,7 +40,7 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
 
     @table.get("/models")
     async def model_folders(request: web.Request) -> web.Response:
-        return web.json_response(list(MODEL_FOLDERS))
+        return web.json_response(runtime.folders.model_kind_names())
 
     @table.get("/models/{folder}")
     async def model_files(request: web.Request) -> web.Response:
