@@ -187,9 +187,12 @@ def template_file(runtime: Runtime, module: str, name: str) -> Path | None:
     if module == ATELIER_MODULE:
         path = safe_join(runtime.settings.workflows_dir, name)
         return path if path.is_file() else None
+    if module in ("", ".", "..") or "/" in module or "\\" in module:
+        raise PathEscapeError(f"not a plug-in name: {module!r}")
     for base in runtime.settings.custom_node_dirs:
         for folder in EXAMPLE_FOLDERS:
-            path = safe_join(base, module, folder, name)
+            # Joined to the example folder itself, so a name stays in it (a plug-in folder may be a symlink).
+            path = safe_join(base / module / folder, name)
             if path.is_file():
                 return path
     return None

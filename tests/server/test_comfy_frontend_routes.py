@@ -118,7 +118,8 @@ def pack_server(tmp_path):
                            "example_workflows/first.json": {"nodes": [], "links": []}})
     _pack(packs, "beta", {"__init__.py": "NODE_CLASS_MAPPINGS = {}\n",
                           "locales/en/nodeDefs.json": {"B": {"display_name": "B"}},
-                          "examples/second.json": {"nodes": [], "links": []}})
+                          "examples/second.json": {"nodes": [], "links": []},
+                          "config.json": {"api_key": "not for templates"}})
     running = serve(tmp_path, "--custom-nodes-dir", str(packs))
     yield running
     stop_server(running)
@@ -139,9 +140,12 @@ def test_workflow_templates_offer_the_shipped_workflows_and_the_plugins_examples
     default = get_json(url + "/api/workflow_templates/atelier/default.json")
     assert default == json.loads((ROOT / "workflows" / "default.json").read_text())
     assert get_json(url + "/api/workflow_templates/beta/second.json") == {"nodes": [], "links": []}
-    for escape in ("atelier/..%2F..%2Fserver.py", "alpha/..%2F..%2F..%2Fetc%2Fpasswd", "..%2F..%2Fserver.py/x"):
+    for escape in ("atelier/..%2F..%2Fserver.py", "alpha/..%2F..%2F..%2Fetc%2Fpasswd", "..%2F..%2Fserver.py/x",
+                   "beta/..%2Fconfig.json", "alpha/..%2F..%2Fbeta%2Fconfig.json", "..%2Fbeta/config.json",
+                   "alpha/..%2F__init__.py"):
         status, body = http(url + "/api/workflow_templates/" + escape)
         assert status in (403, 404) and b"root:" not in body and b"argparse" not in body, escape
+        assert b"api_key" not in body and b"NODE_CLASS_MAPPINGS" not in body, escape
     assert http(url + "/api/workflow_templates/atelier/nothing.json")[0] == 404
 
     index = get_json(url + "/templates/index.json")
