@@ -35,15 +35,16 @@ APP_ERRORS = ("Cannot read properties of undefined (reading 'id')",)
 
 # The app has its node definitions: it builds nodes from then on.
 READY = "() => !!(window.app?.graph && window.LiteGraph?.registered_node_types.KSampler)"
-# Records what the app receives and shows while it runs: progress_state messages, and the KSampler node's progress
-# bar (node.progress, which the app sets from progress_state only).
+# Records what the app receives and shows while it runs: each progress_state message, and the KSampler node's
+# progress bar (node.progress, which the app sets from progress_state only) read once the app has handled that
+# message. The app's listener was added first and queues its canvas update as a microtask (a Vue watcher), so a
+# microtask queued here runs after it: every state is seen, however fast the steps run.
 WATCH = """() => {
     window.__seen = {states: [], progress: []};
-    window.comfyAPI.api.api.addEventListener('progress_state', e => window.__seen.states.push(e.detail));
-    setInterval(() => {
-        const sampler = window.app.graph.getNodeById(3);
-        if (sampler && sampler.progress !== undefined) window.__seen.progress.push(sampler.progress);
-    }, 20);
+    window.comfyAPI.api.api.addEventListener('progress_state', e => {
+        window.__seen.states.push(e.detail);
+        queueMicrotask(() => window.__seen.progress.push(window.app.graph.getNodeById(3)?.progress));
+    });
 }"""
 
 
@@ -100,7 +101,8 @@ def test_comfyui_web_app_runs_the_default_workflow_with_progress_and_images(comf
     sampler = [state["nodes"]["3"] for state in seen["states"] if "3" in state["nodes"]]
     assert any(node["state"] == "running" and 0 < node["value"] < node["max"] for node in sampler)
     assert sampler[-1]["state"] == "finished"
-    assert any(0 < value < 1 for value in seen["progress"]), "the KSampler node never showed a progress bar"
+    shown = [round(value, 3) for value in seen["progress"] if value is not None and 0 < value < 1]
+    assert shown == [round(step / 6, 3) for step in range(1, 6)], "the KSampler node's bar did not follow its steps"
     assert images == [32] * 16
     assert max(state["nodes"]["3"]["max"] for state in seen["states"] if "3" in state["nodes"]) == 6
     assert problems == []
