@@ -25,8 +25,8 @@ def generate_digits(loaded: tuple, digit: int, count: int, seed: int, steps: int
     """IMAGE [count, 32, 32, 3] for one prompted digit, through the same engine calls as the KSampler node.
     ``loaded`` is what ``read_checkpoint`` returns."""
     model, clip, vae = loaded
-    cond, pooled = clip.encode(PROMPT.format(d=digit))
-    uncond, _ = clip.encode("")
+    cond, pooled = clip.encode_text(PROMPT.format(d=digit))
+    uncond, _ = clip.encode_text("")
     latent = torch.zeros(count, 4, 4, 4)
     noise = prepare_noise(latent, seed)
     samples = sample(model, noise, [[cond, {"pooled_output": pooled}]], [[uncond, {}]], cfg, "euler", "normal",

@@ -71,9 +71,9 @@ def clip_checkpoint_keys(model: CLIPTextModel) -> dict[str, torch.Tensor]:
 def prompt_table(clip_model: CLIPTextModel) -> tuple[torch.Tensor, torch.Tensor]:
     """Encodings [labels, templates, 77, dim] of every training prompt, and of the empty prompt [77, dim]."""
     clip = load_clip_from_state_dict(clip_checkpoint_keys(clip_model))
-    table = torch.stack([torch.stack([clip.encode(t.format(d=d, w=WORDS[d]))[0][0] for t in TEMPLATES])
+    table = torch.stack([torch.stack([clip.encode_text(t.format(d=d, w=WORDS[d]))[0][0] for t in TEMPLATES])
                          for d in range(10)])
-    return table, clip.encode("")[0][0]
+    return table, clip.encode_text("")[0][0]
 
 
 def train_unet(train: Digits, vae: AutoencoderKL, prompts: torch.Tensor, empty: torch.Tensor,
