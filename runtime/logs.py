@@ -16,6 +16,9 @@ LogEntry = dict[str, str]
 LogListener = Callable[[LogEntry, logging.LogRecord], None]
 
 CAPACITY = 300  # entries kept, as ComfyUI's app.logger keeps
+# aiohttp's access log (each request with its query, referrer and user agent) stays in the terminal: ComfyUI runs
+# without one, so its web app never shows requests.
+UNRECORDED_LOGGERS = ("aiohttp.access",)
 
 
 class LogBuffer(logging.Handler):
@@ -24,6 +27,7 @@ class LogBuffer(logging.Handler):
     def __init__(self, capacity: int = CAPACITY) -> None:
         super().__init__()
         self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        self.addFilter(lambda record: record.name not in UNRECORDED_LOGGERS)
         self._entries: deque[LogEntry] = deque(maxlen=capacity)
         self.listeners: list[LogListener] = []
 

@@ -15,6 +15,7 @@ from websockets.sync.client import connect
 
 from core.folders import Folders
 from httpapi.hub import ProgressTracker
+from runtime.logs import LogBuffer
 from tests.conftest import ROOT, serve, stop_server
 from tests.server.api_client import get_json, http, run_prompt
 
@@ -204,6 +205,14 @@ def test_logs_raw_text_and_live_messages_to_subscribers(server):
             _next_of_type(socket, "logs", timeout=0.5)
     status, _ = http(server.url + "/internal/logs/subscribe", {"enabled": "yes"}, method="PATCH")
     assert status == 400
+
+
+def test_the_log_leaves_out_the_access_log():
+    """ComfyUI runs without an access log; Atelier's stays in the terminal (its lines carry every query string)."""
+    logs = LogBuffer()
+    for name in ("aiohttp.access", "aiohttp.server"):
+        logs.handle(logging.LogRecord(name, logging.INFO, __file__, 1, "GET /view?filename=a.png", None, None))
+    assert [entry["m"] for entry in logs.entries()] == ["INFO aiohttp.server: GET /view?filename=a.png\n"]
 
 
 def _next_of_type(socket, kind: str, timeout: float = 10) -> dict:
