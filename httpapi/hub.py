@@ -99,7 +99,7 @@ class WebSocketHub:
             self._publisher.cancel()
         self.loop = None
 
-    def on_event(self, event: str, data: dict[str, Any], client_id: str | None = None) -> None:
+    def on_event(self, event: str, data: Any, client_id: str | None = None) -> None:
         """Queue a JSON message for one client (``client_id``) or everyone (None), with the ``progress_state``
         messages it implies. Safe from any thread."""
         if isinstance(data, bytes):  # a plug-in's binary frame (PromptServer.send_sync with BinaryEventTypes)
@@ -112,15 +112,15 @@ class WebSocketHub:
         for state in after:
             self._send_json("progress_state", state, client_id)
 
-    def _progress_states(self, event: str, data: dict[str, Any]) -> tuple[list[dict], list[dict]]:
-        prompt_id = data.get("prompt_id")
+    def _progress_states(self, event: str, data: Any) -> tuple[list[dict], list[dict]]:
+        prompt_id = data.get("prompt_id") if isinstance(data, dict) else None  # plug-ins send any JSON value
         if not isinstance(prompt_id, str):
             return [], []
         if event == "execution_start" or self.progress is None or self.progress.prompt_id != prompt_id:
             self.progress = ProgressTracker(prompt_id)
         return self.progress.around(event, data)
 
-    def _send_json(self, event: str, data: dict[str, Any], client_id: str | None) -> None:
+    def _send_json(self, event: str, data: Any, client_id: str | None) -> None:
         self._enqueue(json.dumps({"type": event, "data": data}, default=repr), client_id)
 
     def on_preview(self, image: Any, client_id: str | None, prompt_id: str, node_id: str) -> None:

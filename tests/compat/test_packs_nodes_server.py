@@ -162,6 +162,7 @@ def test_send_sync_reaches_the_client_that_queued_the_prompt(pack_server):
         message = next(m for m in messages if m["type"] == "routes_pack.message")
         client = next(m["data"]["sid"] for m in messages if m["type"] == "status" and "sid" in m["data"])
         assert message["data"] == {"text": "digits", "node": "7", "client": client}
+        assert [m["data"] for m in messages if m["type"] == "routes_pack.text"] == ["digits"]
         text_frames = [frame for frame in frames if struct.unpack(">I", frame[:4])[0] == 3]
         assert len(text_frames) == 1
         (length,) = struct.unpack(">I", text_frames[0][4:8])

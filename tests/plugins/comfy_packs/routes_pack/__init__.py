@@ -52,6 +52,7 @@ class Announce:
         server = PromptServer.instance
         server.send_sync("routes_pack.message", {"text": text, "node": unique_id, "client": server.client_id},
                          server.client_id)
+        server.send_sync("routes_pack.text", text, server.client_id)  # data need not be an object
         server.send_progress_text(f"announcing {text}", unique_id)
         return {"ui": {"text": [text]}, "result": (text,)}
 
