@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -179,6 +181,19 @@ def test_model_library_and_folder_paths(server):
     assert paths["checkpoints"] == [str(checkpoints)]
     assert paths["gligen"] == [str(server.base / "models" / "gligen")]
     assert paths["custom_nodes"] == [str(ROOT / "tests" / "plugins")]
+
+
+def test_internal_files_lists_one_folder_newest_first(server):
+    inputs = server.base / "input"
+    for age, name in ((30, "old.png"), (10, "new.png")):
+        (inputs / name).write_bytes(b"")
+        os.utime(inputs / name, (time.time() - age, time.time() - age))
+    (inputs / "sub").mkdir()
+    (inputs / "sub" / "deep.png").write_bytes(b"")
+    listed = get_json(server.url + "/api/internal/files/input")
+    assert listed.index("new.png") < listed.index("old.png") and not {"sub", "deep.png"} & set(listed)
+    for kind in ("models", "..", "..%2Fmodels", "input%2F..%2F.."):
+        assert http(server.url + "/internal/files/" + kind)[0] in (400, 404), kind
 
 
 def test_logs_raw_text_and_live_messages_to_subscribers(server):
