@@ -214,7 +214,8 @@ class PromptServer(metaclass=_PromptServerType):
 
     @property
     def number(self) -> int:
-        return getattr(self._runtime.queue, "_counter", 0)  # the counter PromptQueue.next_number advances
+        """The number the next prompt queued at the back gets (ComfyUI counts from 0)."""
+        return self._runtime.queue.peek_number()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:

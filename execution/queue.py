@@ -52,6 +52,11 @@ class PromptQueue:
             self._counter += 1
             return self._counter
 
+    def peek_number(self) -> int:
+        """The number ``next_number`` gives next, without taking it (ComfyUI's ``PromptServer.number``)."""
+        with self._cond:
+            return self._counter + 1
+
     def put(self, prompt_id: str, number: float, prompt: dict[str, Any], extra_data: dict[str, Any],
             outputs: list[str]) -> QueueItem:
         stored_extra = {key: value for key, value in extra_data.items() if key not in SECRET_KEYS}

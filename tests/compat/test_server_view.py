@@ -135,6 +135,8 @@ def test_queue_and_user_manager_stand_ins(comfy_runtime):
     from server import PromptServer
 
     server = PromptServer.instance
+    assert server.number == 0
+    assert comfy_runtime.queue.next_number() == 0 and server.number == 1
     assert server.prompt_queue.get_current_queue() == ([], [])
     assert server.prompt_queue.get_tasks_remaining() == 0
     assert server.prompt_queue.get_history() == {}
