@@ -153,7 +153,8 @@ COMFY_NAMES: dict[str, ComfyName] = {
     "PrimitiveInt": ComfyName("execute", module=PRIMITIVES, class_name="Int", v3=True),
     "PrimitiveFloat": ComfyName("execute", module=PRIMITIVES, class_name="Float", v3=True),
     "PrimitiveBoolean": ComfyName("execute", module=PRIMITIVES, class_name="Boolean", v3=True),
-    "ImageOnlyCheckpointLoader": ComfyName("load_checkpoint", module="comfy_extras.nodes_video_model"),
+    "ImageOnlyCheckpointLoader": ComfyName("load_checkpoint", ("ckpt_name", "output_vae", "output_clip"),
+                                           module="comfy_extras.nodes_video_model"),
 }
 """ComfyUI's names for the core nodes Atelier has, and for those packs import that it lacks (stand-ins)."""
 

@@ -90,6 +90,11 @@ def test_methods_take_comfyuis_argument_order_and_return_comfyuis_shapes(comfy_r
         nodes.ConditioningCombine().combine(cond)
     with pytest.raises(NotImplementedError, match="no DiffusersLoader node"):
         nodes.DiffusersLoader().load_checkpoint("x", True, True)
+    from comfy_extras.nodes_video_model import ImageOnlyCheckpointLoader
+
+    # ComfyUI's load_checkpoint(ckpt_name, output_vae, output_clip): Atelier's node has no flags to pass them to.
+    with pytest.raises(FileNotFoundError, match="svd.safetensors"):
+        ImageOnlyCheckpointLoader().load_checkpoint("svd.safetensors", True, False)
 
 
 def test_save_and_preview_images_honour_what_subclasses_set(comfy_runtime):
