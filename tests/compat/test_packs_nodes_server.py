@@ -137,6 +137,10 @@ def test_plugin_routes_static_folder_and_middleware_are_mounted(pack_server):
     status, body = http(pack_server.url + "/routes_pack/static/hello.txt")
     assert status == 200 and body.decode().strip() == "static file of routes_pack"
     assert http(pack_server.url + "/api/routes_pack/static/hello.txt")[0] == 404  # static routes keep their path
+    status, body = http(pack_server.url + "/routes_pack/static/..%2F__init__.py")
+    assert status in (403, 404) and b"PromptServer" not in body  # a static folder keeps its files to itself
+    status, body = http(pack_server.url + "/routes_pack/hello", headers={"Origin": "http://elsewhere.example"})
+    assert status == 403 and json.loads(body)["error"]["type"] == "forbidden_origin"  # guarded like Atelier's own
     import urllib.request
 
     with urllib.request.urlopen(pack_server.url + "/api/prompt") as response:
