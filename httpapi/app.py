@@ -118,8 +118,8 @@ def _add_editor(app: web.Application, dist: Path) -> None:
 
 def _add_front_end(app: web.Application, root: Path) -> None:
     """A whole web app's folder at ``/`` (``index.html``, ``/scripts``, ``/extensions/core``, ``/assets``, ...), as
-    ComfyUI serves its web root. The files are one catch-all route, which aiohttp tries after every more specific
-    route, including those added later (plug-ins' routes)."""
+    ComfyUI serves its web root. The files are one catch-all route, added last: aiohttp looks a path up by its fixed
+    leading segments first, so a route that starts with a fixed segment wins over it even when added later."""
     index = root / "index.html"
 
     async def serve_index(request: web.Request) -> web.StreamResponse:
