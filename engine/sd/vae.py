@@ -122,7 +122,7 @@ class VAE(ComfyVAEMethods):
             raise NotImplementedError(f"vae_options {sorted(vae_options)} are not supported by Atelier's KL VAE")
         pixels = latent.shape[2] * latent.shape[3] * self.downscale**2
         if self.items_that_fit(pixels) == 0:
-            return self.decode_tiled(latent)  # ComfyUI's default tiles
+            return self.decode_tiled(latent, overlap=8)  # Atelier's fallback: 64-pixel latent tiles, 8 overlap
         return self._to_image(self._run(self._compute_model().decode, latent, pixels))
 
     def encode_tiled(self, pixels: torch.Tensor, tile_x: int | None = None, tile_y: int | None = None,

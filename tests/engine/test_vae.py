@@ -147,11 +147,11 @@ def test_batches_are_split_when_memory_is_short(vae: VAE, monkeypatch: pytest.Mo
 def test_images_too_large_for_memory_are_tiled(vae: VAE, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(vae_module, "free_memory_bytes", lambda _device: 0)
     tiled: list[str] = []
-    monkeypatch.setattr(vae, "decode_tiled", lambda latent: tiled.append("decode") or latent)
+    monkeypatch.setattr(vae, "decode_tiled", lambda latent, **tiles: tiled.append(f"decode {tiles}") or latent)
     monkeypatch.setattr(vae, "_encode_tiles", lambda x, tile, overlap: tiled.append(f"encode {tile} {overlap}") or x)
     vae.decode(torch.zeros(1, 4, 2, 2))
     vae.encode(torch.zeros(1, 16, 16, 3))
-    assert tiled == ["decode", "encode 512 64"]
+    assert tiled == ["decode {'overlap': 8}", "encode 512 64"]  # the tiles Atelier's fallback always used
 
 
 def test_tile_starts_cover_and_align() -> None:
