@@ -118,14 +118,26 @@ class GuidedDenoiser:
         self.calls = 0  # model calls, for tests and benchmarks
         self._extras: dict[tuple[int, int], tuple[torch.Tensor | None, torch.Tensor | None]] = {}
 
+    @property
+    def model_patcher(self) -> Any:
+        """ComfyUI's guider name for the MODEL being sampled."""
+        return self.model
+
+    @property
+    def inner_model(self) -> Any:
+        """ComfyUI's guider name for the MODEL's ``BaseModel`` view (``model.model``), which ComfyUI's CFG
+        functions get as ``args["model"]`` and its samplers reach as ``model.inner_model.inner_model``."""
+        return getattr(self.model, "model", self.model)
+
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         conds = [self.positive, self.negative]
         cond, uncond = self.predictions(conds, x, sigma)
         for function in self.model_options.get("sampler_pre_cfg_function", []):
             cond, uncond = function({"conds": conds, "conds_out": [cond, uncond], "cond_scale": self.cfg,
-                                     "timestep": sigma, "input": x, "sigma": sigma, "model": self.model,
+                                     "timestep": sigma, "input": x, "sigma": sigma, "model": self.inner_model,
                                      "model_options": self.model_options})
-        return combine(self.model, x, sigma, cond, uncond, self.cfg, self.model_options, (conds[0], conds[1]))
+        return combine(self.inner_model, x, sigma, cond, uncond, self.cfg, self.model_options,
+                       (conds[0], conds[1]))
 
     def predictions(self, conds: list[Conditioning | None], x: torch.Tensor, sigma: torch.Tensor) -> list[torch.Tensor]:
         """The model's denoised prediction for each conditioning list, areas and masks averaged by weight; zeros

@@ -71,11 +71,16 @@ class _Inpainter:
         repeats = math.ceil(latent.shape[0] / mask.shape[0])
         self.mask = mask.repeat(repeats, latent.shape[1], 1, 1)[: latent.shape[0]]
 
+    @property
+    def guider(self) -> GuidedDenoiser:
+        """The guided denoiser each step runs (ComfyUI's ``KSamplerX0Inpaint.inner_model``)."""
+        return self.denoiser
+
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         mask = self.mask
         mask_function = self.denoiser.model_options.get("denoise_mask_function")
         if mask_function is not None:  # ComfyUI's model option: the mask as a function of the step
-            mask = mask_function(sigma, mask, extra_options={"model": self.denoiser.model, "sigmas": self.sigmas})
+            mask = mask_function(sigma, mask, extra_options={"model": self.denoiser, "sigmas": self.sigmas})
         keep = 1.0 - mask
         x = x * mask + self.ms.noise_scaling(sigma, self.noise, self.latent) * keep
         return self.denoiser(x, sigma) * mask + self.latent * keep

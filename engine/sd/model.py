@@ -13,6 +13,7 @@ ComfyUI's format (``add_patches``, ``engine.sd.weight_patches``), object patches
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,7 +37,6 @@ WeightPatch = Callable[[torch.Tensor], torch.Tensor]  # current weight (compute 
 FP8 = (torch.float8_e4m3fn, torch.float8_e5m2)
 UNetFn = Callable[..., torch.Tensor]
 UNET_PREFIX = "diffusion_model."  # ComfyUI's name for the UNet's weights inside a MODEL
-HONOURED_OBJECT_PATCHES = frozenset({"model_sampling"})
 
 
 class ModelSampling(Protocol):
@@ -373,10 +373,11 @@ class DiffusionModel:
         self.set_model_patch(patch, "forward_timestep_embed_patch")
 
     def add_object_patch(self, name: str, obj: Any) -> None:
-        """Replace the model's part ``name``: "model_sampling" takes effect at once (it is this model's schedule);
-        others are recorded, and sampling a model carrying one raises NotImplementedError."""
+        """Replace the model's part ``name``: "model_sampling" becomes this model's schedule; others are recorded,
+        and sampling a model carrying one raises NotImplementedError."""
         if name == "model_sampling":
-            self.model_sampling = obj
+            self.model_sampling = obj  # not recorded: a later schedule set by Atelier's nodes must win
+            return
         self.object_patches[name] = obj
 
     def get_model_object(self, name: str) -> Any:
@@ -391,7 +392,7 @@ class DiffusionModel:
 
     def unsupported_patches(self) -> list[str]:
         """What this model carries that Atelier's sampler cannot honour (ComfyUI's names)."""
-        objects = [f"object patch {name!r}" for name in self.object_patches if name not in HONOURED_OBJECT_PATCHES]
+        objects = [f"object patch {name!r}" for name in self.object_patches]
         return objects + options.unsupported(self.model_options)
 
     def add_patches(self, patches: dict[Any, Any], strength_patch: float = 1.0,
@@ -428,8 +429,6 @@ class DiffusionModel:
 
 
 def _parameters(function: Callable) -> list[str]:
-    import inspect
-
     try:
         return list(inspect.signature(function).parameters)
     except (TypeError, ValueError):

@@ -5,12 +5,13 @@ calling conventions:
 
 - ``sampler_cfg_function``: ``fn(args) -> x - guided`` replacing plain CFG (args: cond, uncond, cond_scale,
   timestep, input, sigma, cond_denoised, uncond_denoised, model, model_options; ``cond``/``uncond`` are
-  ``input - denoised``);
+  ``input - denoised``; ``model`` is the MODEL's ``BaseModel`` view, ``model.model``, as in ComfyUI);
 - ``sampler_pre_cfg_function``: list of ``fn(args) -> [cond_denoised, uncond_denoised]``;
 - ``sampler_post_cfg_function``: list of ``fn(args) -> denoised``;
 - ``disable_cfg1_optimization``: run the negative prompt even at CFG 1;
 - ``model_function_wrapper``: ``fn(apply_model, {"input", "timestep", "c", "cond_or_uncond"}) -> denoised``;
-- ``denoise_mask_function``: ``fn(sigma, denoise_mask, extra_options) -> denoise_mask`` when inpainting;
+- ``denoise_mask_function``: ``fn(sigma, denoise_mask, extra_options) -> denoise_mask`` when inpainting
+  (``extra_options``: ``model``, the guider with ComfyUI's ``inner_model``/``model_patcher``, and ``sigmas``);
 - ``transformer_options["patches"]`` of the kinds in ``UNET_PATCHES`` (the UNet's hook points).
 
 Anything else under ``transformer_options["patches"]`` or ``["patches_replace"]`` (attention patches, replacements)

@@ -23,9 +23,10 @@ log = logging.getLogger(__name__)
 Entry = tuple[float, Any, float, Any, Any]  # (strength_patch, value, strength_model, offset, function)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EntryPatch:
-    """One ComfyUI patch entry as a function of the weight it patches (computed in float32)."""
+    """One ComfyUI patch entry as a function of the weight it patches (computed in float32). Equal only to itself
+    (its entry holds tensors), so patch lists compare by the patches they share."""
 
     entry: Entry
     key: str = ""

@@ -323,3 +323,43 @@ def test_patch_model_is_an_honest_stand_in(model, conds):
     noise = torch.randn(1, 4, 4, 4, generator=torch.Generator().manual_seed(7))
     assert not torch.equal(sample_sigmas(patched, noise, conds[0], conds[1], 5.0, "euler", sigmas,
                                          torch.zeros(1, 4, 4, 4)), run(model, conds, steps=2))
+
+
+def test_guidance_functions_get_the_base_model_and_mask_functions_the_guider(model, conds):
+    """As in ComfyUI: ``args["model"]`` of CFG functions is ``model.model``; a denoise-mask function's
+    ``extra_options["model"]`` is the guider (DifferentialDiffusion reads ``.inner_model.model_sampling``)."""
+    import comfy.model_base
+
+    seen = []
+
+    def post(args):
+        seen.append(args["model"])
+        return args["denoised"]
+
+    def by_sigma_min(sigma, denoise_mask, extra_options):
+        seen.append(extra_options["model"].inner_model.model_sampling.sigma_min)
+        return denoise_mask
+
+    patched = model.clone()
+    patched.set_model_sampler_post_cfg_function(post)
+    patched.set_model_denoise_mask_function(by_sigma_min)
+    mask = torch.ones(1, 4, 4)
+    assert torch.equal(run(patched, conds, steps=1, mask=mask), run(model, conds, steps=1, mask=mask))
+    assert seen[0] == model.model_sampling.sigma_min
+    assert isinstance(seen[1], comfy.model_base.BaseModel) and seen[1].model_sampling is model.model_sampling
+
+
+def test_a_schedule_set_after_an_object_patch_is_the_one_reported(model):
+    patched = model.clone()
+    patched.add_object_patch("model_sampling", ModelSamplingDiscrete("v_prediction"))
+    later = ModelSamplingDiscrete("eps")
+    patched.model_sampling = later  # as Atelier's ModelSamplingDiscrete node sets it on a clone
+    assert patched.get_model_object("model_sampling") is later and patched.unsupported_patches() == []
+
+
+def test_clones_compare_weights_by_the_patches_they_share(model):
+    weight = model.unet.state_dict()[KEY]
+    first, second = model.clone(), model.clone()
+    for clone in (first, second):
+        clone.add_patches({"diffusion_model." + KEY: (torch.ones_like(weight),)})
+    assert first.clone().clone_has_same_weights(first) and not first.clone_has_same_weights(second)

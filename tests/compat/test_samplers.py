@@ -194,3 +194,47 @@ def test_lora_key_maps_and_previews(model):
     assert reports[0][:2] == (1, 3) and reports[0][2].size == (4, 4) and x0_out["x0"] is x0
     previewer = latent_preview.get_previewer("cpu", model.model.latent_format)
     assert isinstance(previewer, latent_preview.Latent2RGBPreviewer)
+
+
+def test_a_pack_sampler_reaches_the_guider_and_model_as_comfyui_samplers_do(model, conds):
+    """Samplers copied from ComfyUI's k_diffusion read the schedule through ``model.inner_model`` (the guider):
+    ``.inner_model.model_sampling`` and ``.model_patcher.get_model_object(...)``, with and without a mask."""
+    import comfy.model_base
+    import comfy.samplers
+
+    seen = []
+
+    def sample_reading_the_guider(model_fn, x, sigmas, extra_args=None, callback=None, disable=None):
+        guider = model_fn.inner_model
+        assert isinstance(guider.inner_model, comfy.model_base.BaseModel)
+        seen.append((guider.inner_model.model_sampling, guider.model_patcher.get_model_object("model_sampling")))
+        return comfy.samplers.ksampler("euler").sampler_function(model_fn, x, sigmas, extra_args, callback, disable)
+
+    sigmas = get_sigmas(model.model_sampling, "normal", 3)
+    mine = comfy.samplers.KSAMPLER(sample_reading_the_guider)
+    assert torch.equal(engine_custom(model, conds, mine, sigmas), engine_custom(model, conds, "euler", sigmas))
+    mask = torch.ones(1, 4, 4)
+    mask[:, :2] = 0
+    masked = [ksampler.sample_sigmas(model, noise(), conds[0], conds[1], 4.0, sampler, sigmas, LATENT, mask, seed=5)
+              for sampler in (mine, "euler")]
+    assert torch.equal(masked[0], masked[1])
+    assert seen == [(model.model_sampling, model.model_sampling)] * 2
+
+
+def test_a_guider_subclass_uses_inner_model_as_comfyui_guiders_do(model, conds):
+    import comfy.samplers
+
+    class TwoScales(comfy.samplers.CFGGuider):  # written like ComfyUI's DualCFGGuider
+        def predict_noise(self, x, timestep, model_options=None, seed=None):
+            negative, positive = self.conds.get("negative"), self.conds.get("positive")
+            cond, uncond = comfy.samplers.calc_cond_batch(self.inner_model, [positive, negative], x, timestep,
+                                                          model_options)
+            return comfy.samplers.cfg_function(self.inner_model, cond, uncond, self.cfg, x, timestep,
+                                               model_options=model_options, cond=positive, uncond=negative)
+
+    sigmas = get_sigmas(model.model_sampling, "normal", 3)
+    guider = TwoScales(model)
+    guider.set_conds(conds[0], conds[1])
+    guider.set_cfg(4.0)
+    torch.testing.assert_close(guider.sample(noise(), LATENT, "euler", sigmas, seed=5),
+                               engine_custom(model, conds, "euler", sigmas), rtol=1e-5, atol=1e-5)

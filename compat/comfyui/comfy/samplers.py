@@ -67,13 +67,16 @@ class KSAMPLER(Sampler):
         def model(x_: Any, sigma: Any, **extra_args: Any) -> Any:
             return denoiser(x_, sigma)
 
-        model.inner_model = getattr(denoiser, "model", None)  # type: ignore[attr-defined]
+        # ComfyUI's samplers reach the guider as model.inner_model, and through it inner_model (the BaseModel)
+        # and model_patcher (the MODEL); an inpainting step wraps the guider it runs.
+        guider = getattr(denoiser, "guider", denoiser)
+        model.inner_model = guider  # type: ignore[attr-defined]
 
         def k_callback(info: dict) -> None:
             if callback is not None:
                 callback(info["i"], info["x"], info["sigma"], info["denoised"])
 
-        extra_args = {"seed": seed, "model_options": getattr(denoiser, "model_options", {})}
+        extra_args = {"seed": seed, "model_options": getattr(guider, "model_options", {})}
         return self.sampler_function(model, x, sigmas, extra_args=extra_args, callback=k_callback, disable=True,
                                      **self.extra_options)
 
@@ -129,7 +132,8 @@ class _GuiderDenoiser:
 
     def __init__(self, guider: CFGGuider, seed: int | None) -> None:
         self.guider, self.seed = guider, seed
-        self.model = guider.model_patcher
+        self.model = self.model_patcher = guider.model_patcher
+        self.inner_model = guider.inner_model
         self.model_options = guider.model_options
 
     def __call__(self, x: Any, sigma: Any) -> Any:
@@ -158,6 +162,11 @@ class CFGGuider:
     @property
     def conds(self) -> dict[str, Any]:
         return self.original_conds
+
+    @property
+    def inner_model(self) -> Any:
+        """The MODEL's ``BaseModel`` view, which ComfyUI's guiders pass to ``calc_cond_batch`` and ``cfg_function``."""
+        return self.model_patcher.model
 
     def _denoiser(self, model_options: dict | None = None, latent_image: Any = None, denoise_mask: Any = None) -> Any:
         """Atelier's guided denoiser; the start latent (VAE space) and mask feed inpainting models' inputs."""
