@@ -99,10 +99,12 @@ class DualClip(ComfyClipMethods):
         return f"clip_{letter}."
 
     def encode_windows(self, tokens: Tokens) -> tuple[torch.Tensor, torch.Tensor]:
-        """SDXL's cond from ComfyUI's ``{"g": ..., "l": ...}`` tokens, the shorter padded as ``encode_pair`` pads."""
+        """SDXL's cond from ComfyUI's ``{"g": ..., "l": ...}`` tokens; the longer is cut to the shorter's windows, as
+        ComfyUI's SDXLClipModel cuts (its CLIPTextEncodeSDXL pads the tokens itself first)."""
         clip_l, clip_g = self.encoders["clip_l"], self.encoders["clip_g"]
-        return self._encode_both(*windows_and_extra(tokens["l"], clip_l.vocab_size),
-                                 *windows_and_extra(tokens["g"], clip_g.vocab_size))
+        windows = min(len(tokens["l"]), len(tokens["g"]))
+        return self._encode_both(*windows_and_extra(tokens["l"][:windows], clip_l.vocab_size),
+                                 *windows_and_extra(tokens["g"][:windows], clip_g.vocab_size))
 
 
 def _tolerant(embeddings: EmbeddingSource, misfits: dict[str, list[EmbeddingMismatch]]) -> EmbeddingSource:

@@ -100,6 +100,16 @@ def test_clip_layer_and_word_ids(runtime: Runtime) -> None:
     assert clip.tokenizer.clip_l.tokenize_with_weights("a cat") == clip.tokenize("a cat")["l"]
 
 
+def test_sdxl_tokens_of_unequal_length_are_cut_as_comfyui_cuts(runtime: Runtime) -> None:
+    sd = comfy("comfy.sd")
+    _, clip, _, _ = sd.load_checkpoint_guess_config(str(runtime.folders.model_path("checkpoints", "xl.safetensors")))
+    long, short = clip.tokenize("fox " * 100), clip.tokenize("a fox")
+    assert len(long["l"]) == 2 and len(short["g"]) == 1
+    cond, pooled = clip.encode_from_tokens({"l": long["l"], "g": short["g"]}, return_pooled=True)
+    first, first_pooled = clip.encode_from_tokens({"l": long["l"][:1], "g": short["g"]}, return_pooled=True)
+    assert cond.shape[1] == 77 and torch.equal(cond, first) and torch.equal(pooled, first_pooled)
+
+
 def test_text_encoder_patches_in_comfyui_names(runtime: Runtime) -> None:
     sd = comfy("comfy.sd")
     _, clip, _, _ = sd.load_checkpoint_guess_config(str(runtime.folders.model_path("checkpoints", "xl.safetensors")))
