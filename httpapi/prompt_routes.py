@@ -8,8 +8,9 @@ from aiohttp import web
 
 from compat.server_view import trigger_on_prompt
 from core.errors import error
+from execution.workflows import NODE_SOURCES
 from httpapi.bodies import read_object
-from httpapi.submit import submit_prompt, submit_workflow
+from httpapi.submit import convert, submit_prompt, submit_workflow
 from runtime import Runtime
 
 
@@ -25,6 +26,7 @@ def looks_like_ui_workflow(prompt: Any) -> bool:
 PROMPT_FIELDS = {"prompt": dict, "extra_data": dict, "client_id": str, "prompt_id": str, "number": float,
                  "front": bool, "partial_execution_targets": list[str]}
 RUN_FIELDS = {"workflow": dict, "client_id": str}
+CONVERT_FIELDS = {"workflow": dict}
 CLEAR_OR_DELETE_FIELDS = {"clear": bool, "delete": list[str]}
 INTERRUPT_FIELDS = {"prompt_id": str}
 FREE_FIELDS = {"unload_models": bool, "free_memory": bool}
@@ -58,6 +60,18 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
         body = await read_object(request, RUN_FIELDS)
         status, answer = submit_workflow(runtime, body.get("workflow", body), body.get("client_id"))
         return web.json_response(answer, status=status)
+
+    @table.post("/atelier/convert")
+    async def convert_workflow(request: web.Request) -> web.Response:
+        """A UI-format workflow as the API prompt it queues, with warnings (e.g. widgets an older file lacked)."""
+        body = await read_object(request, CONVERT_FIELDS)
+        status, answer = convert(runtime, body.get("workflow", body))
+        return web.json_response(answer, status=status)
+
+    @table.get("/atelier/node_sources")
+    async def node_sources(request: web.Request) -> web.Response:
+        """Which plug-in usually provides a well-known node type, for the editor's placeholders."""
+        return web.json_response(NODE_SOURCES)
 
     @table.get("/queue")
     async def get_queue(request: web.Request) -> web.Response:

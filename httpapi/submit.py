@@ -7,7 +7,7 @@ from typing import Any
 
 from core.errors import error
 from execution.validation import validate_prompt
-from execution.workflow_format import WorkflowError, is_ui_workflow, ui_to_api
+from execution.workflows import WorkflowError, convert_workflow, is_ui_workflow, missing_node_errors
 from runtime import Runtime
 
 
@@ -31,15 +31,34 @@ def submit_prompt(runtime: Runtime, prompt: Any, extra_data: dict[str, Any] | No
     return 200, {"prompt_id": prompt_id, "number": number_out, "node_errors": result.node_errors}
 
 
+def convert(runtime: Runtime, workflow: Any) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, body) for converting a UI-format workflow: 200 ``{prompt, warnings}``, or 400 in ComfyUI's
+    error shape when its structure cannot be read or a node type is missing (naming the plug-in that usually
+    provides it)."""
+    if not is_ui_workflow(workflow):
+        return 400, {"error": error("invalid_workflow", "Not a UI-format workflow",
+                                    "Expected an object with nodes and links."), "node_errors": {}}
+    object_info = runtime.registry.object_info(runtime.folders)
+    try:
+        conversion = convert_workflow(workflow, object_info)
+    except WorkflowError as problem:
+        return 400, {"error": error("invalid_workflow", "The workflow's structure cannot be read", str(problem)),
+                     "node_errors": {}}
+    missing = missing_node_errors(conversion.prompt, object_info)
+    if missing:
+        first = next(iter(missing.values()))["errors"][0]
+        return 400, {"error": error("missing_node_type", first["message"], first["details"], **first["extra_info"]),
+                     "node_errors": missing, "warnings": conversion.warnings}
+    return 200, {"prompt": conversion.prompt, "warnings": conversion.warnings}
+
+
 def submit_workflow(runtime: Runtime, workflow: Any, client_id: str | None = None) -> tuple[int, dict[str, Any]]:
     """Run a UI-format workflow (or an API prompt) as is; the workflow is embedded in saved PNGs."""
     if is_ui_workflow(workflow):
-        try:
-            prompt = ui_to_api(workflow, runtime.registry.object_info(runtime.folders))
-        except WorkflowError as problem:
-            return 400, {"error": error("invalid_workflow", "The workflow's structure cannot be read", str(problem)),
-                         "node_errors": {}}
-        return submit_prompt(runtime, prompt, {"extra_pnginfo": {"workflow": workflow}}, client_id)
+        status, answer = convert(runtime, workflow)
+        if status != 200:
+            return status, answer
+        return submit_prompt(runtime, answer["prompt"], {"extra_pnginfo": {"workflow": workflow}}, client_id)
     if isinstance(workflow, dict) and workflow:
         return submit_prompt(runtime, workflow, None, client_id)
     return 400, {"error": error("invalid_workflow", "Not a workflow",

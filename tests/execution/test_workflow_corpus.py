@@ -1,0 +1,63 @@
+"""The corpus of UI-format workflows (tests/workflows/corpus.py) converts to the prompts ComfyUI's web app queues."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from execution.workflows import WorkflowError, convert_workflow
+from tests.workflows import corpus
+
+
+@pytest.fixture(scope="module")
+def object_info():
+    from core.folders import Folders
+    from core.registry import Registry
+    from nodes.builtin import builtin_definitions
+
+    registry = Registry()
+    registry.add_all(builtin_definitions(), builtin=True)
+    return registry.object_info(Folders.under(Path("/nonexistent")))
+
+
+@pytest.mark.parametrize("case", corpus.all_cases(), ids=lambda case: case.name)
+def test_each_case_converts_to_its_prompt(case, object_info):
+    conversion = convert_workflow(case.ui, object_info)
+    assert conversion.prompt == case.expected
+    assert list(conversion.prompt) == list(case.expected)  # the order nodes appear in, inner nodes in place
+    assert conversion.warnings == case.warnings
+
+
+def test_schemas_agree(object_info):
+    old, new = corpus.flat_cases()
+    assert convert_workflow(old.ui, object_info).prompt == convert_workflow(new.ui, object_info).prompt
+
+
+def test_a_subgraph_that_contains_itself_is_refused(object_info):
+    case = corpus.nested_subgraph_with_bypass()
+    inner = case.ui["definitions"]["subgraphs"][1]
+    inner["nodes"].append({"id": 50, "type": corpus.OUTER_ID, "mode": 0, "inputs": [], "outputs": []})
+    with pytest.raises(WorkflowError, match="contains itself"):
+        convert_workflow(case.ui, object_info)
+
+
+def test_a_promoted_widget_linked_from_outside_takes_the_link(object_info):
+    case = corpus.nested_subgraph_with_bypass()
+    root = case.ui
+    primitive = {"id": 60, "type": "PrimitiveNode", "mode": 0, "widgets_values": [4242, "fixed"],
+                 "outputs": [{"name": "INT", "type": "INT", "links": [99], "widget": {"name": "seed"}}]}
+    root["nodes"].append(primitive)
+    root["links"].append({"id": 99, "origin_id": 60, "origin_slot": 0, "target_id": 10, "target_slot": 5,
+                          "type": "INT"})
+    next(node for node in root["nodes"] if node["id"] == 10)["inputs"][5]["link"] = 99
+    prompt = convert_workflow(root, object_info).prompt
+    assert prompt["10:20:3"]["inputs"]["seed"] == 4242
+
+
+def test_a_bypassed_node_without_a_matching_input_drops_the_link(object_info):
+    case = corpus.reroutes_primitives_and_modes()
+    upscale = next(node for node in case.ui["nodes"] if node["id"] == 22)
+    upscale["inputs"][0]["type"] = "IMAGE"
+    prompt = convert_workflow(case.ui, object_info).prompt
+    assert "latent_image" not in prompt["3"]["inputs"]
