@@ -69,6 +69,17 @@ def repeat_batch(latent: Latent, amount: int) -> Latent:
     return result
 
 
+def batch(first: Latent, second: Latent) -> Latent:
+    """``second``'s latents after ``first``'s in one batch (``second`` resized bilinearly, centre-cropped, to
+    ``first``'s size when they differ); the batch indices (which seed the noise) are both latents' own, or their
+    positions. Other entries (a noise mask) are ``first``'s, as ComfyUI's LatentBatch keeps them."""
+    a, b = first["samples"], second["samples"]
+    if b.shape[1:] != a.shape[1:]:
+        b = resize_samples(b, a.shape[3], a.shape[2], "bilinear", "center")
+    indices = list(first.get("batch_index", range(a.shape[0]))) + list(second.get("batch_index", range(b.shape[0])))
+    return {**first, "samples": torch.cat((a, b), dim=0), "batch_index": indices}
+
+
 def blend(first: Latent, second: Latent, factor: float) -> Latent:
     """``first * factor + second * (1 - factor)``; ``second`` is centre-cropped and resized to ``first`` first."""
     a, b = first["samples"], second["samples"]

@@ -77,4 +77,18 @@ class RepeatLatentBatch(Node):
         return (latent_ops.repeat_batch(samples, amount),)
 
 
-NODES = [EmptyLatentImage, LatentUpscale, LatentUpscaleBy, LatentFromBatch, RepeatLatentBatch]
+class LatentBatch(Node):
+    """The latents of ``samples2`` after those of ``samples1``, in one batch (``samples2`` resized to match)."""
+
+    display_name = "Latent Batch"
+    category = "latent/batch"
+    inputs = [Socket("samples1", "LATENT"), Socket("samples2", "LATENT")]
+    outputs = [Output("LATENT")]
+
+    def execute(self, samples1: Latent, samples2: Latent) -> tuple:
+        from engine import latent_ops
+
+        return (latent_ops.batch(samples1, samples2),)
+
+
+NODES = [EmptyLatentImage, LatentUpscale, LatentUpscaleBy, LatentFromBatch, RepeatLatentBatch, LatentBatch]

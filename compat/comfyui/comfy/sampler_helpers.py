@@ -36,7 +36,15 @@ def convert_cond(cond: list) -> list[dict]:
 
 
 def get_models_from_cond(cond: list, model_type: str) -> list:
-    return [options[model_type] for _, options in cond if model_type in options]
+    """The ``model_type`` entries of a conditioning, in ComfyUI's dict form (``convert_cond``, what ComfyUI passes
+    here) or the CONDITIONING list form; an entry holding a list gives each of its models."""
+    models: list = []
+    for entry in cond:
+        options = entry if isinstance(entry, dict) else entry[1]
+        if model_type in options:
+            found = options[model_type]
+            models += found if isinstance(found, list) else [found]
+    return models
 
 
 def get_additional_models(conds: dict, dtype: Any) -> tuple[list, int]:

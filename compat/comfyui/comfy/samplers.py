@@ -1,7 +1,7 @@
 """ComfyUI's ``comfy.samplers`` as views of Atelier's sampler (``engine.sampling``).
 
 - ``KSampler`` (``SAMPLERS``/``SCHEDULERS`` are Atelier's names, in ComfyUI's order) with ComfyUI's instance API;
-  ``SAMPLER_NAMES``, ``SCHEDULER_NAMES``, ``KSAMPLER_NAMES``.
+  ``SAMPLER_NAMES``, ``SCHEDULER_NAMES``, ``KSAMPLER_NAMES`` (the pack-editable copies of Atelier's lists).
 - ``KSAMPLER(sampler_function, extra_options, inpaint_options)``: a SAMPLER wrapping a k-diffusion-style function
   (``comfy.k_diffusion.sampling``'s views, or a pack's own); Atelier's SamplerCustom runs it, and a pack's guider
   runs Atelier's samplers by name. ``ksampler(name)``, ``sampler_object(name)``.
@@ -12,6 +12,8 @@
 Partial: conditioning stays in Atelier's (= the CONDITIONING socket's) list form, where ComfyUI converts it to
 dicts first; ``KSAMPLER.sample`` and other ``Sampler`` subclasses' ``sample`` (ComfyUI's internal calling
 convention with its wrapped model) raise ``NotImplementedError``; ``inpaint_options`` are kept but not used.
+``get_area_and_mult`` (ComfyUI's per-step conditioning-dict preparation, which packs such as smZNodes wrap) exists
+and raises ``NotImplementedError``: Atelier's guidance never calls it, so wrapping it changes nothing.
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from engine.sampling.names import SAMPLER_NAMES, SCHEDULER_NAMES
+from engine.sampling import names
 
-KSAMPLER_NAMES = list(SAMPLER_NAMES)
+# Copies of Atelier's lists: packs insert their own samplers into ComfyUI's (smZNodes adds "dpmpp_2m_alt"), which
+# must not change the names Atelier's engine checks and its KSampler offers.
+SAMPLER_NAMES = list(names.SAMPLER_NAMES)
+SCHEDULER_NAMES = list(names.SCHEDULER_NAMES)
+KSAMPLER_NAMES = list(names.SAMPLER_NAMES)
 DISCARD_PENULTIMATE_SIGMA_SAMPLERS = {"dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2"}
 
 
@@ -120,6 +126,24 @@ def sampling_function(model: Any, x: Any, timestep: Any, uncond: Any, cond: Any,
     from engine.sampling.guidance import GuidedDenoiser
 
     return GuidedDenoiser(_engine_model(model), cond, uncond, cond_scale, model_options=model_options)(x, timestep)
+
+
+def get_area_and_mult(conds: dict, x_in: Any, timestep_in: Any) -> Any:
+    """ComfyUI's per-step preparation of one conditioning dict: Atelier's guidance keeps conditioning in list form
+    (``engine.sampling.guidance``) and has no such step."""
+    raise NotImplementedError("comfy.samplers.get_area_and_mult: Atelier's guidance does not prepare ComfyUI's "
+                              "conditioning dicts (engine.sampling.guidance works on CONDITIONING lists)")
+
+
+def sample(model: Any, noise: Any, positive: Any, negative: Any, cfg: float, device: Any, sampler: Any,
+           sigmas: Any, model_options: dict | None = None, latent_image: Any = None, denoise_mask: Any = None,
+           callback: Callable | None = None, disable_pbar: bool = False, seed: int | None = None) -> Any:
+    """A sampler over ``sigmas`` with CFG guidance: ``CFGGuider(model).sample``, as ComfyUI's module function
+    (which, like this one, guides with the MODEL's own options and leaves ``model_options`` and ``device`` unused)."""
+    guider = CFGGuider(model)
+    guider.set_conds(positive, negative)
+    guider.set_cfg(cfg)
+    return guider.sample(noise, latent_image, sampler, sigmas, denoise_mask, callback, disable_pbar, seed)
 
 
 def _engine_model(model: Any) -> Any:

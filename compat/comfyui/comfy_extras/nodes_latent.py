@@ -1,4 +1,4 @@
-"""ComfyUI's ``comfy_extras.nodes_latent``: LatentBatch (a stand-in until Atelier has the node).
+"""ComfyUI's ``comfy_extras.nodes_latent``: LatentBatch (Atelier's node of that name).
 
 Each class is a view of the Atelier node with that id, built by ``compat.v1_classes``; a node Atelier lacks is a
 stand-in that raises ``NotImplementedError`` when run.

@@ -1,0 +1,1 @@
+"""ComfyUI's ``comfy.cldm`` package: the ControlNet network (``cldm.ControlNet``)."""
