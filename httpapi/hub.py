@@ -73,7 +73,8 @@ class ProgressTracker:
         return [self._finish(running)] if running else []
 
     def payload(self) -> dict[str, Any]:
-        """ComfyUI's ``progress_state`` data (Atelier has no subgraph expansion: every id is the node's own)."""
+        """ComfyUI's ``progress_state`` data. Atelier expands no node at run time, so every id, also a subgraph
+        path such as "12:5", is its own display and real id with no parent, as ComfyUI sends for prompt nodes."""
         nodes = {node_id: {**entry, "node_id": node_id, "prompt_id": self.prompt_id, "display_node_id": node_id,
                            "parent_node_id": None, "real_node_id": node_id}
                  for node_id, entry in self.nodes.items()}

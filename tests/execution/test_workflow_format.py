@@ -113,3 +113,26 @@ def test_every_shipped_workflow_is_well_formed():
                 user_files = name.endswith(("_name", "_name1", "_name2", "image", "folder", "stats", "_model"))
                 if isinstance(kind, list) and not isinstance(value, list) and not user_files:
                     assert value in kind, (path.name, node_id, name, value)
+
+
+def test_older_widget_layouts_read_as_the_web_app_migrates_them():
+    from execution.workflows.widgets import read_widgets
+
+    forced = {"input": {"required": {"steps": ("INT", {"default": 20}), "seed": ("INT", {"forceInput": True}),
+                                     "cfg": ("FLOAT", {"default": 8.0})}},
+              "input_order": {"required": ["steps", "seed", "cfg"]}}
+    # a file from before forceInput inputs lost their widgets kept a dummy value for the seed
+    assert read_widgets({"widgets_values": [30, 0, 6.5]}, forced, "X #1") == ({"steps": 30, "cfg": 6.5}, [])
+    # a KSampler saved before seeds had a control widget: the next value is the steps, not a control choice
+    values, warnings = read_widgets({"widgets_values": [5, 12, 7.0, "heun", "karras", 0.5]}, KSAMPLER_INFO, "K #2")
+    assert values == {"seed": 5, "steps": 12, "cfg": 7.0, "sampler_name": "heun", "scheduler": "karras",
+                      "denoise": 0.5} and warnings == []
+    # values saved by name keep only the node's inputs
+    assert read_widgets({"widgets_values": {"name": "a.safetensors", "videopreview": {}}}, INFO["Loader"], "L #3") \
+        == ({"name": "a.safetensors"}, [])
+    # a missing trailing widget takes its default, with a warning unless a link gives it
+    values, warnings = read_widgets({"widgets_values": [1, "fixed", 20]}, KSAMPLER_INFO, "KSampler #4",
+                                    frozenset({"cfg"}))
+    assert values["sampler_name"] == "euler" and values["denoise"] == 0.0
+    assert "KSampler #4: sampler_name was missing; using its default 'euler'" in warnings
+    assert not any("cfg" in warning for warning in warnings)

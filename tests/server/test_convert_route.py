@@ -64,3 +64,36 @@ def test_node_sources_name_plugins_for_placeholders(server):
     assert sources["IPAdapterAdvanced"] == "ComfyUI_IPAdapter_plus"
     assert sources["FaceDetailer"] == "ComfyUI-Impact-Pack"
     assert 30 <= len(sources) <= 80
+
+
+def test_path_ids_run_and_report_as_comfyui_does(server):
+    """Ids of nodes inside subgraphs ("10:2") travel through validation, events, progress_state and history."""
+    from tests.server.api_client import run_prompt
+
+    prompt = {
+        "10:1": {"class_type": "EmptyImage", "inputs": {"width": 16, "height": 8, "batch_size": 1, "color": 0}},
+        "10:20:2": {"class_type": "ImageInvert", "inputs": {"image": ["10:1", 0]}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["10:20:2", 0], "filename_prefix": "paths"}},
+    }
+    prompt_id, messages, _ = run_prompt(server.url, server.ws_url, prompt)
+    executing = [m["data"]["node"] for m in messages if m["type"] == "executing"]
+    assert executing == ["10:1", "10:20:2", "3", None]
+    states = [m["data"]["nodes"] for m in messages if m["type"] == "progress_state"]
+    assert states[-1]["10:20:2"]["display_node_id"] == "10:20:2"
+    assert states[-1]["10:20:2"]["real_node_id"] == "10:20:2" and states[-1]["10:20:2"]["state"] == "finished"
+    history = get_json(f"{server.url}/history/{prompt_id}")[prompt_id]
+    assert "3" in history["outputs"] and history["status"]["status_str"] == "success"
+
+    broken = {**prompt, "10:20:2": {"class_type": "ImageInvert", "inputs": {"image": ["10:1", 5]}}}
+    status, raw = http(server.url + "/prompt", {"prompt": broken})
+    assert status == 400 and "10:20:2" in json.loads(raw)["node_errors"]
+
+
+def test_run_names_the_plugin_of_a_missing_node_inside_a_subgraph(server):
+    case = corpus.nested_subgraph_with_bypass()
+    inner = case.ui["definitions"]["subgraphs"][1]
+    inner["nodes"].append({"id": 30, "type": "FaceDetailer", "mode": 0, "inputs": [], "outputs": []})
+    status, raw = http(server.url + "/api/atelier/run", {"workflow": case.ui})
+    body = json.loads(raw)
+    assert status == 400, body
+    assert body["node_errors"]["10:20:30"]["errors"][0]["extra_info"]["plugin"] == "ComfyUI-Impact-Pack"
