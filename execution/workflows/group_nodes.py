@@ -47,12 +47,18 @@ def group_definition(name: str, data: dict[str, Any],
         nodes[target]["inputs"][target_slot]["link"] = len(links)
         inner_targets.add((target, target_slot))
         inner_sources.add((origin, origin_slot))
-    external = {(int(entry[0]), int(entry[1])) for entry in data.get("external") or [] if len(entry) >= 2}
+    external = {(_node_index(entry[0]), int(entry[1])) for entry in data.get("external") or [] if len(entry) >= 2}
     inputs = _inputs(nodes, links, inner_targets, data.get("config") or {})
     outputs = _outputs(nodes, links, inner_sources, external, object_info)
     definition = {"id": f"group:{name}", "name": name, "nodes": nodes, "links": links, "inputs": inputs,
                   "outputs": outputs}
     return definition, _widget_targets(nodes, inner_targets, inner_sources, object_info)
+
+
+def _node_index(reference: Any) -> int:
+    """An ``external`` entry names its inner node by index, or (in files of some front-end versions) holds the
+    whole node with its ``index``."""
+    return int(reference["index"]) if isinstance(reference, dict) else int(reference)
 
 
 def _link(link_id: int, origin: int, origin_slot: int, target: int, target_slot: int, kind: Any) -> dict[str, Any]:

@@ -61,3 +61,12 @@ def test_a_bypassed_node_without_a_matching_input_drops_the_link(object_info):
     upscale["inputs"][0]["type"] = "IMAGE"
     prompt = convert_workflow(case.ui, object_info).prompt
     assert "latent_image" not in prompt["3"]["inputs"]
+
+
+def test_a_group_node_whose_external_outputs_hold_whole_nodes_converts(object_info):
+    """Some front-end versions saved ``external`` entries as ``[node object with "index", slot, type]`` (public
+    examples such as sdxl_edit_model.png do): they name the same inner node as ``[index, slot, type]``."""
+    case = corpus.group_node()
+    group = case.ui["extra"]["groupNodes"]["sampler"]
+    group["external"] = [[dict(group["nodes"][2], index=2), 0, "IMAGE"]]
+    assert convert_workflow(case.ui, object_info).prompt == case.expected
