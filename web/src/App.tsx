@@ -9,14 +9,18 @@ import { SidePanel } from "./components/Panels";
 import { Tabs, Toolbar } from "./components/Toolbar";
 import { duplicate, removeNodes, updateNode } from "./model/document";
 import { groupAround } from "./model/groups";
+import { missingMessage } from "./model/nodeSources";
+import { isBoundary } from "./model/subgraphs";
+import { readWorkflow } from "./model/workflowFile";
+import { convertSelection } from "./state/subgraphActions";
 import { MODE_ALWAYS, MODE_BYPASSED, MODE_MUTED, type UILink, type UINode } from "./model/types";
 import { handleEvent, loadDefinitions, missingTypes, queuePrompt, saveActive, showPreview } from "./state/actions";
-import { activeTab, editDoc, getState, notify, openTab, redo, restoreSession, saveSession, setState, undo, useStore } from "./state/store";
+import { activeGraph, activeTab, editGraph, getState, notify, openTab, redo, restoreSession, saveSession, setState, undo, useStore } from "./state/store";
 
 let clipboard: { nodes: UINode[]; links: UILink[] } | null = null;
 
 function copySelection(): void {
-  const doc = activeTab()?.doc;
+  const doc = activeGraph();
   const ids = new Set(getState().selected);
   if (!doc || !ids.size) return;
   clipboard = { nodes: doc.nodes.filter((n) => ids.has(n.id)), links: doc.links.filter((l) => ids.has(l[1]) && ids.has(l[3])) };
@@ -26,7 +30,7 @@ function paste(): void {
   if (!clipboard) return;
   const { nodes, links } = clipboard;
   let created: number[] = [];
-  editDoc((doc) => {
+  editGraph((doc) => {
     const [next, ids] = duplicate(doc, nodes, links, [40, 40]);
     created = ids;
     return next;
@@ -36,7 +40,7 @@ function paste(): void {
 
 function toggleMode(mode: number): void {
   const ids = getState().selected;
-  editDoc((doc) => ids.reduce((d, id) => updateNode(d, id, (n) => {
+  editGraph((doc) => ids.reduce((d, id) => updateNode(d, id, (n) => {
     n.mode = n.mode === mode ? MODE_ALWAYS : mode;
   }), doc));
 }
@@ -77,13 +81,16 @@ function onKey(event: KeyboardEvent): void {
     toggleMode(MODE_BYPASSED);
   } else if (ctrl && key === "g") {
     event.preventDefault();
-    editDoc((doc) => groupAround(doc, getState().selected));
+    editGraph((doc) => groupAround(doc, getState().selected));
   } else if (ctrl && key === "a") {
     event.preventDefault();
-    setState({ selected: activeTab()?.doc.nodes.map((n) => n.id) ?? [] });
+    setState({ selected: activeGraph()?.nodes.filter((n) => !isBoundary(n.id)).map((n) => n.id) ?? [] });
+  } else if (ctrl && event.shiftKey && key === "e") {
+    event.preventDefault();
+    convertSelection();
   } else if (key === "delete" && getState().selected.length) {
-    const ids = new Set(getState().selected);
-    editDoc((doc) => removeNodes(doc, ids));
+    const ids = new Set(getState().selected.filter((id) => !isBoundary(id)));
+    editGraph((doc) => removeNodes(doc, ids));
     setState({ selected: [] });
   }
 }
@@ -96,7 +103,7 @@ async function start(): Promise<void> {
   }
   if (!restoreSession()) {
     const doc = await api.defaultWorkflow().catch(() => null);
-    if (doc) openTab("default", doc);
+    if (doc) openTab("default", readWorkflow(doc));
     else openTab("untitled", { last_node_id: 0, last_link_id: 0, nodes: [], links: [], version: 0.4 });
   }
 }
@@ -104,7 +111,7 @@ async function start(): Promise<void> {
 function MissingBanner() {
   const missing = useStore((s) => {
     const tab = activeTab(s);
-    return tab && Object.keys(s.defs).length ? missingTypes(tab.doc).join(", ") : "";
+    return tab && Object.keys(s.defs).length ? missingMessage(missingTypes(tab.doc), s.nodeSources) : "";
   });
   if (!missing) return null;
   return <div className="banner" data-testid="missing-banner">Missing node types (kept as placeholders): {missing}</div>;

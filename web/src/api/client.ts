@@ -21,11 +21,19 @@ export class RequestFailed extends Error {
   }
 }
 
+/** The error of a failed request, also when a route answers with a bare message. */
+function apiError(error: unknown): ApiError | null {
+  if (!error) return null;
+  if (typeof error === "string") return { type: "", message: error, details: "", extra_info: {} };
+  const e = error as Partial<ApiError>;
+  return { type: e.type ?? "", message: e.message ?? "", details: e.details ?? "", extra_info: e.extra_info ?? {} };
+}
+
 async function request<T>(path: string, init?: RequestInit): Promise<T> {
   const response = await fetch(`${BASE}/${path}`, init);
   const text = await response.text();
   const body = text ? JSON.parse(text) : null;
-  if (!response.ok) throw new RequestFailed(response.status, body?.error ?? null, body?.node_errors ?? {});
+  if (!response.ok) throw new RequestFailed(response.status, apiError(body?.error), body?.node_errors ?? {});
   return body as T;
 }
 
@@ -48,6 +56,10 @@ export const api = {
   interrupt: () => post<null>("interrupt", {}),
   clearHistory: () => post<null>("history", { clear: true }),
   defaultWorkflow: () => request<UIWorkflow>("atelier/default_workflow"),
+  /** The server's one conversion of a UI workflow into an API prompt (a 400 names the node and the problem). */
+  convert: (workflow: UIWorkflow) => post<Converted>("atelier/convert", { workflow }),
+  /** Which plug-in usually provides a node type, for the well-known ones. */
+  nodeSources: () => request<Record<string, unknown>>("atelier/node_sources"),
   plugins: () => request<PluginsAnswer>("atelier/plugins"),
   listWorkflows: async () => {
     try {
@@ -78,6 +90,14 @@ export const api = {
     return request<UploadedImage>("upload/mask", { method: "POST", body: form });
   },
 };
+
+/** A conversion warning: a line of text, or an object naming the node it concerns. */
+export type ConvertWarning = string | { message?: string; node_id?: string; node?: string; [key: string]: unknown };
+
+export interface Converted {
+  prompt: ApiPrompt;
+  warnings?: ConvertWarning[];
+}
 
 export interface UploadedImage {
   name: string;

@@ -3,29 +3,46 @@ import {
   Background, type Connection, Controls, type Edge, type EdgeChange, MiniMap, type NodeChange, ReactFlow,
   useReactFlow,
 } from "@xyflow/react";
-import { type DragEvent, type MouseEvent as ReactMouseEvent, useCallback, useMemo, useRef, useState } from "react";
+import { type DragEvent, type MouseEvent as ReactMouseEvent, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { canConnect, connect, moveNodes, removeLink, removeNodes } from "../model/document";
 import { addReroute, linkWaypoints } from "../model/reroutes";
 import type { UIWorkflow } from "../model/types";
 import { openFile } from "../state/actions";
 import { moveGroup, removeGroups, updateGroup } from "../model/groups";
-import { activeTab, editDoc, getState, recordNodeSizes, setState, useStore } from "../state/store";
+import { isBoundary } from "../model/subgraphs";
+import { enterSubgraph } from "../state/subgraphActions";
+import { activeGraph, editGraph, getState, openPath, recordNodeSizes, setState, useStore } from "../state/store";
+import { BoundaryNode } from "./BoundaryNode";
+import { Breadcrumbs } from "./Breadcrumbs";
 import { GROUP, toFlowEdges, toFlowNodes, toGroupNodes } from "./flowElements";
 import { GraphNode } from "./GraphNode";
 import { GroupBox } from "./GroupBox";
 import { RoutedEdge } from "./RoutedEdge";
 
-const nodeTypes = { atelier: GraphNode, groupBox: GroupBox };
+const nodeTypes = { atelier: GraphNode, groupBox: GroupBox, boundary: BoundaryNode };
 const edgeTypes = { routed: RoutedEdge };
 const groupIndex = (id: string) => Number(id.slice(GROUP.length));
 const slotOf = (handle: string | null | undefined) => Number((handle ?? "-0").split("-")[1]);
 
 export function Canvas() {
-  const doc = useStore((s) => activeTab(s)?.doc);
+  const doc = useStore((s) => activeGraph(s));
   const selected = useStore((s) => s.selected);
   const flow = useReactFlow();
   const dragging = useRef(false);
   const [selectedGroups, setSelectedGroups] = useState<number[]>([]);
+  const tabId = useStore((s) => s.active);
+  const level = useStore((s) => openPath(s).join(":"));
+  const shown = useRef({ tabId, level });
+
+  useEffect(() => { // a subgraph opened or left in this tab: show the whole of its graph
+    const sameTab = shown.current.tabId === tabId;
+    const moved = shown.current.level !== level;
+    shown.current = { tabId, level };
+    if (!sameTab || !moved) return;
+    setSelectedGroups([]);
+    const timer = setTimeout(() => void flow.fitView(), 50);
+    return () => clearTimeout(timer);
+  }, [tabId, level, flow]);
 
   const groupNodes = useMemo(() => toGroupNodes(doc?.groups ?? [], selectedGroups), [doc?.groups, selectedGroups]);
   const graphNodes = useMemo(() => toFlowNodes(doc?.nodes ?? [], selected), [doc?.nodes, selected]);
@@ -35,7 +52,7 @@ export function Canvas() {
 
   /** An edit made while dragging or resizing: one undo step per gesture, taken at its start. */
   const gestureEdit = useCallback((change: (doc: UIWorkflow) => UIWorkflow, ended: boolean) => {
-    editDoc(change, !dragging.current);
+    editGraph(change, !dragging.current);
     dragging.current = !ended;
   }, []);
 
@@ -63,7 +80,7 @@ export function Canvas() {
     }
     const removed = new Set(changes.filter((c) => c.type === "remove").map((c) => groupIndex(c.id)));
     if (removed.size) {
-      editDoc((d) => removeGroups(d, removed));
+      editGraph((d) => removeGroups(d, removed));
       setSelectedGroups([]);
     }
   }, [gestureEdit]);
@@ -85,7 +102,7 @@ export function Canvas() {
         selection = selection ?? [...getState().selected];
         const id = Number(change.id);
         selection = change.selected ? [...new Set([...selection, id])] : selection.filter((other) => other !== id);
-      } else if (change.type === "remove") {
+      } else if (change.type === "remove" && !isBoundary(Number(change.id))) {
         removed.add(Number(change.id));
       }
     }
@@ -93,28 +110,28 @@ export function Canvas() {
     if (positions.size) gestureEdit((d) => moveNodes(d, positions), !changes.some((c) => c.type === "position" && c.dragging));
     if (selection) setState({ selected: selection });
     if (removed.size) {
-      editDoc((d) => removeNodes(d, removed));
+      editGraph((d) => removeNodes(d, removed));
       setState({ selected: [] });
     }
   }, [onGroupChanges, gestureEdit]);
 
   const onEdgesChange = useCallback((changes: EdgeChange[]) => {
-    for (const change of changes) if (change.type === "remove") editDoc((d) => removeLink(d, Number(change.id)));
+    for (const change of changes) if (change.type === "remove") editGraph((d) => removeLink(d, Number(change.id)));
   }, []);
 
   const isValidConnection = useCallback((c: Edge | Connection) => {
-    const current = activeTab()?.doc;
+    const current = activeGraph();
     return Boolean(current && canConnect(current, Number(c.source), slotOf(c.sourceHandle), Number(c.target), slotOf(c.targetHandle)));
   }, []);
 
   const onConnect = useCallback((c: Connection) => {
-    editDoc((d) => connect(d, Number(c.source), slotOf(c.sourceHandle), Number(c.target), slotOf(c.targetHandle)));
+    editGraph((d) => connect(d, Number(c.source), slotOf(c.sourceHandle), Number(c.target), slotOf(c.targetHandle)));
   }, []);
 
   const onConnectEnd = useCallback((event: MouseEvent | TouchEvent, state: { isValid: boolean | null; fromNode: { id: string } | null; fromHandle: { id?: string | null; type: string } | null; toNode: unknown }) => {
     if (state.toNode || !state.fromNode || !state.fromHandle || state.fromHandle.type !== "source") return;
     const point = "clientX" in event ? event : event.changedTouches[0];
-    const node = activeTab()?.doc.nodes.find((n) => n.id === Number(state.fromNode!.id));
+    const node = activeGraph()?.nodes.find((n) => n.id === Number(state.fromNode!.id));
     const slot = slotOf(state.fromHandle.id);
     const type = node?.outputs?.[slot]?.type;
     if (type) setState({ palette: { x: point.clientX, y: point.clientY, from: { node: Number(state.fromNode.id), slot, type } } });
@@ -126,7 +143,7 @@ export function Canvas() {
 
   /** Double-clicking a link adds a reroute point there (ComfyUI's native reroutes). */
   const onEdgeDoubleClick = useCallback((event: ReactMouseEvent, edge: Edge) => {
-    const current = activeTab(getState())?.doc;
+    const current = activeGraph();
     const link = current?.links.find((l) => String(l[0]) === edge.id);
     const source = current?.nodes.find((n) => n.id === link?.[1]);
     const target = current?.nodes.find((n) => n.id === link?.[3]);
@@ -134,8 +151,14 @@ export function Canvas() {
     const at = flow.screenToFlowPosition({ x: event.clientX, y: event.clientY });
     const ends: [[number, number], [number, number]] = [[source.pos[0] + source.size[0], source.pos[1] + 40],
       [target.pos[0], target.pos[1] + 40]];
-    editDoc((doc) => addReroute(doc, link[0], [Math.round(at.x), Math.round(at.y)], ends));
+    editGraph((doc) => addReroute(doc, link[0], [Math.round(at.x), Math.round(at.y)], ends));
   }, [flow]);
+
+  /** Double-clicking a subgraph's instance opens it. */
+  const onNodeDoubleClick = useCallback((event: ReactMouseEvent, node: { id: string; type?: string }) => {
+    if (node.type !== "atelier" || (event.target as HTMLElement).closest("input, textarea, select, button")) return;
+    enterSubgraph(Number(node.id));
+  }, []);
 
   const onDrop = useCallback((event: DragEvent) => {
     event.preventDefault();
@@ -149,7 +172,7 @@ export function Canvas() {
       <ReactFlow
         nodes={nodes} edges={edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes} onNodesChange={onNodesChange} onEdgesChange={onEdgesChange}
         onConnect={onConnect} onConnectEnd={onConnectEnd as never} isValidConnection={isValidConnection}
-        onEdgeDoubleClick={onEdgeDoubleClick}
+        onEdgeDoubleClick={onEdgeDoubleClick} onNodeDoubleClick={onNodeDoubleClick}
         deleteKeyCode={["Delete", "Backspace"]} multiSelectionKeyCode={["Shift", "Meta", "Control"]} zoomOnDoubleClick={false}
         minZoom={0.1} maxZoom={3} fitView onlyRenderVisibleElements proOptions={{ hideAttribution: true }}
       >
@@ -157,6 +180,7 @@ export function Canvas() {
         <Controls />
         <MiniMap pannable zoomable />
       </ReactFlow>
+      <Breadcrumbs />
     </div>
   );
 }

@@ -3,19 +3,19 @@
 import { type NodeProps, NodeResizer } from "@xyflow/react";
 import { memo, useState } from "react";
 import { updateGroup } from "../model/groups";
-import { activeTab, editDoc, useStore } from "../state/store";
+import { activeGraph, editGraph, useStore } from "../state/store";
 
 export type GroupBoxData = { index: number };
 
 export const GroupBox = memo(function GroupBox({ data, selected }: NodeProps) {
   const { index } = data as GroupBoxData;
-  const group = useStore((s) => activeTab(s)?.doc.groups?.[index]);
+  const group = useStore((s) => activeGraph(s)?.groups?.[index]);
   const [editing, setEditing] = useState(false);
   if (!group) return null;
   const colour = group.color ?? "#3f789e";
   const rename = (title: string) => {
     setEditing(false);
-    if (title && title !== group.title) editDoc((doc) => updateGroup(doc, index, { title }));
+    if (title && title !== group.title) editGraph((doc) => updateGroup(doc, index, { title }));
   };
   return (
     <div className="group-box" data-testid={`group-${index}`} style={{ borderColor: colour, background: `${colour}33` }}>

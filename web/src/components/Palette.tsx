@@ -3,7 +3,7 @@ import { useReactFlow } from "@xyflow/react";
 import { useMemo, useState } from "react";
 import { addNode, connect } from "../model/document";
 import { type NodeDef, typesMatch } from "../model/nodeDefs";
-import { editDoc, setState, useStore } from "../state/store";
+import { editGraph, setState, useStore } from "../state/store";
 
 function accepts(def: NodeDef, type: string): number {
   const socket = def.sockets.findIndex((s) => typesMatch(type, s.type));
@@ -33,7 +33,7 @@ export function Palette() {
   };
   const choose = (def: NodeDef) => {
     const position = flow.screenToFlowPosition({ x: palette.x, y: palette.y });
-    editDoc((doc) => {
+    editGraph((doc) => {
       const [next, id] = addNode(doc, def, [position.x, position.y]);
       const from = palette.from;
       return from ? connect(next, from.node, from.slot, id, accepts(def, from.type)) : next;

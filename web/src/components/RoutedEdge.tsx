@@ -3,7 +3,7 @@
 import { BaseEdge, type EdgeProps, useReactFlow } from "@xyflow/react";
 import { type PointerEvent as ReactPointerEvent, memo } from "react";
 import { moveReroute, type Reroute, removeReroute } from "../model/reroutes";
-import { editDoc } from "../state/store";
+import { editGraph } from "../state/store";
 
 type Point = [number, number];
 
@@ -27,7 +27,7 @@ export const RoutedEdge = memo(function RoutedEdge({ sourceX, sourceY, targetX, 
     let first = true;
     const move = (e: PointerEvent) => {
       const at = flow.screenToFlowPosition({ x: e.clientX, y: e.clientY });
-      editDoc((doc) => moveReroute(doc, id, [Math.round(at.x), Math.round(at.y)]), first);
+      editGraph((doc) => moveReroute(doc, id, [Math.round(at.x), Math.round(at.y)]), first);
       first = false;
     };
     const stop = () => {
@@ -44,7 +44,7 @@ export const RoutedEdge = memo(function RoutedEdge({ sourceX, sourceY, targetX, 
       {points.map((point) => (
         <circle key={point.id} className="reroute-dot" data-testid={`reroute-${point.id}`} cx={point.pos[0]}
           cy={point.pos[1]} r={6} fill={String(style?.stroke ?? "#ccc")} onPointerDown={drag(point.id)}
-          onDoubleClick={(event) => { event.stopPropagation(); editDoc((doc) => removeReroute(doc, point.id)); }} />
+          onDoubleClick={(event) => { event.stopPropagation(); editGraph((doc) => removeReroute(doc, point.id)); }} />
       ))}
     </>
   );

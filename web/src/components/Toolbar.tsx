@@ -1,13 +1,15 @@
 // The toolbar and the workflow tabs.
 import { useRef } from "react";
 import { emptyWorkflow } from "../model/document";
-import { download, exportApi, openFile, queuePrompt, saveActive } from "../state/actions";
+import { exportApi, exportWorkflow, openFile, queuePrompt, saveActive } from "../state/actions";
+import { convertSelection } from "../state/subgraphActions";
 import { activeTab, openTab, setState, useStore } from "../state/store";
 
 export function Toolbar() {
   const tab = useStore((s) => activeTab(s));
   const remaining = useStore((s) => s.queueRemaining);
   const connected = useStore((s) => s.connected);
+  const selected = useStore((s) => s.selected.length > 0);
   const fileInput = useRef<HTMLInputElement>(null);
   return (
     <header className="toolbar">
@@ -21,9 +23,10 @@ export function Toolbar() {
       <button data-testid="save-workflow" onClick={() => void saveActive()} title="Ctrl+S">Save</button>
       <button data-testid="open-workflow" onClick={() => setState({ panel: "workflows" })}>Open…</button>
       <button onClick={() => fileInput.current?.click()}>Import</button>
-      <button onClick={() => tab && download(`${tab.name}.json`, tab.doc)}>Export</button>
-      <button onClick={exportApi}>Export (API)</button>
+      <button onClick={exportWorkflow}>Export</button>
+      <button onClick={() => void exportApi()}>Export (API)</button>
       <button onClick={() => setState({ palette: { x: innerWidth / 2 - 180, y: 120 } })}>Add node</button>
+      <button data-testid="to-subgraph" disabled={!selected} onClick={convertSelection} title="Ctrl+Shift+E">To subgraph</button>
       <span className={`connection ${connected ? "up" : "down"}`}>{connected ? "connected" : "offline"}</span>
       <input ref={fileInput} type="file" accept=".json,.png" hidden onChange={(e) => {
         for (const file of Array.from(e.target.files ?? [])) void openFile(file);

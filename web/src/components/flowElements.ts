@@ -4,6 +4,7 @@
 import type { Edge, Node, NodeProps } from "@xyflow/react";
 import { typeColour } from "../model/nodeDefs";
 import type { Reroute } from "../model/reroutes";
+import { isBoundary } from "../model/subgraphs";
 import type { UIGroup, UILink, UINode } from "../model/types";
 
 export const GROUP = "group-"; // React Flow ids of groups; nodes use their numeric ids
@@ -17,9 +18,11 @@ const flowEdges = new WeakMap<UILink, Edge>();
 function toFlowNode(node: UINode, selected: boolean): Node {
   const cached = flowNodes.get(node);
   if (cached?.selected === selected) return cached;
+  const boundary = isBoundary(node.id); // a subgraph's inputs or outputs, drawn inside it
   const created: Node = {
-    id: String(node.id), type: "atelier", position: { x: node.pos[0], y: node.pos[1] },
+    id: String(node.id), type: boundary ? "boundary" : "atelier", position: { x: node.pos[0], y: node.pos[1] },
     data: { nodeId: node.id }, selected, measured: { width: node.size[0], height: node.size[1] },
+    ...(boundary ? { deletable: false } : {}),
   };
   flowNodes.set(node, created);
   return created;

@@ -1,6 +1,6 @@
 // control_after_generate: after a prompt is queued, seeds marked increment/decrement/randomize change.
 import type { NodeDef } from "./nodeDefs";
-import type { UIWorkflow } from "./types";
+import type { UINode, UIWorkflow } from "./types";
 
 const RANDOM_MAX = 1125899906842624; // 2^50, the front end's cap for random seeds
 
@@ -35,10 +35,10 @@ function controlledValues(values: unknown[], def: NodeDef, random: () => number)
   return next;
 }
 
-/** Only the nodes whose seeds change become new objects. */
-export function applyControls(doc: UIWorkflow, defs: Record<string, NodeDef>, random = Math.random): UIWorkflow {
+/** ``nodes`` after their controls are applied, or ``nodes`` itself when no seed changes. */
+function controlledNodes(nodes: UINode[], defs: Record<string, NodeDef>, random: () => number): UINode[] {
   let changed = false;
-  const nodes = doc.nodes.map((node) => {
+  const next = nodes.map((node) => {
     const def = defs[node.type];
     if (!def || !Array.isArray(node.widgets_values)) return node;
     const values = controlledValues(node.widgets_values, def, random);
@@ -46,5 +46,18 @@ export function applyControls(doc: UIWorkflow, defs: Record<string, NodeDef>, ra
     changed = true;
     return { ...node, widgets_values: values };
   });
-  return changed ? { ...doc, nodes } : doc;
+  return changed ? next : nodes;
+}
+
+/** Seeds change in every graph, subgraphs included; only the nodes whose seeds change become new objects. */
+export function applyControls(doc: UIWorkflow, defs: Record<string, NodeDef>, random = Math.random): UIWorkflow {
+  const nodes = controlledNodes(doc.nodes, defs, random);
+  const subgraphs = doc.definitions?.subgraphs;
+  const inner = subgraphs?.map((sub) => {
+    const subNodes = controlledNodes(sub.nodes, defs, random);
+    return subNodes === sub.nodes ? sub : { ...sub, nodes: subNodes };
+  });
+  const innerChanged = inner !== undefined && inner.some((sub, i) => sub !== subgraphs![i]);
+  if (nodes === doc.nodes && !innerChanged) return doc;
+  return { ...doc, nodes, ...(innerChanged ? { definitions: { ...doc.definitions, subgraphs: inner } } : {}) };
 }

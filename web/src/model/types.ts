@@ -70,6 +70,35 @@ export interface UIWorkflow {
   config?: Record<string, unknown>;
   extra?: Record<string, unknown>;
   version: number;
+  definitions?: { subgraphs?: SubgraphDef[]; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+/** An input or output of a subgraph: a slot of its instance nodes and of its boundary node inside. */
+export interface SubgraphIO {
+  id: string;
+  name: string;
+  type: string;
+  linkIds?: number[];
+  label?: string;
+  [key: string]: unknown;
+}
+
+/** One of `definitions.subgraphs` (ComfyUI's format; its links are held as arrays while the editor has it, and
+ * written back as objects on save). Instance nodes have ``type`` = ``id``; inside, the links from the subgraph's
+ * inputs start at node -10 and those to its outputs end at node -20. */
+export interface SubgraphDef {
+  id: string;
+  name: string;
+  nodes: UINode[];
+  links: UILink[];
+  groups?: UIGroup[];
+  extra?: Record<string, unknown>;
+  inputs: SubgraphIO[];
+  outputs: SubgraphIO[];
+  widgets?: { id: number; name: string }[];
+  inputNode: { id: number; bounding: [number, number, number, number]; [key: string]: unknown };
+  outputNode: { id: number; bounding: [number, number, number, number]; [key: string]: unknown };
   [key: string]: unknown;
 }
 
@@ -84,4 +113,5 @@ export type ApiPrompt = Record<string, ApiNode>;
 export const MODE_ALWAYS = 0;
 export const MODE_MUTED = 2;
 export const MODE_BYPASSED = 4;
+/** Node types that live only in the editor (the server turns them into nothing or into constants). */
 export const VIRTUAL_NODES = new Set(["PrimitiveNode", "Reroute", "Note", "MarkdownNote"]);

@@ -8,64 +8,10 @@ import { groupAround, moveGroup, nodesInGroup, removeGroups } from "./groups";
 import { buildNodeDef, type NodeDef, typesMatch } from "./nodeDefs";
 import { pngTextChunks } from "./png";
 import { addReroute, linkWaypoints, moveReroute, removeReroute } from "./reroutes";
-import { toApiPrompt } from "./toApi";
 import type { UIWorkflow } from "./types";
 
 const defs: Record<string, NodeDef> = Object.fromEntries(Object.values(objectInfo).map((info) => [info.name, buildNodeDef(info)]));
 const graph = () => structuredClone(defaultGraph) as unknown as UIWorkflow;
-
-describe("UI -> API conversion", () => {
-  it("maps widgets positionally and skips the hidden seed control value", () => {
-    const prompt = toApiPrompt(graph(), defs);
-    expect(prompt["3"].inputs).toEqual({
-      seed: 156680208700286, steps: 20, cfg: 8, sampler_name: "euler", scheduler: "normal", denoise: 1,
-      model: ["4", 0], positive: ["6", 0], negative: ["7", 0], latent_image: ["5", 0],
-    });
-    expect(prompt["5"].inputs).toEqual({ width: 512, height: 512, batch_size: 1 });
-    expect(prompt["9"]).toMatchObject({ class_type: "SaveImage", inputs: { filename_prefix: "ComfyUI", images: ["8", 0] } });
-  });
-
-  it("drops muted nodes and splices bypassed ones through a same-type input", () => {
-    let doc = graph();
-    let invert: number;
-    [doc, invert] = addNode(doc, defs.ImageInvert, [0, 0]);
-    doc = connect(doc, 8, 0, invert, 0);
-    doc = connect(doc, invert, 0, 9, 0);
-    doc.nodes.find((n) => n.id === invert)!.mode = 4;
-    expect(toApiPrompt(doc, defs)["9"].inputs.images).toEqual(["8", 0]);
-    doc.nodes.find((n) => n.id === invert)!.mode = 2;
-    const prompt = toApiPrompt(doc, defs);
-    expect(prompt[String(invert)]).toBeUndefined();
-    expect(prompt["9"].inputs.images).toBeUndefined();
-  });
-
-  it("follows reroutes and turns primitive nodes into constants", () => {
-    const doc = graph();
-    doc.nodes.push(
-      { id: 20, type: "Reroute", pos: [0, 0], size: [75, 26], flags: {}, order: 9, mode: 0, properties: {},
-        inputs: [{ name: "", type: "*", link: 100 }], outputs: [{ name: "", type: "*", links: [101] }] },
-      { id: 21, type: "PrimitiveNode", pos: [0, 0], size: [200, 80], flags: {}, order: 10, mode: 0, properties: {},
-        outputs: [{ name: "INT", type: "INT", links: [102], widget: { name: "seed" } }], widgets_values: [777, "fixed"] },
-    );
-    doc.links = doc.links.filter((l) => l[3] !== 8 || l[4] !== 0);
-    doc.links.push([100, 3, 0, 20, 0, "LATENT"], [101, 20, 0, 8, 0, "LATENT"], [102, 21, 0, 3, 10, "INT"]);
-    doc.nodes.find((n) => n.id === 8)!.inputs![0].link = 101;
-    doc.nodes.find((n) => n.id === 3)!.inputs!.push({ name: "seed", type: "INT", link: 102, widget: { name: "seed" } });
-    const prompt = toApiPrompt(doc, defs);
-    expect(prompt["8"].inputs.samples).toEqual(["3", 0]);
-    expect(prompt["3"].inputs.seed).toBe(777);
-    expect(prompt["20"]).toBeUndefined();
-    expect(prompt["21"]).toBeUndefined();
-  });
-
-  it("accounts for the upload value after image choosers", () => {
-    let doc = graph();
-    let load: number;
-    [doc, load] = addNode(doc, defs.LoadImage, [0, 0]);
-    expect(doc.nodes.find((n) => n.id === load)!.widgets_values).toEqual(["example.png", "image"]);
-    expect(toApiPrompt(doc, defs)[String(load)].inputs).toEqual({ image: "example.png" });
-  });
-});
 
 describe("UI-format round trips", () => {
   it("keeps every field of a workflow, including unknown ones", () => {
@@ -77,7 +23,6 @@ describe("UI-format round trips", () => {
     const saved = JSON.parse(JSON.stringify(doc));
     const reopened = JSON.parse(JSON.stringify(saved));
     expect(reopened).toEqual(doc);
-    expect(toApiPrompt(reopened, defs)["50"]).toEqual({ class_type: "SomePluginNode", inputs: {}, _meta: { title: "SomePluginNode" } });
   });
 
   it("edits keep links consistent on both ends", () => {
@@ -96,14 +41,18 @@ describe("UI-format round trips", () => {
   });
 
   it("rebuilds a workflow from an API prompt", () => {
-    const prompt = toApiPrompt(graph(), defs);
-    const { doc, missing } = fromApiPrompt({ ...prompt, "99": { class_type: "Unknown", inputs: {} } }, defs);
+    const prompt = {
+      "4": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "other.safetensors" } },
+      "3": { class_type: "KSampler", inputs: { seed: 156680208700286, steps: 20, model: ["4", 0] } },
+      "99": { class_type: "Unknown", inputs: {} },
+    };
+    const { doc, missing } = fromApiPrompt(prompt, defs);
     expect(missing).toEqual(["Unknown"]);
-    const again = toApiPrompt(doc, defs);
-    expect(Object.values(again).map((n) => n.class_type).sort()).toEqual(Object.values(prompt).map((n) => n.class_type).sort());
-    const sampler = Object.values(again).find((n) => n.class_type === "KSampler")!;
-    expect(sampler.inputs.seed).toBe(156680208700286);
-    expect(sampler.inputs.steps).toBe(20);
+    expect(doc.nodes.map((n) => n.type).sort()).toEqual(["CheckpointLoaderSimple", "KSampler"]);
+    const sampler = doc.nodes.find((n) => n.type === "KSampler")!;
+    expect((sampler.widgets_values as unknown[]).slice(0, 3)).toEqual([156680208700286, "fixed", 20]);
+    const loader = doc.nodes.find((n) => n.type === "CheckpointLoaderSimple")!;
+    expect(doc.links).toEqual([[1, loader.id, 0, sampler.id, 0, "MODEL"]]);
   });
 });
 
@@ -117,6 +66,11 @@ describe("links and controls", () => {
     expect(canConnect(doc, 4, 0, 3, 0)).toBe(true); // MODEL -> model
     expect(canConnect(doc, 4, 1, 3, 0)).toBe(false); // CLIP -> model is refused
     expect(connect(doc, 4, 1, 3, 0)).toBe(doc);
+  });
+
+  it("gives a new image chooser its upload value after the file name", () => {
+    const [doc, load] = addNode(graph(), defs.LoadImage, [0, 0]);
+    expect(doc.nodes.find((n) => n.id === load)!.widgets_values).toEqual(["example.png", "image"]);
   });
 
   it("applies control_after_generate to seeds after queueing", () => {
@@ -171,9 +125,8 @@ describe("groups", () => {
     expect(doc.groups![index].bounding).toEqual([x, y, width, height]); // the original is untouched (undo)
   });
 
-  it("survive export to API format untouched and are removed without their nodes", () => {
+  it("are removed without their nodes", () => {
     const doc = groupAround(graph(), [3], "Sampler");
-    expect(toApiPrompt(doc, defs)).toEqual(toApiPrompt(graph(), defs));
     const count = doc.groups!.length;
     const removed = removeGroups(doc, new Set([count - 1]));
     expect(removed.groups).toHaveLength(count - 1);

@@ -1,14 +1,16 @@
 // What the buttons and shortcuts do: queueing, saving and opening workflows, importing files, and applying
 // the server's events to the run state.
-import { api, RequestFailed } from "../api/client";
+import { api, type ConvertWarning, RequestFailed } from "../api/client";
 import type { ServerEvent } from "../api/socket";
 import { applyControls } from "../model/controls";
 import { fromApiPrompt } from "../model/fromApi";
 import { buildNodeDef } from "../model/nodeDefs";
+import { missingMessage, readNodeSources } from "../model/nodeSources";
 import { pluginMessages } from "../model/plugins";
 import { pngTextChunks } from "../model/png";
-import { toApiPrompt } from "../model/toApi";
-import type { ApiPrompt, UIWorkflow } from "../model/types";
+import { subgraphsOf } from "../model/subgraphs";
+import { type ApiPrompt, type UIWorkflow, VIRTUAL_NODES } from "../model/types";
+import { readWorkflow, writeWorkflow } from "../model/workflowFile";
 import { activeTab, editDoc, emptyRun, getState, notify, openTab, setState } from "./store";
 
 export async function loadDefinitions(): Promise<void> {
@@ -16,43 +18,80 @@ export async function loadDefinitions(): Promise<void> {
   const defs = Object.fromEntries(Object.values(info).map((node) => [node.name, buildNodeDef(node)]));
   setState({ defs });
   api.plugins().then((p) => setState({ plugins: pluginMessages(p) })).catch(() => undefined);
+  api.nodeSources().then((table) => setState({ nodeSources: readNodeSources(table) })).catch(() => undefined);
 }
 
+const missingByDoc = new WeakMap<UIWorkflow, string[]>();
+
+/** Node types of the document (subgraphs included) that this server does not have. */
 export function missingTypes(doc: UIWorkflow): string[] {
   const defs = getState().defs;
-  const virtual = new Set(["PrimitiveNode", "Reroute", "Note", "MarkdownNote"]);
-  return [...new Set(doc.nodes.map((n) => n.type).filter((t) => !defs[t] && !virtual.has(t)))];
+  const cached = missingByDoc.get(doc);
+  if (cached) return cached;
+  const subgraphs = subgraphsOf(doc);
+  const groupNodes = Object.keys((doc.extra?.groupNodes ?? {}) as object); // legacy group nodes: the server runs them
+  const isGroupNode = (type: string) => groupNodes.some((name) => type === `workflow>${name}` || type === `workflow/${name}`);
+  const known = (type: string) => Boolean(defs[type]) || VIRTUAL_NODES.has(type) || subgraphs.some((d) => d.id === type)
+    || isGroupNode(type);
+  const types = [doc.nodes, ...subgraphs.map((d) => d.nodes)].flatMap((nodes) => nodes.map((n) => n.type));
+  const missing = [...new Set(types.filter((type) => !known(type)))];
+  if (Object.keys(defs).length) missingByDoc.set(doc, missing);
+  return missing;
 }
 
-export async function queuePrompt(): Promise<void> {
+function warningText(warning: ConvertWarning): string {
+  if (typeof warning === "string") return warning;
+  const node = warning.node_id ?? warning.node;
+  return `${node ? `Node #${node}: ` : ""}${warning.message ?? JSON.stringify(warning)}`;
+}
+
+function requestError(error: unknown): string {
+  if (!(error instanceof RequestFailed)) return String(error);
+  return error.error ? `${error.error.message}${error.error.details ? `: ${error.error.details}` : ""}` : error.message;
+}
+
+/** The server converts the document into an API prompt; its warnings go to the Messages panel. */
+async function convertActive(): Promise<{ prompt: ApiPrompt; doc: UIWorkflow } | null> {
   const tab = activeTab();
-  if (!tab) return;
-  const { defs } = getState();
-  const missing = missingTypes(tab.doc);
-  if (missing.length) notify("error", `Missing node types run nowhere: ${missing.join(", ")}`);
-  const prompt = toApiPrompt(tab.doc, defs);
-  // Cleared before sending: a small prompt can finish (and report) before its answer arrives.
-  setState((s) => ({ run: { ...s.run, nodeErrors: {} } }));
+  if (!tab) return null;
+  const doc = writeWorkflow(tab.doc);
   try {
-    const socket = (window as unknown as { atelierSocket?: { clientId: string } }).atelierSocket;
-    const answer = await api.queuePrompt(prompt, socket?.clientId ?? "", tab.doc);
-    showNodeErrors(answer.node_errors);
-    editDoc((doc) => applyControls(doc, defs), false);
+    const converted = await api.convert(doc);
+    for (const warning of converted.warnings ?? []) notify("warning", warningText(warning));
+    return { prompt: converted.prompt, doc };
   } catch (error) {
-    if (error instanceof RequestFailed) {
-      showNodeErrors(error.nodeErrors);
-      notify("error", error.error ? `${error.error.message}${error.error.details ? `: ${error.error.details}` : ""}` : error.message);
-      setState({ panel: "errors" });
-    } else {
-      notify("error", String(error));
-    }
+    if (error instanceof RequestFailed) showNodeErrors(error.nodeErrors, error.error?.extra_info?.node_id, requestError(error));
+    notify("error", `Could not convert the workflow: ${requestError(error)}`);
+    setState({ panel: "errors" });
+    return null;
   }
 }
 
-function showNodeErrors(nodeErrors: Record<string, { errors: { message: string; details: string; extra_info: Record<string, unknown> }[] }>): void {
+export async function queuePrompt(): Promise<void> {
+  const { defs } = getState();
+  // Cleared before sending: a small prompt can finish (and report) before its answer arrives.
+  setState((s) => ({ run: { ...s.run, nodeErrors: {} } }));
+  const converted = await convertActive();
+  if (!converted) return;
+  try {
+    const socket = (window as unknown as { atelierSocket?: { clientId: string } }).atelierSocket;
+    const answer = await api.queuePrompt(converted.prompt, socket?.clientId ?? "", converted.doc);
+    showNodeErrors(answer.node_errors);
+    editDoc((doc) => applyControls(doc, defs), false);
+  } catch (error) {
+    if (error instanceof RequestFailed) showNodeErrors(error.nodeErrors);
+    notify("error", requestError(error));
+    setState({ panel: "errors" });
+  }
+}
+
+/** Errors keyed by node id (a path such as "12:5" inside subgraphs); ``nodeId`` and ``message``: one more. */
+function showNodeErrors(nodeErrors: Record<string, { errors: { message: string; details: string; extra_info: Record<string, unknown> }[] }>,
+                        nodeId?: unknown, message?: string): void {
   const entries = Object.entries(nodeErrors ?? {});
-  if (!entries.length) return;
   const nodeErrorsState: Record<string, { message: string; inputs: Record<string, string> }> = {};
+  if (nodeId != null && message) nodeErrorsState[String(nodeId)] = { message, inputs: {} };
+  if (!entries.length && !Object.keys(nodeErrorsState).length) return;
   for (const [nodeId, entry] of entries) {
     const inputs: Record<string, string> = {};
     for (const error of entry.errors) {
@@ -134,7 +173,7 @@ export async function saveActive(): Promise<void> {
   const file = withJson(tab.name);
   try {
     if (tab.savedAs && tab.savedAs !== file) await api.renameWorkflow(tab.savedAs, file);
-    await api.saveWorkflow(file, tab.doc);
+    await api.saveWorkflow(file, writeWorkflow(tab.doc));
     setState((s) => ({ tabs: s.tabs.map((t) => (t.id === tab.id ? { ...t, savedAs: file, dirty: false } : t)) }));
     notify("info", `Saved ${file}`);
   } catch (error) {
@@ -143,14 +182,16 @@ export async function saveActive(): Promise<void> {
 }
 
 export async function openSaved(file: string): Promise<void> {
-  const doc = await api.loadWorkflow(file);
+  const doc = readWorkflow(await api.loadWorkflow(file));
   openTab(file.replace(/\.json$/, ""), doc, file);
   reportMissing(doc);
 }
 
 function reportMissing(doc: UIWorkflow): void {
   const missing = missingTypes(doc);
-  if (missing.length) notify("error", `This workflow uses node types this server lacks: ${missing.join(", ")}. They are kept as placeholders.`);
+  if (!missing.length) return;
+  const listed = missingMessage(missing, getState().nodeSources);
+  notify("error", `This workflow uses node types this server lacks: ${listed}. They are kept as placeholders.`);
 }
 
 function isApiPrompt(data: unknown): data is ApiPrompt {
@@ -160,8 +201,9 @@ function isApiPrompt(data: unknown): data is ApiPrompt {
 
 export function openData(name: string, data: unknown): void {
   if (data && typeof data === "object" && Array.isArray((data as UIWorkflow).nodes)) {
-    openTab(name, data as UIWorkflow);
-    reportMissing(data as UIWorkflow);
+    const doc = readWorkflow(data as UIWorkflow);
+    openTab(name, doc);
+    reportMissing(doc);
   } else if (isApiPrompt(data)) {
     const { doc, missing } = fromApiPrompt(data, getState().defs);
     openTab(name, doc);
@@ -194,7 +236,13 @@ export function download(name: string, data: unknown): void {
   URL.revokeObjectURL(url);
 }
 
-export function exportApi(): void {
+export function exportWorkflow(): void {
   const tab = activeTab();
-  if (tab) download(`${tab.name}_api.json`, toApiPrompt(tab.doc, getState().defs));
+  if (tab) download(`${tab.name}.json`, writeWorkflow(tab.doc));
+}
+
+export async function exportApi(): Promise<void> {
+  const tab = activeTab();
+  const converted = await convertActive();
+  if (tab && converted) download(`${tab.name}_api.json`, converted.prompt);
 }

@@ -4,6 +4,8 @@ import { useSyncExternalStore } from "react";
 import type { ImageRef } from "../api/client";
 import type { NodeDef } from "../model/nodeDefs";
 import type { PluginMessage } from "../model/plugins";
+import { readWorkflow } from "../model/workflowFile";
+import { graphAt, validPath, withGraph } from "../model/subgraphs";
 import type { UINode, UIWorkflow } from "../model/types";
 
 export interface Tab {
@@ -11,6 +13,7 @@ export interface Tab {
   name: string;
   savedAs: string | null; // file name in the server's workflows folder
   doc: UIWorkflow;
+  path: number[]; // the subgraph open on the canvas: instance node ids from the root inwards
   undo: UIWorkflow[];
   redo: UIWorkflow[];
   dirty: boolean;
@@ -33,13 +36,14 @@ export interface State {
   active: string;
   selected: number[];
   run: RunState;
-  messages: { level: "error" | "info"; text: string }[];
+  messages: { level: "error" | "warning" | "info"; text: string }[];
   gallery: ImageRef[];
   queueRemaining: number;
   connected: boolean;
   palette: { x: number; y: number; from?: { node: number; slot: number; type: string } } | null;
   panel: "queue" | "gallery" | "errors" | "workflows";
   plugins: PluginMessage[]; // failures and what packs did at import, from /api/atelier/plugins
+  nodeSources: Record<string, string>; // node type -> the plug-in that usually provides it
 }
 
 export const emptyRun = (): RunState => ({
@@ -48,7 +52,7 @@ export const emptyRun = (): RunState => ({
 
 let state: State = {
   defs: {}, tabs: [], active: "", selected: [], run: emptyRun(), messages: [], gallery: [], queueRemaining: 0,
-  connected: false, palette: null, panel: "queue", plugins: [],
+  connected: false, palette: null, panel: "queue", plugins: [], nodeSources: {},
 };
 const listeners = new Set<() => void>();
 
@@ -75,6 +79,18 @@ export function activeTab(s: State = state): Tab | undefined {
   return s.tabs.find((tab) => tab.id === s.active);
 }
 
+/** The path of the open subgraph, as far as it is still valid (an undo may have taken the subgraph away). */
+export function openPath(s: State = state): number[] {
+  const tab = activeTab(s);
+  return tab ? validPath(tab.doc, tab.path) : [];
+}
+
+/** The graph on the canvas: the active document, or the subgraph open in it. */
+export function activeGraph(s: State = state): UIWorkflow | undefined {
+  const tab = activeTab(s);
+  return tab && graphAt(tab.doc, tab.path);
+}
+
 /** Replace the active document; ``record`` pushes the old one on the undo stack. */
 export function editDoc(change: (doc: UIWorkflow) => UIWorkflow, record = true): void {
   setState((s) => ({
@@ -89,17 +105,31 @@ export function editDoc(change: (doc: UIWorkflow) => UIWorkflow, record = true):
   }));
 }
 
+/** An edit of the graph on the canvas (the open subgraph, or the root). */
+export function editGraph(change: (graph: UIWorkflow) => UIWorkflow, record = true): void {
+  const path = openPath();
+  const defs = state.defs;
+  editDoc((doc) => withGraph(doc, path, change, defs), record);
+}
+
+/** Opens a subgraph (``path`` of instance ids from the root), or the root with ``[]``. */
+export function openGraph(path: number[]): void {
+  setState((s) => ({ tabs: s.tabs.map((tab) => (tab.id === s.active ? { ...tab, path } : tab)), selected: [] }));
+}
+
 /** Records the sizes the canvas measured into the active document: layout, not an edit (no undo step, not dirty). */
 export function recordNodeSizes(sizes: Map<number, [number, number]>): void {
   const tab = activeTab();
-  if (!tab) return;
+  const graph = activeGraph();
+  if (!tab || !graph) return;
   const resized = (node: UINode) => {
     const size = sizes.get(node.id);
     return size !== undefined && (size[0] !== node.size[0] || size[1] !== node.size[1]);
   };
-  if (!tab.doc.nodes.some(resized)) return; // unchanged nodes keep their objects, so nothing re-renders
-  const nodes = tab.doc.nodes.map((node) => (resized(node) ? { ...node, size: sizes.get(node.id)! } : node));
-  setState((s) => ({ tabs: s.tabs.map((t) => (t.id === tab.id ? { ...t, doc: { ...t.doc, nodes } } : t)) }));
+  if (!graph.nodes.some(resized)) return; // unchanged nodes keep their objects, so nothing re-renders
+  const resize = (g: UIWorkflow) => ({ ...g, nodes: g.nodes.map((node) => (resized(node) ? { ...node, size: sizes.get(node.id)! } : node)) });
+  const doc = withGraph(tab.doc, openPath(), resize, state.defs);
+  setState((s) => ({ tabs: s.tabs.map((t) => (t.id === tab.id ? { ...t, doc } : t)) }));
 }
 
 export function undo(): void {
@@ -119,11 +149,11 @@ export function redo(): void {
 }
 
 export function openTab(name: string, doc: UIWorkflow, savedAs: string | null = null): void {
-  const tab: Tab = { id: crypto.randomUUID(), name, savedAs, doc, undo: [], redo: [], dirty: false };
+  const tab: Tab = { id: crypto.randomUUID(), name, savedAs, doc, path: [], undo: [], redo: [], dirty: false };
   setState((s) => ({ tabs: [...s.tabs, tab], active: tab.id, selected: [], run: emptyRun() }));
 }
 
-export function notify(level: "error" | "info", text: string): void {
+export function notify(level: "error" | "warning" | "info", text: string): void {
   setState((s) => ({ messages: [...s.messages.slice(-49), { level, text }] }));
 }
 
@@ -149,7 +179,7 @@ export function restoreSession(): boolean {
   try {
     const { tabs, active } = JSON.parse(raw) as { tabs: Omit<Tab, "undo" | "redo">[]; active: string };
     if (!tabs.length) return false;
-    setState({ tabs: tabs.map((tab) => ({ ...tab, undo: [], redo: [] })), active });
+    setState({ tabs: tabs.map((tab) => ({ ...tab, doc: readWorkflow(tab.doc), path: [], undo: [], redo: [] })), active });
     return true;
   } catch {
     return false;

@@ -1,0 +1,84 @@
+// A UI-format workflow as files hold it and as the editor holds it. Files come in schema 0.4 (links as arrays)
+// and 1.0 (links as objects, counters in `state`), with subgraph definitions whose links are objects and which
+// older files nest inside each other. The editor holds every graph's links as arrays, all definitions in the
+// root's `definitions.subgraphs` and the id counters on the root; it writes subgraph links back as objects, as
+// ComfyUI's web app does, so each opens what the other saved.
+import type { SubgraphDef, UILink, UINode, UIWorkflow } from "./types";
+
+interface LinkObject {
+  id: number;
+  origin_id: number;
+  origin_slot: number;
+  target_id: number;
+  target_slot: number;
+  type: string;
+  [key: string]: unknown;
+}
+
+function linkArray(link: UILink | LinkObject): UILink {
+  if (Array.isArray(link)) return link;
+  return [link.id, Number(link.origin_id), link.origin_slot, Number(link.target_id), link.target_slot, String(link.type)];
+}
+
+/** Links as arrays, whether a file wrote a list of arrays, a list of objects or an object keyed by id. */
+function linkArrays(links: unknown): UILink[] {
+  if (!links) return [];
+  const list = Array.isArray(links) ? links : Object.values(links as Record<string, LinkObject>);
+  return list.filter(Boolean).map((link) => linkArray(link as UILink | LinkObject));
+}
+
+function linkObject(link: UILink): LinkObject {
+  return { id: link[0], origin_id: link[1], origin_slot: link[2], target_id: link[3], target_slot: link[4], type: link[5] };
+}
+
+/** Every definition, nested ones hoisted to the top (the first of two with one id wins, as ComfyUI's does). */
+function allDefinitions(defs: SubgraphDef[], seen = new Map<string, SubgraphDef>()): Map<string, SubgraphDef> {
+  for (const def of defs) {
+    if (!seen.has(def.id)) seen.set(def.id, def);
+    const nested = (def.definitions as { subgraphs?: SubgraphDef[] } | undefined)?.subgraphs;
+    if (nested?.length) allDefinitions(nested, seen);
+  }
+  return seen;
+}
+
+function readDefinition(def: SubgraphDef): SubgraphDef {
+  const { definitions: _, state: __, ...rest } = def;
+  return { ...rest, nodes: def.nodes ?? [], links: linkArrays(def.links), inputs: def.inputs ?? [], outputs: def.outputs ?? [] };
+}
+
+function largest(values: number[]): number {
+  return values.reduce((a, b) => (b > a ? b : a), 0);
+}
+
+/** A workflow from a file (or the server) as the editor holds it; one already in that form comes back as is. */
+export function readWorkflow(raw: UIWorkflow): UIWorkflow {
+  const state = (raw.state ?? {}) as { lastNodeId?: number; lastLinkId?: number };
+  const rawDefs = raw.definitions?.subgraphs ?? [];
+  const subgraphs = [...allDefinitions(rawDefs).values()].map(readDefinition);
+  const nodes: UINode[] = raw.nodes ?? [];
+  const links = linkArrays(raw.links);
+  const everyNode = [...nodes, ...subgraphs.flatMap((d) => d.nodes)];
+  const everyLink = [...links, ...subgraphs.flatMap((d) => d.links)];
+  const { state: _, ...rest } = raw;
+  const doc: UIWorkflow = {
+    ...rest, nodes, links, version: raw.version === 1 ? 0.4 : raw.version ?? 0.4,
+    last_node_id: largest([raw.last_node_id ?? 0, state.lastNodeId ?? 0, ...everyNode.map((n) => Number(n.id) || 0)]),
+    last_link_id: largest([raw.last_link_id ?? 0, state.lastLinkId ?? 0, ...everyLink.map((l) => l[0])]),
+  };
+  if (rawDefs.length) doc.definitions = { ...raw.definitions, subgraphs };
+  return doc;
+}
+
+/** The workflow as ComfyUI's web app writes it: the root's links as arrays, each subgraph's as objects. */
+export function writeWorkflow(doc: UIWorkflow): UIWorkflow {
+  const subgraphs = doc.definitions?.subgraphs;
+  if (!subgraphs?.length) return doc;
+  const state = { lastGroupId: 0, lastNodeId: doc.last_node_id, lastLinkId: doc.last_link_id, lastRerouteId: 0 };
+  return {
+    ...doc,
+    definitions: {
+      ...doc.definitions,
+      subgraphs: subgraphs.map((def) => ({ ...def, version: 1, state, links: def.links.map(linkObject) as unknown as UILink[] })),
+    },
+  };
+}
