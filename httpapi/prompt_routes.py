@@ -8,7 +8,8 @@ from aiohttp import web
 
 from compat.server_view import trigger_on_prompt
 from core.errors import error
-from execution.workflows import NODE_SOURCES
+from execution.workflows import NODE_SOURCES, WorkflowError, is_ui_workflow
+from execution.workflows.upgrade import upgrade_workflow
 from httpapi.bodies import read_object
 from httpapi.submit import convert, submit_prompt, submit_workflow
 from runtime import Runtime
@@ -67,6 +68,19 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
         body = await read_object(request, CONVERT_FIELDS)
         status, answer = convert(runtime, body.get("workflow", body))
         return web.json_response(answer, status=status)
+
+    @table.post("/atelier/upgrade_workflow")
+    async def upgrade(request: web.Request) -> web.Response:
+        """The workflow with its legacy group nodes as subgraphs (``changes`` says which), for editors that open
+        them as subgraphs; the prompt it converts to is the one the group nodes gave."""
+        workflow = (await read_object(request, CONVERT_FIELDS)).get("workflow")
+        if not is_ui_workflow(workflow):
+            return bad_request(error("invalid_workflow", "Not a UI-format workflow", "Expected nodes and links."))
+        try:
+            upgraded = upgrade_workflow(workflow, runtime.registry.object_info(runtime.folders))
+        except WorkflowError as problem:
+            return bad_request(error("invalid_workflow", "The workflow's group nodes cannot be read", str(problem)))
+        return web.json_response({"workflow": upgraded.workflow, "changes": upgraded.changes})
 
     @table.get("/atelier/node_sources")
     async def node_sources(request: web.Request) -> web.Response:
