@@ -14,7 +14,7 @@ import { isBoundary } from "./model/subgraphs";
 import { readWorkflow } from "./model/workflowFile";
 import { convertSelection } from "./state/subgraphActions";
 import { MODE_ALWAYS, MODE_BYPASSED, MODE_MUTED, type UILink, type UINode } from "./model/types";
-import { handleEvent, loadDefinitions, missingTypes, queuePrompt, saveActive, showPreview } from "./state/actions";
+import { handleEvent, loadDefinitions, missingTypes, openData, queuePrompt, saveActive, showPreview } from "./state/actions";
 import { activeGraph, activeTab, editGraph, getState, notify, openTab, redo, restoreSession, saveSession, setState, undo, useStore } from "./state/store";
 
 let clipboard: { nodes: UINode[]; links: UILink[] } | null = null;
@@ -36,6 +36,25 @@ function paste(): void {
     return next;
   });
   setState({ selected: created });
+}
+
+/** Ctrl+V: a workflow (or API prompt) copied as text opens in a new tab, as ComfyUI's web app opens it;
+ * otherwise the nodes copied in the editor are pasted. */
+function onPaste(event: ClipboardEvent): void {
+  const target = event.target as HTMLElement;
+  if (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.tagName === "SELECT") return;
+  const text = event.clipboardData?.getData("text/plain")?.trim() ?? "";
+  if (text.startsWith("{")) {
+    try {
+      const data: unknown = JSON.parse(text);
+      event.preventDefault();
+      void openData("Pasted workflow", data);
+      return;
+    } catch {
+      // not JSON: paste the editor's own clipboard
+    }
+  }
+  paste();
 }
 
 function toggleMode(mode: number): void {
@@ -67,8 +86,6 @@ function onKey(event: KeyboardEvent): void {
     redo();
   } else if (ctrl && key === "c") {
     copySelection();
-  } else if (ctrl && key === "v") {
-    paste();
   } else if (ctrl && key === "d") {
     event.preventDefault();
     copySelection();
@@ -124,6 +141,7 @@ export function App() {
     socket.connect();
     void start();
     window.addEventListener("keydown", onKey);
+    window.addEventListener("paste", onPaste);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const persist = () => {
       clearTimeout(timer);
@@ -134,6 +152,7 @@ export function App() {
     return () => {
       socket.close();
       window.removeEventListener("keydown", onKey);
+      window.removeEventListener("paste", onPaste);
       clearInterval(unsubscribe);
     };
   }, []);

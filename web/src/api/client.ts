@@ -58,6 +58,9 @@ export const api = {
   defaultWorkflow: () => request<UIWorkflow>("atelier/default_workflow"),
   /** The server's one conversion of a UI workflow into an API prompt (a 400 names the node and the problem). */
   convert: (workflow: UIWorkflow) => post<Converted>("atelier/convert", { workflow }),
+  /** The workflow with its legacy group nodes turned into subgraphs, and a line per group node it changed. */
+  upgradeWorkflow: (workflow: UIWorkflow) =>
+    post<{ workflow: UIWorkflow; changes: string[] }>("atelier/upgrade_workflow", { workflow }),
   /** Which plug-in usually provides a node type, for the well-known ones. */
   nodeSources: () => request<Record<string, unknown>>("atelier/node_sources"),
   plugins: () => request<PluginsAnswer>("atelier/plugins"),

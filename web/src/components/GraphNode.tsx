@@ -5,10 +5,11 @@ import { memo, useCallback } from "react";
 import { viewUrl } from "../api/client";
 import { nodeById, setWidget, toggleWidgetInput, updateNode, withNode } from "../model/document";
 import { typeColour } from "../model/nodeDefs";
+import { hasProxyWidgets, proxyWidgets, setProxyWidget } from "../model/proxyWidgets";
 import { promotedValueIndex, promotedWidget, subgraphOf } from "../model/subgraphs";
 import { MODE_BYPASSED, MODE_MUTED, type SubgraphDef, type UINode, VIRTUAL_NODES } from "../model/types";
 import { enterSubgraph, promote, unpack } from "../state/subgraphActions";
-import { activeGraph, activeTab, editGraph, openPath, type State, useStore } from "../state/store";
+import { activeGraph, activeTab, editDoc, editGraph, getState, openPath, type State, useStore } from "../state/store";
 import { sameGraphNodeProps } from "./flowElements";
 import { ImageInput } from "./ImageInput";
 import { ControlWidget, Widget } from "./Widget";
@@ -94,6 +95,21 @@ function PromotedWidgets({ node }: { node: UINode }) {
   );
 }
 
+/** The widgets of an instance whose promoted widgets are listed in ``properties.proxyWidgets``. */
+function ProxyWidgets({ node }: { node: UINode }) {
+  const defs = useStore((s) => s.defs);
+  const doc = useStore((s) => activeTab(s)?.doc);
+  if (!doc) return null;
+  return (
+    <>
+      {proxyWidgets(doc, node, defs).map((shown) => {
+        const change = (value: unknown) => editDoc((d) => setProxyWidget(d, openPath(), node.id, shown, value, getState().defs));
+        return <Widget key={shown.index} nodeId={node.id} widget={{ ...shown.widget, name: shown.label }} value={shown.value} onChange={change} />;
+      })}
+    </>
+  );
+}
+
 function SubgraphButtons({ id }: { id: number }) {
   return (
     <div className="subgraph-buttons">
@@ -159,7 +175,7 @@ export const GraphNode = memo(function GraphNode({ data, selected }: NodeProps) 
         </div>
         {!node.flags?.collapsed && (
           <div className="widgets">
-            {subgraph && <PromotedWidgets node={node} />}
+            {subgraph && (hasProxyWidgets(node) ? <ProxyWidgets node={node} /> : <PromotedWidgets node={node} />)}
             {subgraph && <SubgraphButtons id={nodeId} />}
             {(node.type === "Note" || node.type === "MarkdownNote") && <NoteBody node={node} />}
             {node.type === "PrimitiveNode" && (

@@ -182,7 +182,7 @@ export async function saveActive(): Promise<void> {
 }
 
 export async function openSaved(file: string): Promise<void> {
-  const doc = readWorkflow(await api.loadWorkflow(file));
+  const doc = readWorkflow(await withSubgraphsForGroupNodes(await api.loadWorkflow(file)));
   openTab(file.replace(/\.json$/, ""), doc, file);
   reportMissing(doc);
 }
@@ -199,9 +199,31 @@ function isApiPrompt(data: unknown): data is ApiPrompt {
     Object.values(data as object).every((node) => node && typeof node === "object" && "class_type" in node);
 }
 
-export function openData(name: string, data: unknown): void {
+function hasGroupNodes(workflow: UIWorkflow): boolean {
+  const groupNodes = workflow.extra?.groupNodes;
+  return Boolean(groupNodes) && typeof groupNodes === "object" && Object.keys(groupNodes as object).length > 0;
+}
+
+/** A workflow with legacy group nodes comes back with subgraphs in their place (the server's one expansion of
+ * them, so it runs as before); the Messages panel says how many. If the server cannot, it opens as it is. */
+async function withSubgraphsForGroupNodes(workflow: UIWorkflow): Promise<UIWorkflow> {
+  if (!hasGroupNodes(workflow)) return workflow;
+  try {
+    const { workflow: upgraded, changes } = await api.upgradeWorkflow(workflow);
+    if (changes.length) {
+      const count = changes.length === 1 ? "1 legacy group node was" : `${changes.length} legacy group nodes were`;
+      notify("info", `${count} opened as subgraphs`);
+    }
+    return upgraded;
+  } catch (error) {
+    notify("warning", `The legacy group nodes stay as they are: ${requestError(error)}`);
+    return workflow;
+  }
+}
+
+export async function openData(name: string, data: unknown): Promise<void> {
   if (data && typeof data === "object" && Array.isArray((data as UIWorkflow).nodes)) {
-    const doc = readWorkflow(data as UIWorkflow);
+    const doc = readWorkflow(await withSubgraphsForGroupNodes(data as UIWorkflow));
     openTab(name, doc);
     reportMissing(doc);
   } else if (isApiPrompt(data)) {
@@ -220,9 +242,9 @@ export async function openFile(file: File): Promise<void> {
       const chunks = pngTextChunks(new Uint8Array(await file.arrayBuffer()));
       const text = chunks.workflow ?? chunks.prompt;
       if (!text) throw new Error("the PNG carries no workflow or prompt");
-      openData(name, JSON.parse(text));
+      await openData(name, JSON.parse(text));
     } else {
-      openData(name, JSON.parse(await file.text()));
+      await openData(name, JSON.parse(await file.text()));
     }
   } catch (error) {
     notify("error", `Could not open ${file.name}: ${error instanceof Error ? error.message : error}`);
