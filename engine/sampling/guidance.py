@@ -100,8 +100,9 @@ class GuidedDenoiser:
     """The denoiser the samplers call: x, sigma[B] -> guided x0 (model space).
 
     The model's ``model_options`` (``engine.sd.model_options``) are honoured as ComfyUI honours them: pre-CFG,
-    CFG and post-CFG functions, the UNet function wrapper, and the UNet's patches; a model carrying patches
-    Atelier cannot honour is refused here, before any step runs."""
+    CFG and post-CFG functions, the UNet function wrapper, the UNet's block patches and its attention patches and
+    replacements (which see this call's ``cond_or_uncond`` and ``sigmas``); a model carrying patches Atelier
+    cannot honour is refused here, before any step runs."""
 
     def __init__(self, model: Any, positive: Conditioning, negative: Conditioning | None, cfg: float,
                  latent_image: torch.Tensor | None = None, denoise_mask: torch.Tensor | None = None,

@@ -12,11 +12,16 @@ calling conventions:
 - ``model_function_wrapper``: ``fn(apply_model, {"input", "timestep", "c", "cond_or_uncond"}) -> denoised``;
 - ``denoise_mask_function``: ``fn(sigma, denoise_mask, extra_options) -> denoise_mask`` when inpainting
   (``extra_options``: ``model``, the guider with ComfyUI's ``inner_model``/``model_patcher``, and ``sigmas``);
-- ``transformer_options["patches"]`` of the kinds in ``UNET_PATCHES`` (the UNet's hook points).
+- ``transformer_options["patches"]`` of the kinds in ``UNET_PATCHES`` (the UNet's hook points) and
+  ``ATTENTION_PATCHES`` (the transformer blocks' attention patch points, ``engine.sd.attention``);
+- ``transformer_options["patches_replace"]`` of the kinds in ``ATTENTION_REPLACES``: attention replacements keyed
+  by block, ``(block kind, block id[, index in the transformer])`` as ``add_replace_patch`` writes them. A key that
+  names no block of the UNet is never called, as in ComfyUI.
 
-Anything else under ``transformer_options["patches"]`` or ``["patches_replace"]`` (attention patches, replacements)
-is kept for plug-ins to read back, and sampling a model that carries one raises ``NotImplementedError``: Atelier's
-UNet has no hook for it, and ignoring it would silently give another picture.
+Anything else under ``transformer_options["patches"]`` or ``["patches_replace"]`` (``forward_timestep_embed_patch``,
+other models' ``dit`` replacements...) is kept for plug-ins to read back, and sampling a model that carries one
+raises ``NotImplementedError``: Atelier's UNet has no hook for it, and ignoring it would silently give another
+picture.
 """
 
 from __future__ import annotations
@@ -27,6 +32,15 @@ ModelOptions = dict[str, Any]
 
 UNET_PATCHES = frozenset({"input_block_patch", "input_block_patch_after_skip", "output_block_patch", "emb_patch"})
 """``transformer_options["patches"]`` kinds ``engine.sd.unet.UNetModel.forward`` calls."""
+
+ATTENTION_PATCHES = frozenset({"attn1_patch", "attn2_patch", "attn1_output_patch", "attn2_output_patch",
+                               "middle_patch"})
+"""``transformer_options["patches"]`` kinds the UNet's transformer blocks call (``engine.sd.attention``)."""
+
+ATTENTION_REPLACES = frozenset({"attn1", "attn2"})
+"""``transformer_options["patches_replace"]`` kinds the UNet's transformer blocks call."""
+
+HONOURED_PATCHES = UNET_PATCHES | ATTENTION_PATCHES
 
 SAMPLER_KEYS = frozenset({
     "transformer_options", "sampler_cfg_function", "sampler_pre_cfg_function", "sampler_post_cfg_function",
@@ -74,9 +88,9 @@ def unsupported(options: ModelOptions) -> list[str]:
     """What in ``options`` Atelier's sampler cannot honour, by ComfyUI's names (empty: all of it is honoured)."""
     transformer = options.get("transformer_options", {})
     missing = [f"transformer_options patch {kind!r}" for kind, patches in transformer.get("patches", {}).items()
-               if patches and kind not in UNET_PATCHES]
+               if patches and kind not in HONOURED_PATCHES]
     missing += [f"transformer_options replacement {kind!r}" for kind, blocks in
-                transformer.get("patches_replace", {}).items() if blocks]
+                transformer.get("patches_replace", {}).items() if blocks and kind not in ATTENTION_REPLACES]
     missing += [f"model option {key!r}" for key in options if key not in SAMPLER_KEYS and key.startswith("sampler_")]
     return missing
 
@@ -86,4 +100,5 @@ def refuse(missing: list[str]) -> None:
     if missing:
         raise NotImplementedError(
             "this MODEL carries patches Atelier's sampler cannot honour: " + ", ".join(missing)
-            + " (Atelier's UNet calls only the patches " + ", ".join(sorted(UNET_PATCHES)) + ")")
+            + " (Atelier's UNet calls only the patches " + ", ".join(sorted(HONOURED_PATCHES))
+            + " and the replacements " + ", ".join(sorted(ATTENTION_REPLACES)) + ")")

@@ -79,16 +79,22 @@ class Upsample(nn.Module):
 
 
 class TimestepBlock(nn.Sequential):
-    """A block of ResBlock / SpatialTransformer / Up- or Downsample layers fed with what each needs."""
+    """A block of ResBlock / SpatialTransformer / Up- or Downsample layers fed with what each needs.
+
+    ``transformer_options`` reaches the transformers (their attention patch points); each transformer run counts
+    one more in its ``transformer_index``, as ComfyUI's ``forward_timestep_embed`` does."""
 
     def forward(  # type: ignore[override]
-        self, x: torch.Tensor, emb: torch.Tensor, context: torch.Tensor, size: tuple[int, int] | None = None
+        self, x: torch.Tensor, emb: torch.Tensor, context: torch.Tensor, size: tuple[int, int] | None = None,
+        transformer_options: dict[str, Any] | None = None,
     ) -> torch.Tensor:
         for layer in self:
             if isinstance(layer, ResBlock):
                 x = layer(x, emb)
             elif isinstance(layer, SpatialTransformer):
-                x = layer(x, context)
+                x = layer(x, context, transformer_options)
+                if transformer_options is not None and "transformer_index" in transformer_options:
+                    transformer_options["transformer_index"] += 1
             elif isinstance(layer, Upsample):
                 x = layer(x, size)
             else:
@@ -171,7 +177,8 @@ class UNetModel(nn.Module):
         ``transformer_options["patches"]`` (ComfyUI's hook points, ``engine.sd.model_options.UNET_PATCHES``):
         ``emb_patch`` ``p(emb, model_channels, options)``, ``input_block_patch`` and
         ``input_block_patch_after_skip`` ``p(h, options)``, ``output_block_patch`` ``p(h, skip, options) -> (h,
-        skip)``; ``options["block"]`` says where, as ComfyUI's ("input", i), ("middle", 0), ("output", i)."""
+        skip)``; ``options["block"]`` says where, as ComfyUI's ("input", i), ("middle", 0), ("output", i). The
+        transformer blocks call the attention patches (``engine.sd.attention``)."""
         options = transformer_options if transformer_options is not None else {}
         hooks = options.get("patches", {})
         options["original_shape"] = list(x.shape)
@@ -190,7 +197,7 @@ class UNetModel(nn.Module):
         h = x
         for i, block in enumerate(self.input_blocks):
             options["block"] = ("input", i)
-            h = block(h, emb, context)
+            h = block(h, emb, context, transformer_options=options)
             if features.get(i) is not None:
                 h = h + _fitted(features[i], h)
             for patch in hooks.get("input_block_patch", []):
@@ -200,7 +207,7 @@ class UNetModel(nn.Module):
             for patch in hooks.get("input_block_patch_after_skip", []):
                 h = patch(h, options)
         options["block"] = ("middle", 0)
-        h = self.middle_block(h, emb, context)
+        h = self.middle_block(h, emb, context, transformer_options=options)
         if mid is not None:
             h = h + mid.to(h)
         for i, block in enumerate(self.output_blocks):
@@ -210,5 +217,5 @@ class UNetModel(nn.Module):
                 h, skip = patch(h, skip, options)
             h = torch.cat([h, skip], dim=1)
             size = tuple(skips[-1].shape[-2:]) if skips else None
-            h = block(h, emb, context, size)
+            h = block(h, emb, context, size, options)
         return self.out(h)

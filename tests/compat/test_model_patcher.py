@@ -268,13 +268,13 @@ def test_block_patches_run_at_atelier_unet_hook_points(model, conds):
 
 
 def test_patches_atelier_cannot_honour_are_refused_when_sampling(model, conds):
-    attention = model.clone()
-    attention.set_model_attn2_patch(lambda q, k, v, extra_options: (q, k, v))
-    with pytest.raises(NotImplementedError, match="attn2_patch"):
-        run(attention, conds, steps=1)
+    embed = model.clone()  # attention patches are honoured (tests/compat/test_attention_patches.py)
+    embed.set_model_forward_timestep_embed_patch((torch.nn.Conv2d, lambda *a: a[1]))
+    with pytest.raises(NotImplementedError, match="forward_timestep_embed_patch"):
+        run(embed, conds, steps=1)
     replaced = model.clone()
-    replaced.set_model_attn1_replace(lambda *a: a[0], "input", 1)
-    with pytest.raises(NotImplementedError, match="attn1"):
+    replaced.set_model_patch_replace(lambda *a: a[0], "dit", "double_block", 1)
+    with pytest.raises(NotImplementedError, match="dit"):
         run(replaced, conds, steps=1)
     swapped = model.clone()
     swapped.add_object_patch("diffusion_model", torch.nn.Identity())
