@@ -40,6 +40,25 @@ def read_checkpoint(path: str | Path, devices: Devices = AUTO) -> tuple[Diffusio
     """(MODEL, CLIP, VAE) of a single-file SD1.x, SD2.x or SDXL checkpoint, read afresh, each part computing as
     ``devices`` says. Weights are read straight into the dtype each part computes in on the CPU (nothing else stays
     resident); raises ``CheckpointError`` naming ``path`` for files that are not a checkpoint we can run."""
+    model, clip, vae, _ = read_checkpoint_parts(path, devices, with_clip_vision=False)
+    return model, clip, vae
+
+
+def read_unclip_checkpoint(path: str | Path, devices: Devices = AUTO) -> tuple[DiffusionModel, Any, VAE, Any]:
+    """(MODEL, CLIP, VAE, CLIP_VISION) of a checkpoint that holds a CLIP vision tower (SD2.1 unCLIP), read afresh;
+    raises ``CheckpointError`` for checkpoints without one."""
+    parts = read_checkpoint_parts(path, devices, with_clip_vision=True)
+    if parts[3] is None:
+        raise CheckpointError(f"{path}: no CLIP vision encoder in this checkpoint (SD2.1 unCLIP checkpoints keep it "
+                              "under 'embedder.model.visual.'); load it with CheckpointLoaderSimple, or load a CLIP "
+                              "vision file with CLIPVisionLoader")
+    return parts
+
+
+def read_checkpoint_parts(path: str | Path, devices: Devices = AUTO, with_clip_vision: bool = False
+                          ) -> tuple[DiffusionModel, Any, VAE, Any]:
+    """(MODEL, CLIP, VAE, CLIP_VISION or None) of a single-file checkpoint; the CLIP vision tower is read only when
+    asked for and the family keeps one."""
     path = Path(path)
     file_dtypes: dict[str, torch.dtype] = {}
     sd = read_weights(path, _recording(checkpoint_dtypes(VAE_PREFIX, devices), file_dtypes))
@@ -51,6 +70,7 @@ def read_checkpoint(path: str | Path, devices: Devices = AUTO) -> tuple[Diffusio
         vae = vae_from_state_dict(with_prefix(sd, prefixes["vae"]), devices)
         encoders = {slot.name: clip_from_state_dict(with_prefix(sd, slot.prefix), slot.style, devices)
                     for slot in family.text_encoders}
+        clip_vision = _clip_vision(sd, family, devices) if with_clip_vision else None
     except CheckpointError as e:  # a known model we cannot run; the message says which
         raise CheckpointError(f"{path}: {e}") from e
     except (KeyError, RuntimeError, ValueError) as e:
@@ -59,7 +79,15 @@ def read_checkpoint(path: str | Path, devices: Devices = AUTO) -> tuple[Diffusio
     vae.file_dtype = _first_with_prefix(file_dtypes, prefixes["vae"])
     for slot in family.text_encoders:
         encoders[slot.name].file_dtype = _first_with_prefix(file_dtypes, slot.prefix)
-    return model, family.text_encoder_value(encoders), vae
+    return model, family.text_encoder_value(encoders), vae, clip_vision
+
+
+def _clip_vision(sd: Mapping[str, torch.Tensor], family: ModelFamily, devices: Devices) -> Any:
+    if family.clip_vision_prefix is None or not has_prefix(sd, family.clip_vision_prefix):
+        return None
+    from engine.sd.clip_vision import clip_vision_from_state_dict  # pulls in transformers, which is slow to import
+
+    return clip_vision_from_state_dict(sd, family.clip_vision_prefix, devices)
 
 
 def _recording(dtype_for: Callable[[str, torch.dtype], torch.dtype],

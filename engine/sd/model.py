@@ -183,10 +183,11 @@ class DiffusionModel:
         return self.family.takes_inpainting_channels(self.unet.config)
 
     def extra_inputs(self, options: dict[str, Any], latent_image: torch.Tensor, denoise_mask: torch.Tensor | None,
-                     negative: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+                     negative: bool, seed: int = 0) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(``y``, ``concat``) for one conditioning entry over a full latent [B,C,h,w] (model space): SDXL's size
-        vector and inpainting models' channels, as the family builds them (``engine.sd.model_inputs``)."""
-        return self.family.extra_inputs(self.unet.config, options, latent_image, denoise_mask, negative)
+        vector, unCLIP's image embedding (noised from the sampler's ``seed``) and inpainting models' channels, as
+        the family builds them (``engine.sd.model_inputs``, ``engine.sd.unclip``)."""
+        return self.family.extra_inputs(self.unet.config, options, latent_image, denoise_mask, negative, seed)
 
     def apply(
         self,

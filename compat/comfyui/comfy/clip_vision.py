@@ -1,37 +1,49 @@
-"""ComfyUI's ``comfy.clip_vision``: names only. Atelier has no CLIP vision models yet (issue 15 brings them), so
-loading one raises a clear error instead of failing later."""
+"""ComfyUI's ``comfy.clip_vision``: a view over Atelier's CLIP vision encoder (``engine.sd.clip_vision``).
+
+``load`` reads a file through the runtime's model cache (as CLIPVisionLoader does); ``ClipVisionModel`` is the
+engine's class, so ``isinstance`` checks in packs hold; ``Output`` is the engine's output dict.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-MESSAGE = "CLIP vision arrives with issue 15"
+from engine.sd.clip_vision import IMAGE_MEAN, IMAGE_STD, ClipVisionError, clip_vision_from_state_dict
+from engine.sd.clip_vision import ClipVision as ClipVisionModel
+from engine.sd.clip_vision import ClipVisionOutput as Output
+from engine.sd.clip_vision import clip_preprocess as _clip_preprocess
+
+__all__ = ["ClipVisionModel", "Output", "clip_preprocess", "load", "load_clipvision_from_sd"]
 
 
-class ClipVisionModel:
-    """ComfyUI's CLIP vision model class: not available in Atelier yet."""
+def _runtime() -> Any:
+    from compat import host
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError(MESSAGE)
-
-
-class Output(dict):
-    """ComfyUI's CLIP vision output (a dict with attribute access)."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    return host.runtime()
 
 
-def load(ckpt_path: str) -> Any:
-    raise NotImplementedError(MESSAGE)
+def clip_preprocess(image: Any, size: int = 224, mean: Any = IMAGE_MEAN, std: Any = IMAGE_STD,
+                    crop: bool = True) -> Any:
+    return _clip_preprocess(image, size, tuple(mean), tuple(std), crop)
 
 
-def load_clipvision_from_sd(sd: Any, prefix: str = "", convert_keys: bool = False) -> Any:
-    raise NotImplementedError(MESSAGE)
+def load(ckpt_path: str) -> ClipVisionModel | None:
+    """A CLIP vision file, through the model cache; None when the file holds no CLIP vision tower (as ComfyUI)."""
+    from engine.sd.clip_vision import read_clip_vision
+
+    devices = _runtime().devices
+    try:
+        return _runtime().models.load(Path(ckpt_path), "clip_vision", lambda file: read_clip_vision(file, devices))
+    except ClipVisionError:
+        return None
 
 
-def clip_preprocess(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError(MESSAGE)
+def load_clipvision_from_sd(sd: Mapping[str, Any], prefix: str = "", convert_keys: bool = False
+                            ) -> ClipVisionModel | None:
+    """The tower under ``prefix`` (either layout; ``convert_keys`` is implied), or None when there is none."""
+    try:
+        return clip_vision_from_state_dict(sd, prefix, _runtime().devices)
+    except (ClipVisionError, KeyError):
+        return None

@@ -42,7 +42,8 @@ class CLIPType(Enum):
 
 
 def __getattr__(name: str) -> Any:
-    """``CLIP`` and ``VAE`` are Atelier's classes, imported on first use (they pull in torch and transformers)."""
+    """``CLIP``, ``VAE`` and ``StyleModel`` are Atelier's classes, imported on first use (they pull in torch and
+    transformers)."""
     if name == "CLIP":
         from engine.sd.comfy_clip import ComfyClipMethods
 
@@ -51,6 +52,10 @@ def __getattr__(name: str) -> Any:
         from engine.sd.vae import VAE
 
         return VAE
+    if name == "StyleModel":
+        from engine.style_model import StyleModel
+
+        return StyleModel
     raise AttributeError(f"module 'comfy.sd' has no attribute {name!r}")
 
 
@@ -85,14 +90,21 @@ def load_checkpoint_guess_config(ckpt_path: str, output_vae: bool = True, output
                                  output_clipvision: bool = False, embedding_directory: Any = None,
                                  output_model: bool = True, model_options: Mapping[str, Any] | None = None,
                                  te_model_options: Mapping[str, Any] | None = None) -> tuple:
-    """(MODEL, CLIP, VAE, CLIP_VISION) of a checkpoint, as CheckpointLoaderSimple loads it (clip vision: None)."""
-    from engine.sd.checkpoint import read_checkpoint
+    """(MODEL, CLIP, VAE, CLIP_VISION) of a checkpoint, as CheckpointLoaderSimple loads it; the CLIP vision
+    tower (unCLIP checkpoints) when ``output_clipvision`` asks for it and the checkpoint has one, else None."""
+    from engine.sd.checkpoint import read_checkpoint, read_checkpoint_parts
 
     _ignored({**(model_options or {}), **(te_model_options or {})}, "load_checkpoint_guess_config")
     devices = _runtime().devices
-    model, clip, vae = _cached(ckpt_path, "checkpoint", lambda file: read_checkpoint(file, devices))
+    if output_clipvision:
+        model, clip, vae, clip_vision = _cached(
+            ckpt_path, "checkpoint_with_clip_vision",
+            lambda file: read_checkpoint_parts(file, devices, with_clip_vision=True))
+    else:
+        (model, clip, vae), clip_vision = _cached(ckpt_path, "checkpoint",
+                                                  lambda file: read_checkpoint(file, devices)), None
     return (model.clone() if output_model else None, _with_embeddings(clip, embedding_directory) if output_clip
-            else None, vae if output_vae else None, None)
+            else None, vae if output_vae else None, clip_vision)
 
 
 def load_checkpoint(config_path: str | None = None, ckpt_path: str | None = None, output_vae: bool = True,
@@ -210,7 +222,11 @@ def save_checkpoint(output_path: str, model: Any, clip: Any = None, vae: Any = N
 
 
 def load_style_model(ckpt_path: str) -> Any:
-    raise NotImplementedError("style models are not supported by Atelier yet (issue 15 brings CLIP vision)")
+    """A T2I-Adapter style model (``engine.style_model.StyleModel``, with ComfyUI's ``get_cond``)."""
+    from engine.style_model import read_style_model
+
+    devices = _runtime().devices
+    return _cached(ckpt_path, "style_model", lambda file: read_style_model(file, devices))
 
 
 def load_gligen(ckpt_path: str) -> Any:

@@ -17,18 +17,22 @@ from engine.sd.families.base import (
 )
 from engine.sd.families.sd1 import SD1_STYLE, SD1Family
 from engine.sd.families.sd2 import SD2_STYLE, SD2Family
+from engine.sd.families.sd2_unclip import SD2UnCLIPFamily
 from engine.sd.families.sdxl import SDXL_G_STYLE, SDXL_L_STYLE, SDXLFamily, SDXLRefinerFamily
 from engine.sd.unet_config import UNetConfig
 
 SD1 = SD1Family()
 SD2 = SD2Family()
+SD2_UNCLIP = SD2UnCLIPFamily()
 SDXL = SDXLFamily()
 SDXL_REFINER = SDXLRefinerFamily()
-FAMILIES: tuple[ModelFamily, ...] = (SDXL_REFINER, SDXL, SD2, SD1)  # most specific first: the order they are asked
-TEXT_ENCODER_PREFIXES = tuple(slot.prefix for family in FAMILIES for slot in family.text_encoders)
+# Most specific first: the order they are asked.
+FAMILIES: tuple[ModelFamily, ...] = (SD2_UNCLIP, SDXL_REFINER, SDXL, SD2, SD1)
+TEXT_ENCODER_PREFIXES = tuple(dict.fromkeys(slot.prefix for family in FAMILIES for slot in family.text_encoders))
 
 __all__ = [
-    "FAMILIES", "SD1", "SD1_STYLE", "SD2", "SD2_STYLE", "SDXL", "SDXL_G_STYLE", "SDXL_L_STYLE", "SDXL_REFINER",
+    "FAMILIES", "SD1", "SD1_STYLE", "SD2", "SD2_STYLE", "SD2_UNCLIP", "SDXL", "SDXL_G_STYLE", "SDXL_L_STYLE",
+    "SDXL_REFINER",
     "TEXT_ENCODER_PREFIXES", "UNET_PREFIX", "VAE_PREFIX", "EncoderStyle", "ModelFamily", "SamplingType",
     "TextEncoderSlot", "describe_layouts", "family_named", "family_of_checkpoint", "family_of_unet",
     "style_for_width",
@@ -36,7 +40,8 @@ __all__ = [
 
 
 def family_named(name: str) -> ModelFamily:
-    """The family whose ``name`` (as persisted: ``sd1``, ``sd2``, ``sdxl``, ``sdxl_refiner``) is ``name``."""
+    """The family whose ``name`` (as persisted: ``sd1``, ``sd2``, ``sd2_unclip``, ``sdxl``,
+    ``sdxl_refiner``) is ``name``."""
     for family in FAMILIES:
         if family.name == name:
             return family

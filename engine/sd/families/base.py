@@ -54,6 +54,7 @@ class ModelFamily:
     latent_format: ClassVar[LatentFormat]
     unet_prefix: ClassVar[str] = UNET_PREFIX
     vae_prefix: ClassVar[str] = VAE_PREFIX
+    clip_vision_prefix: ClassVar[str | None] = None  # where its checkpoints keep a CLIP vision tower (unCLIP)
 
     def __repr__(self) -> str:
         return f"<{self.display_name} family>"
@@ -82,9 +83,10 @@ class ModelFamily:
         return config.in_channels == self.latent_format.channels + 5
 
     def extra_inputs(self, config: UNetConfig, options: dict[str, Any], latent_image: torch.Tensor,
-                     denoise_mask: torch.Tensor | None, negative: bool
+                     denoise_mask: torch.Tensor | None, negative: bool, seed: int = 0
                      ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """(``y``, ``concat``) for one conditioning entry over a full latent [B,C,h,w] (model space)."""
+        """(``y``, ``concat``) for one conditioning entry over a full latent [B,C,h,w] (model space); ``seed`` is
+        the sampler's (unCLIP draws its noise augmentation from it)."""
         height, width = latent_image.shape[-2] * 8, latent_image.shape[-1] * 8
         y = None
         if config.adm_in_channels:
