@@ -45,4 +45,23 @@ describe("reading workflow files", () => {
     expect(written.links).toEqual(graph().links); // the root keeps arrays, as ComfyUI writes schema 0.4
     expect(readWorkflow(written)).toEqual(doc);
   });
+
+  it("keeps native reroutes: a 1.0 file's and a subgraph's (reroutes, links' parentId) held as 0.4's extra", () => {
+    const reroutes = [{ id: 1, pos: [10, 20], linkIds: [9] }, { id: 2, parentId: 1, pos: [30, 40], linkIds: [9] }];
+    const v1 = { ...graph(), version: 1, reroutes, links: graph().links.map((l) => ({ ...link(...l), ...(l[0] === 9 ? { parentId: 2 } : {}) })) };
+    const doc = readWorkflow(v1 as unknown as UIWorkflow);
+    expect(doc.extra).toMatchObject({ reroutes, linkExtensions: [{ id: 9, parentId: 2 }] });
+    expect(doc.reroutes).toBeUndefined();
+
+    const inner = { ...subgraph("outer"), reroutes: [{ id: 3, pos: [0, 0], linkIds: [44] }] };
+    inner.links = [{ ...inner.links[0], parentId: 3 } as (typeof inner.links)[0]];
+    const withSubgraph = readWorkflow({ ...graph(), definitions: { subgraphs: [inner] } } as unknown as UIWorkflow);
+    const def = withSubgraph.definitions!.subgraphs![0];
+    expect(def.extra).toMatchObject({ reroutes: inner.reroutes, linkExtensions: [{ id: 44, parentId: 3 }] });
+    const written = writeWorkflow(withSubgraph).definitions!.subgraphs![0];
+    expect(written.reroutes).toEqual(inner.reroutes);
+    expect(written.links).toEqual([{ ...link(44, -10, 0, 31, 0, "LATENT"), parentId: 3 }]);
+    expect(written.extra).toEqual({});
+    expect(written.state).toMatchObject({ lastRerouteId: 3 });
+  });
 });

@@ -2,7 +2,10 @@
 // and 1.0 (links as objects, counters in `state`), with subgraph definitions whose links are objects and which
 // older files nest inside each other. The editor holds every graph's links as arrays, all definitions in the
 // root's `definitions.subgraphs` and the id counters on the root; it writes subgraph links back as objects, as
-// ComfyUI's web app does, so each opens what the other saved.
+// ComfyUI's web app does, so each opens what the other saved. Native reroutes follow the links' form: with
+// arrays (schema 0.4) they are `extra.reroutes` and each routed link's last point is in `extra.linkExtensions`;
+// with objects (1.0 and subgraphs) they are `reroutes` and that point is the link's `parentId`. The editor holds
+// them in the 0.4 form in every graph.
 import type { SubgraphDef, UILink, UINode, UIWorkflow } from "./types";
 
 interface LinkObject {
@@ -27,8 +30,32 @@ function linkArrays(links: unknown): UILink[] {
   return list.filter(Boolean).map((link) => linkArray(link as UILink | LinkObject));
 }
 
-function linkObject(link: UILink): LinkObject {
-  return { id: link[0], origin_id: link[1], origin_slot: link[2], target_id: link[3], target_slot: link[4], type: link[5] };
+function linkObject(link: UILink, parentId: number | undefined): LinkObject {
+  const object = { id: link[0], origin_id: link[1], origin_slot: link[2], target_id: link[3], target_slot: link[4], type: link[5] };
+  return parentId === undefined ? object : { ...object, parentId };
+}
+
+interface LinkExtension {
+  id: number;
+  parentId: number;
+}
+
+/** ``extra`` with a 1.0 graph's reroutes in the 0.4 form: `reroutes`, and the links' `parentId`s as extensions. */
+function reroutesAsExtra(graph: { links?: unknown; reroutes?: unknown; extra?: Record<string, unknown> }): Record<string, unknown> | undefined {
+  if (!Array.isArray(graph.reroutes) || !graph.reroutes.length) return graph.extra;
+  const links = Array.isArray(graph.links) ? graph.links : Object.values((graph.links ?? {}) as Record<string, unknown>);
+  const linkExtensions: LinkExtension[] = links
+    .filter((link): link is LinkObject => !Array.isArray(link) && typeof link?.parentId === "number")
+    .map((link) => ({ id: link.id, parentId: link.parentId as number }));
+  return { ...graph.extra, reroutes: graph.reroutes, linkExtensions };
+}
+
+/** A definition's reroutes and links in the 1.0 form ComfyUI's web app reads for subgraphs. */
+function writeDefinitionLinks(def: SubgraphDef): Partial<SubgraphDef> {
+  const { reroutes, linkExtensions, ...extra } = def.extra ?? {};
+  const parents = new Map(((linkExtensions ?? []) as LinkExtension[]).map((e) => [e.id, e.parentId]));
+  const links = def.links.map((link) => linkObject(link, parents.get(link[0]))) as unknown as UILink[];
+  return { links, ...(def.extra ? { extra } : {}), ...(Array.isArray(reroutes) && reroutes.length ? { reroutes } : {}) };
 }
 
 /** Every definition, nested ones hoisted to the top (the first of two with one id wins, as ComfyUI's does). */
@@ -42,8 +69,10 @@ function allDefinitions(defs: SubgraphDef[], seen = new Map<string, SubgraphDef>
 }
 
 function readDefinition(def: SubgraphDef): SubgraphDef {
-  const { definitions: _, state: __, ...rest } = def;
-  return { ...rest, nodes: def.nodes ?? [], links: linkArrays(def.links), inputs: def.inputs ?? [], outputs: def.outputs ?? [] };
+  const { definitions: _, state: __, reroutes: ___, ...rest } = def;
+  const extra = reroutesAsExtra(def);
+  return { ...rest, nodes: def.nodes ?? [], links: linkArrays(def.links), inputs: def.inputs ?? [], outputs: def.outputs ?? [],
+    ...(extra ? { extra } : {}) };
 }
 
 function largest(values: number[]): number {
@@ -59,9 +88,10 @@ export function readWorkflow(raw: UIWorkflow): UIWorkflow {
   const links = linkArrays(raw.links);
   const everyNode = [...nodes, ...subgraphs.flatMap((d) => d.nodes)];
   const everyLink = [...links, ...subgraphs.flatMap((d) => d.links)];
-  const { state: _, ...rest } = raw;
+  const { state: _, reroutes: __, ...rest } = raw;
+  const extra = reroutesAsExtra(raw);
   const doc: UIWorkflow = {
-    ...rest, nodes, links, version: raw.version === 1 ? 0.4 : raw.version ?? 0.4,
+    ...rest, nodes, links, version: raw.version === 1 ? 0.4 : raw.version ?? 0.4, ...(extra ? { extra } : {}),
     last_node_id: largest([raw.last_node_id ?? 0, state.lastNodeId ?? 0, ...everyNode.map((n) => Number(n.id) || 0)]),
     last_link_id: largest([raw.last_link_id ?? 0, state.lastLinkId ?? 0, ...everyLink.map((l) => l[0])]),
   };
@@ -73,12 +103,13 @@ export function readWorkflow(raw: UIWorkflow): UIWorkflow {
 export function writeWorkflow(doc: UIWorkflow): UIWorkflow {
   const subgraphs = doc.definitions?.subgraphs;
   if (!subgraphs?.length) return doc;
-  const state = { lastGroupId: 0, lastNodeId: doc.last_node_id, lastLinkId: doc.last_link_id, lastRerouteId: 0 };
+  const rerouteIds = [doc, ...subgraphs].flatMap((graph) => ((graph.extra?.reroutes ?? []) as { id: number }[]).map((r) => r.id));
+  const state = { lastGroupId: 0, lastNodeId: doc.last_node_id, lastLinkId: doc.last_link_id, lastRerouteId: largest(rerouteIds) };
   return {
     ...doc,
     definitions: {
       ...doc.definitions,
-      subgraphs: subgraphs.map((def) => ({ ...def, version: 1, state, links: def.links.map(linkObject) as unknown as UILink[] })),
+      subgraphs: subgraphs.map((def) => ({ ...def, version: 1, state, ...writeDefinitionLinks(def) })),
     },
   };
 }
