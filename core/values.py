@@ -6,7 +6,7 @@
 | MASK | ``torch.float32`` tensor ``[B, H, W]``, 0..1 |
 | LATENT | ``Latent``: ``samples`` ``[B, C, H/8, W/8]``, unscaled VAE space; optional ``noise_mask``, ``batch_index`` |
 | CONDITIONING | ``Conditioning``: ``[cond [B, tokens, dim], {"pooled_output": tensor or None, ...extras}]`` pairs |
-| MODEL, CLIP, VAE, CONTROL_NET, GAN, METRICS | engine objects (``docs/architecture.md`` names each class) |
+| MODEL, CLIP, VAE, CONTROL_NET, GAN, IMAGE_TO_IMAGE_GAN, METRICS | engine objects (``docs/architecture.md``) |
 
 Only names and shapes live here: this module imports no torch.
 """
@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, TypedDict
 if TYPE_CHECKING:
     import torch
 
-SOCKET_TYPES = ("MODEL", "CLIP", "VAE", "CONDITIONING", "LATENT", "IMAGE", "MASK", "CONTROL_NET", "GAN", "METRICS",
-                "UPSCALE_MODEL", "SIGMAS", "SAMPLER", "GUIDER", "NOISE", "INT", "FLOAT", "STRING", "BOOLEAN", "*")
+SOCKET_TYPES = ("MODEL", "CLIP", "VAE", "CONDITIONING", "LATENT", "IMAGE", "MASK", "CONTROL_NET", "GAN",
+                "IMAGE_TO_IMAGE_GAN", "METRICS", "UPSCALE_MODEL", "SIGMAS", "SAMPLER", "GUIDER", "NOISE", "INT",
+                "FLOAT", "STRING", "BOOLEAN", "*")
 
 Conditioning = list[list[Any]]  # [[cond tensor, options dict], ...]
 
