@@ -129,7 +129,8 @@ export function Canvas() {
   }, []);
 
   const onConnectEnd = useCallback((event: MouseEvent | TouchEvent, state: { isValid: boolean | null; fromNode: { id: string } | null; fromHandle: { id?: string | null; type: string } | null; toNode: unknown }) => {
-    if (state.toNode || !state.fromNode || !state.fromHandle || state.fromHandle.type !== "source") return;
+    // A link dropped on a handle connected (isValid; toNode can be null when it snapped to one): no palette.
+    if (state.isValid || state.toNode || !state.fromNode || !state.fromHandle || state.fromHandle.type !== "source") return;
     const point = "clientX" in event ? event : event.changedTouches[0];
     const node = activeGraph()?.nodes.find((n) => n.id === Number(state.fromNode!.id));
     const slot = slotOf(state.fromHandle.id);
