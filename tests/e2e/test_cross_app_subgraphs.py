@@ -6,10 +6,9 @@ a subgraph; a legacy group node opens in Atelier's editor as a subgraph."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections import Counter
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -18,20 +17,11 @@ from tests.server.api_client import http
 from tests.workflows import corpus
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-CHECKPOINT = ROOT / "models" / "checkpoints" / corpus.CHECKPOINT
-
 pytest.importorskip("comfyui_frontend_package",
                     reason="ComfyUI's web app is not installed: pip install 'atelier[comfyui-frontend]'")
-if not (ROOT / "web" / "dist" / "index.html").exists():
-    pytest.skip("the editor is not built (scripts/build-web)", allow_module_level=True)
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError("CI needs Chromium for the browser tests: .ci/run installs Debian's package")
-    pytest.skip("chromium is not installed (.ci/run installs Debian's package)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+from tests.e2e.test_editor import ARGS, CHROMIUM, sync_api  # noqa: E402  (skips as the editor's tests skip)
+
+CHECKPOINT = ROOT / "models" / "checkpoints" / corpus.CHECKPOINT
 
 READY = "() => !!(window.app?.graph && window.LiteGraph?.registered_node_types.KSampler)"
 
@@ -42,15 +32,16 @@ def servers(tmp_path_factory):
     base = tmp_path_factory.mktemp("cross-app")
     (base / "models" / "checkpoints").mkdir(parents=True)
     shutil.copyfile(CHECKPOINT, base / "models" / "checkpoints" / CHECKPOINT.name)
-    comfy = start_server(base, "--front-end", "comfyui")
-    try:
-        atelier = start_server(base)
-    except Exception:
-        stop_server(comfy)
-        raise
-    yield comfy, atelier
-    stop_server(atelier)
-    stop_server(comfy)
+    with ThreadPoolExecutor(2) as pool:  # each server takes seconds to start and to stop: side by side
+        starting = [pool.submit(start_server, base, "--front-end", "comfyui"), pool.submit(start_server, base)]
+        failures = [future.exception() for future in starting if future.exception() is not None]
+        started = [future.result() for future in starting if future.exception() is None]
+        try:
+            if failures:
+                raise failures[0]
+            yield started[0], started[1]
+        finally:
+            list(pool.map(stop_server, started))
 
 
 @pytest.fixture(scope="module")
