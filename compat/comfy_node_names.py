@@ -28,6 +28,7 @@ SAVE = ("images", "filename_prefix", "prompt", "extra_pnginfo")
 CUSTOM_SAMPLER = "comfy_extras.nodes_custom_sampler"
 MASK = "comfy_extras.nodes_mask"
 MERGING = "comfy_extras.nodes_model_merging"
+MERGING_MODEL_SPECIFIC = "comfy_extras.nodes_model_merging_model_specific"
 POST = "comfy_extras.nodes_post_processing"
 ADVANCED = "comfy_extras.nodes_model_advanced"
 STRINGS = "comfy_extras.nodes_string"
@@ -113,8 +114,10 @@ COMFY_NAMES: dict[str, ComfyName] = {
     "KSamplerSelect": ComfyName("get_sampler", module=CUSTOM_SAMPLER),
     "BasicGuider": ComfyName("get_guider", ("model", "conditioning"), module=CUSTOM_SAMPLER),
     "CFGGuider": ComfyName("get_guider", ("model", "positive", "negative", "cfg"), module=CUSTOM_SAMPLER),
+    "DualCFGGuider": ComfyName("get_guider", module=CUSTOM_SAMPLER),
     "RandomNoise": ComfyName("get_noise", ("noise_seed",), module=CUSTOM_SAMPLER),
     "DisableNoise": ComfyName("get_noise", (), module=CUSTOM_SAMPLER),
+    "SDTurboScheduler": ComfyName("get_sigmas", module=CUSTOM_SAMPLER),
     "UpscaleModelLoader": ComfyName("load_model", module="comfy_extras.nodes_upscale_model", v3=True),
     "ImageUpscaleWithModel": ComfyName("upscale", module="comfy_extras.nodes_upscale_model", v3=True),
     "LatentBatch": ComfyName("batch", module="comfy_extras.nodes_latent", v3=True),
@@ -134,7 +137,13 @@ COMFY_NAMES: dict[str, ComfyName] = {
     "ModelMergeSimple": ComfyName("merge", module=MERGING),
     "ModelMergeSubtract": ComfyName("merge", module=MERGING, class_name="ModelSubtract"),
     "ModelMergeAdd": ComfyName("merge", module=MERGING, class_name="ModelAdd"),
+    "ModelMergeBlocks": ComfyName("merge", module=MERGING),
     "CLIPMergeSimple": ComfyName("merge", module=MERGING),
+    "CLIPMergeSubtract": ComfyName("merge", module=MERGING, class_name="CLIPSubtract"),
+    "CLIPMergeAdd": ComfyName("merge", module=MERGING, class_name="CLIPAdd"),
+    "ModelMergeSD1": ComfyName("merge", module=MERGING_MODEL_SPECIFIC),
+    "ModelMergeSD2": ComfyName("merge", module=MERGING_MODEL_SPECIFIC),  # ComfyUI's class is ModelMergeSD1's
+    "ModelMergeSDXL": ComfyName("merge", module=MERGING_MODEL_SPECIFIC),
     "CheckpointSave": ComfyName("save", ("model", "clip", "vae", "filename_prefix", "prompt", "extra_pnginfo"),
                                 module=MERGING),
     "ImageCrop": ComfyName("crop", module="comfy_extras.nodes_images"),
@@ -142,6 +151,7 @@ COMFY_NAMES: dict[str, ComfyName] = {
     "ImageScaleToTotalPixels": ComfyName("upscale", module=POST, v3=True, attributes=SCALE),
     "Canny": ComfyName("detect_edge", module="comfy_extras.nodes_canny", v3=True),
     "ModelSamplingDiscrete": ComfyName("patch", module=ADVANCED),
+    "ModelSamplingContinuousEDM": ComfyName("patch", module=ADVANCED),
     "RescaleCFG": ComfyName("patch", module=ADVANCED),
     "ModelSamplingFlux": ComfyName("patch", module=ADVANCED),
     "ModelSamplingAuraFlow": ComfyName("patch_aura", module=ADVANCED),

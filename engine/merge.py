@@ -4,7 +4,7 @@ float32), and a model, its text encoders and VAE written back as one single-file
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -48,19 +48,33 @@ def subtracted(multiplier: float) -> Combine:
 
 def merge_models(model: DiffusionModel, other: DiffusionModel, combine: Combine) -> DiffusionModel:
     """A clone of ``model`` whose UNet weights are ``combine(model's, other's)``; ``other``'s patches count."""
-    return _merge(model, model.unet.state_dict(), other.patched_state_dict(), combine)
+    return _merge(model, model.unet.state_dict(), other.patched_state_dict(), lambda key: combine)
+
+
+def merge_models_by_blocks(model: DiffusionModel, other: DiffusionModel, ratios: Sequence[tuple[str, float]]
+                           ) -> DiffusionModel:
+    """``merge_models`` with ``weighted(ratio)``, the ratio of each UNet weight (``input_blocks.4.1.proj_in.weight``)
+    that of the longest of the ``(prefix, ratio)`` pairs its name starts with, the first pair's where none does
+    (ComfyUI's ModelMergeBlocks and its per-model variants)."""
+
+    def combine_for(key: str) -> Combine:
+        matching = [(len(prefix), ratio) for prefix, ratio in ratios if key.startswith(prefix)]
+        return weighted(max(matching, key=lambda match: match[0])[1] if matching else ratios[0][1])
+
+    return _merge(model, model.unet.state_dict(), other.patched_state_dict(), combine_for)
 
 
 def merge_text_encoders(clip: ClipTextModel | DualClip, other: ClipTextModel | DualClip,
                         combine: Combine) -> ClipTextModel | DualClip:
     """A clone of ``clip`` whose weights are ``combine(clip's, other's)``, both with their patches applied."""
-    return _merge(clip, clip.patched_state_dict(), other.patched_state_dict(), combine)
+    return _merge(clip, clip.patched_state_dict(), other.patched_state_dict(), lambda key: combine)
 
 
-def _merge(target: P, own: Mapping[str, torch.Tensor], other: Mapping[str, torch.Tensor], combine: Combine) -> P:
-    """A clone of ``target`` patched with ``combine(own, other)`` in float32 (fp8 has no arithmetic on the CPU).
-    Weights whose shapes differ (an inpainting UNet's 9-channel input against a 4-channel one) keep their own value,
-    with a warning, as ComfyUI does."""
+def _merge(target: P, own: Mapping[str, torch.Tensor], other: Mapping[str, torch.Tensor],
+           combine_for: Callable[[str], Combine]) -> P:
+    """A clone of ``target`` patched with ``combine_for(key)(own, other)`` in float32 (fp8 has no arithmetic on the
+    CPU). Weights whose shapes differ (an inpainting UNet's 9-channel input against a 4-channel one) keep their own
+    value, with a warning, as ComfyUI does."""
     merged = target.clone()
     mismatched = []
     for key, weight in own.items():
@@ -70,7 +84,8 @@ def _merge(target: P, own: Mapping[str, torch.Tensor], other: Mapping[str, torch
         if theirs.shape != weight.shape:
             mismatched.append(f"{key} {tuple(weight.shape)} vs {tuple(theirs.shape)}")
             continue
-        merged.add_patch(key, lambda w, theirs=theirs: combine(w.float(), theirs.float()).to(w.dtype))
+        combine = combine_for(key)
+        merged.add_patch(key, lambda w, theirs=theirs, combine=combine: combine(w.float(), theirs.float()).to(w.dtype))
     if mismatched:
         log.warning("shapes differ, weights not merged: %s", "; ".join(mismatched))
     return merged

@@ -55,11 +55,14 @@ def Int(name: str, default: int = 0, *, min: int | None = None, max: int | None 
 
 
 def Float(name: str, default: float = 0.0, *, min: float | None = None, max: float | None = None,
-          step: float | None = None, round: float | None = None, optional: bool = False,
+          step: float | None = None, round: float | bool | None = None, optional: bool = False,
           tooltip: str | None = None, force_input: bool = False, lazy: bool = False,
           display: str | None = None) -> InputSpec:
+    """``round=False``: the editor keeps every digit typed (ComfyUI's option), instead of rounding to ``step``."""
     options = _options(min=min, max=max, step=step, round=round, tooltip=tooltip, forceInput=force_input,
                        lazy=lazy, display=display)
+    if round is False:
+        options["round"] = False
     options = {"default": default, **options}
     return InputSpec(name, "FLOAT", _section(optional), options)
 

@@ -52,8 +52,9 @@ def trim(sigmas: torch.Tensor, start_step: int | None, last_step: int | None,
     return sigmas
 
 
-def _fit_channels(latent: torch.Tensor, channels: int) -> torch.Tensor:
-    """Empty latents made for another family get the model's channel count (as ComfyUI)."""
+def fit_empty_latent_channels(latent: torch.Tensor, channels: int) -> torch.Tensor:
+    """Empty latents made for another family get the model's channel count (ComfyUI's
+    ``fix_empty_latent_channels``)."""
     if latent.shape[1] == channels or torch.count_nonzero(latent) != 0:
         return latent
     return torch.zeros(latent.shape[0], channels, *latent.shape[2:], dtype=latent.dtype)
@@ -108,7 +109,7 @@ def sample_sigmas(model: Any, noise: torch.Tensor, positive: Conditioning, negat
     out. ``denoiser`` replaces the guided denoiser of ``positive``, ``negative`` and ``cfg`` (ComfyUI's guider
     objects); it has the model and its ``model_options``."""
     ms, fmt = model.model_sampling, model.latent_format
-    latent = _fit_channels(latent, fmt.channels)
+    latent = fit_empty_latent_channels(latent, fmt.channels)
     start = fmt.process_in(latent)
     full_denoise = math.isclose(float(ms.sigma_max), float(sigmas[0]), rel_tol=1e-5) or sigmas[0] > ms.sigma_max
     x = ms.noise_scaling(sigmas[0], noise, start, full_denoise)

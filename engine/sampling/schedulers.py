@@ -95,6 +95,14 @@ def kl_optimal(steps: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
     return _append_zero(sigmas)
 
 
+def sd_turbo(ms: ModelSamplingDiscrete, steps: int, denoise: float = 1.0) -> torch.Tensor:
+    """SDTurboScheduler: ``steps`` of SD-Turbo's ten distillation timesteps 999, 899, ..., 99, starting
+    ``10 - int(10 * denoise)`` of them in (fewer where the ten run out), then 0."""
+    start = 10 - int(10 * denoise)
+    timesteps = torch.flip(torch.arange(1, 11) * 100 - 1, (0,))[start:start + steps]
+    return _append_zero(ms.sigma(timesteps))
+
+
 def get_sigmas(ms: ModelSamplingDiscrete, scheduler: str, steps: int) -> torch.Tensor:
     sigma_min, sigma_max = float(ms.sigma_min), float(ms.sigma_max)
     schedules: dict[str, Callable[[], torch.Tensor]] = {

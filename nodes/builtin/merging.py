@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.definition import InputSpec
 from core.folders import safe_join
 from nodes.api import ExecutionContext, Float, Node, NodeResult, Output, Socket, String
 from nodes.builtin.image import next_counter
@@ -63,6 +64,75 @@ class CLIPMergeSimple(Node):
         return (merge.merge_text_encoders(clip1, clip2, merge.weighted(ratio)),)
 
 
+class CLIPMergeSubtract(Node):
+    """clip1 - clip2 * multiplier (e.g. a fine-tune's difference from its base, to add elsewhere)."""
+
+    category = "advanced/model_merging"
+    inputs = [Socket("clip1", "CLIP"), Socket("clip2", "CLIP"),
+              Float("multiplier", 1.0, min=-10.0, max=10.0, step=0.01)]
+    outputs = [Output("CLIP")]
+
+    def execute(self, clip1: ClipTextModel | DualClip, clip2: ClipTextModel | DualClip, multiplier: float) -> tuple:
+        from engine import merge
+
+        return (merge.merge_text_encoders(clip1, clip2, merge.subtracted(multiplier)),)
+
+
+class CLIPMergeAdd(Node):
+    category = "advanced/model_merging"
+    inputs = [Socket("clip1", "CLIP"), Socket("clip2", "CLIP")]
+    outputs = [Output("CLIP")]
+
+    def execute(self, clip1: ClipTextModel | DualClip, clip2: ClipTextModel | DualClip) -> tuple:
+        from engine import merge
+
+        return (merge.merge_text_encoders(clip1, clip2, merge.added),)
+
+
+def block_ratio(name: str) -> InputSpec:
+    return Float(name, 1.0, min=0.0, max=1.0, step=0.01)
+
+
+class ModelMergeBlocks(Node):
+    """model1 * ratio + model2 * (1 - ratio), the ratio chosen per UNet part: input blocks, middle block, output
+    blocks and final layer (out); other weights take input's."""
+
+    category = "advanced/model_merging"
+    inputs = [Socket("model1", "MODEL"), Socket("model2", "MODEL"), block_ratio("input"), block_ratio("middle"),
+              block_ratio("out")]
+    outputs = [Output("MODEL")]
+
+    def execute(self, model1: DiffusionModel, model2: DiffusionModel, **ratios: float) -> tuple:
+        from engine.merge import merge_models_by_blocks
+
+        prefixes = [spec.name for spec in self.inputs[2:]]  # a weight takes the longest prefix of its name
+        return (merge_models_by_blocks(model1, model2, [(prefix, ratios[prefix]) for prefix in prefixes]),)
+
+
+class ModelMergeSD1(ModelMergeBlocks):
+    """ModelMergeBlocks with a ratio for each block of an SD1.x/SD2.x UNet."""
+
+    category = "advanced/model_merging/model_specific"
+    inputs = [Socket("model1", "MODEL"), Socket("model2", "MODEL"), block_ratio("time_embed."),
+              block_ratio("label_emb."), *(block_ratio(f"input_blocks.{i}.") for i in range(12)),
+              *(block_ratio(f"middle_block.{i}.") for i in range(3)),
+              *(block_ratio(f"output_blocks.{i}.") for i in range(12)), block_ratio("out.")]
+
+
+class ModelMergeSD2(ModelMergeSD1):
+    """ModelMergeBlocks with a ratio for each block of an SD2.x UNet (the blocks of SD1.x)."""
+
+
+class ModelMergeSDXL(ModelMergeBlocks):
+    """ModelMergeBlocks with a ratio for each block of an SDXL UNet."""
+
+    category = "advanced/model_merging/model_specific"
+    inputs = [Socket("model1", "MODEL"), Socket("model2", "MODEL"), block_ratio("time_embed."),
+              block_ratio("label_emb."), *(block_ratio(f"input_blocks.{i}") for i in range(9)),
+              *(block_ratio(f"middle_block.{i}") for i in range(3)),
+              *(block_ratio(f"output_blocks.{i}") for i in range(9)), block_ratio("out.")]
+
+
 def numbered_path(folder: Path, prefix: str, suffix: str) -> Path:
     """``<prefix>_<NNNNN>_<suffix>`` under ``folder`` (the prefix may name subfolders, made here), numbered past the
     files already there."""
@@ -92,4 +162,5 @@ class CheckpointSave(Node):
         return NodeResult((), {"text": [f"saved {path.relative_to(output_dir.resolve())}"]})
 
 
-NODES = [ModelMergeSimple, ModelMergeAdd, ModelMergeSubtract, CLIPMergeSimple, CheckpointSave]
+NODES = [ModelMergeSimple, ModelMergeBlocks, ModelMergeAdd, ModelMergeSubtract, CLIPMergeSimple, CLIPMergeSubtract,
+         CLIPMergeAdd, ModelMergeSD1, ModelMergeSD2, ModelMergeSDXL, CheckpointSave]

@@ -19,13 +19,18 @@ CENSUS = ["MAX_RESOLUTION", "CLIPTextEncode", "LoraLoader", "SaveImage", "common
           "LatentUpscaleBy", "DiffusersLoader", "NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS",
           "EXTENSION_WEB_DIRS", "init_extra_nodes", "load_custom_node"]
 EXTRAS = {"nodes_custom_sampler": ["SamplerCustom", "BasicScheduler", "KSamplerSelect", "SamplerCustomAdvanced",
-                                   "BasicGuider", "Noise_RandomNoise", "Noise_EmptyNoise"],
+                                   "BasicGuider", "CFGGuider", "DualCFGGuider", "RandomNoise", "DisableNoise",
+                                   "SDTurboScheduler", "Noise_RandomNoise", "Noise_EmptyNoise", "Guider_Basic",
+                                   "Guider_DualCFG"],
+          "nodes_model_merging_model_specific": ["ModelMergeSD1", "ModelMergeSD2", "ModelMergeSDXL"],
           "nodes_upscale_model": ["ImageUpscaleWithModel", "UpscaleModelLoader"],
           "nodes_latent": ["LatentBatch"], "nodes_clip_sdxl": ["CLIPTextEncodeSDXL", "CLIPTextEncodeSDXLRefiner"],
           "nodes_mask": ["composite", "GrowMask", "ImageCompositeMasked"],
-          "nodes_model_merging": ["ModelMergeSimple", "ModelAdd", "ModelSubtract"], "nodes_images": ["ImageCrop"],
+          "nodes_model_merging": ["ModelMergeSimple", "ModelMergeBlocks", "ModelAdd", "ModelSubtract", "CLIPAdd",
+                                  "CLIPSubtract"], "nodes_images": ["ImageCrop"],
           "nodes_post_processing": ["Blend", "ImageScaleToTotalPixels"], "nodes_canny": ["Canny"],
-          "nodes_model_advanced": ["RescaleCFG", "ModelSamplingFlux"], "nodes_string": ["StringConcatenate"],
+          "nodes_model_advanced": ["RescaleCFG", "ModelSamplingFlux", "ModelSamplingContinuousEDM"],
+          "nodes_string": ["StringConcatenate"],
           "nodes_primitive": ["Int", "String"]}
 
 
@@ -131,6 +136,7 @@ def test_comfy_extras_modules_answer_their_names(comfy_runtime):
 
     assert set(nodes_custom_sampler.NODE_CLASS_MAPPINGS) >= {"SamplerCustom", "BasicScheduler", "KSamplerSelect"}
     assert nodes_model_merging.ModelAdd is nodes_model_merging.NODE_CLASS_MAPPINGS["ModelMergeAdd"]
+    assert nodes_model_merging.CLIPAdd is nodes_model_merging.NODE_CLASS_MAPPINGS["CLIPMergeAdd"]
     assert not hasattr(nodes_custom_sampler.SamplerCustom, "execute")  # V1 in ComfyUI: packs probe for execute
     assert hasattr(nodes_upscale_model.ImageUpscaleWithModel, "execute")  # V3 in ComfyUI
     (joined,) = nodes_string.StringConcatenate.execute("a", "b", "-")
@@ -150,6 +156,24 @@ def test_noise_objects_and_composite_are_the_engines(comfy_runtime):
     destination, source = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 4, 4)
     expected = compositing.composite(destination.movedim(1, -1), source.movedim(1, -1), 2, 1).movedim(-1, 1)
     assert torch.equal(composite(destination, source, 16, 8, multiplier=8), expected)
+
+
+def test_guider_and_noise_nodes_give_comfyuis_objects(comfy_runtime):
+    import comfy.samplers
+    from comfy_extras import nodes_custom_sampler
+
+    class Model:  # what a guider reads of its MODEL when it is made
+        model_options: dict = {}
+
+    (guider,) = nodes_custom_sampler.CFGGuider().get_guider(Model(), [], [], 4.0)
+    assert isinstance(guider, comfy.samplers.CFGGuider) and guider.cfg == 4.0
+    (basic,) = nodes_custom_sampler.BasicGuider().get_guider(Model(), [])
+    assert isinstance(basic, nodes_custom_sampler.Guider_Basic) and basic.conds == {"positive": []}
+    (dual,) = nodes_custom_sampler.DualCFGGuider().get_guider(Model(), [], [], [], 3.0, 2.0, "nested")
+    assert isinstance(dual, nodes_custom_sampler.Guider_DualCFG) and (dual.cfg1, dual.cfg2, dual.nested) == (3, 2, True)
+    (noise,) = nodes_custom_sampler.RandomNoise().get_noise(7)
+    assert isinstance(noise, nodes_custom_sampler.Noise_RandomNoise) and noise.seed == 7
+    assert isinstance(nodes_custom_sampler.DisableNoise().get_noise()[0], nodes_custom_sampler.Noise_EmptyNoise)
 
 
 def test_node_helpers(comfy_runtime):

@@ -12,33 +12,17 @@ import torch
 from compat import COMFYUI_MODULES
 from compat.host import install_path
 from core.context import ExecutionContext, enter_context, leave_context
-from engine.device import Devices
 from engine.sampling import ksampler
 from engine.sampling.guidance import GuidedDenoiser
 from engine.sampling.names import SAMPLER_NAMES, SCHEDULER_NAMES
 from engine.sampling.schedulers import get_sigmas
+from tests.compat.conftest import needs_digits
 from tests.conftest import ROOT
 
-CHECKPOINT = ROOT / "models" / "checkpoints" / "atelier-digits.safetensors"
-if not CHECKPOINT.is_file():
-    pytest.skip("the digits checkpoint is not in models/", allow_module_level=True)
-
+pytestmark = needs_digits
+# ``model`` and ``conds`` (tests/compat/conftest.py): the shipped digits model and two random conditionings.
 install_path()
 LATENT = torch.zeros(1, 4, 4, 4)
-
-
-@pytest.fixture(scope="module")
-def model():
-    from engine.sd.checkpoint import read_checkpoint
-
-    return read_checkpoint(CHECKPOINT, Devices(cpu_only=True))[0]
-
-
-@pytest.fixture(scope="module")
-def conds(model) -> tuple[list, list]:
-    gen = torch.Generator().manual_seed(3)
-    dim = model.unet.config.context_dim
-    return [[torch.randn(1, 8, dim, generator=gen), {}]], [[torch.randn(1, 8, dim, generator=gen), {}]]
 
 
 def noise() -> torch.Tensor:
@@ -238,3 +222,34 @@ def test_a_guider_subclass_uses_inner_model_as_comfyui_guiders_do(model, conds):
     guider.set_cfg(4.0)
     torch.testing.assert_close(guider.sample(noise(), LATENT, "euler", sigmas, seed=5),
                                engine_custom(model, conds, "euler", sigmas), rtol=1e-5, atol=1e-5)
+
+
+def test_comfyuis_guider_and_noise_objects_are_atelier_custom_samplings(model, conds):
+    """A pack's CFGGuider subclass and ComfyUI's noise objects drive SamplerCustomAdvanced's sampling, and the
+    GUIDER and NOISE values of Atelier's nodes are the objects ComfyUI's modules name."""
+    import comfy.samplers
+    from comfy_extras import nodes_custom_sampler
+
+    from engine.sampling import custom, guiders
+
+    assert comfy.samplers.CFGGuider is guiders.CFGGuider
+    assert nodes_custom_sampler.Noise_RandomNoise is custom.RandomNoise
+    assert nodes_custom_sampler.Guider_DualCFG is guiders.DualCFGGuider
+
+    class PositiveOnly(comfy.samplers.CFGGuider):
+        def predict_noise(self, x, timestep, model_options=None, seed=None):
+            return comfy.samplers.calc_cond_batch(self.inner_model, [self.conds["positive"]], x, timestep,
+                                                  model_options)[0]
+
+    sigmas = get_sigmas(model.model_sampling, "normal", 3)
+    pack_guider = PositiveOnly(model)
+    pack_guider.set_conds(conds[0], conds[1])
+    latent = {"samples": LATENT, "batch_index": [2]}
+    got = custom.sample_advanced(nodes_custom_sampler.Noise_RandomNoise(5), pack_guider, "euler_ancestral", sigmas,
+                                 latent)
+    basic = guiders.BasicGuider(model)
+    basic.set_conds(conds[0])
+    expected = custom.sample_advanced(custom.RandomNoise(5), basic, "euler_ancestral", sigmas, latent)
+    for sampled, reference in zip(got, expected, strict=True):
+        torch.testing.assert_close(sampled["samples"], reference["samples"], rtol=1e-5, atol=1e-5)
+        assert sampled["batch_index"] == [2]

@@ -19,12 +19,9 @@ def prepare_noise(latent_image: Any, seed: int, noise_inds: list[int] | None = N
 
 def fix_empty_latent_channels(model: Any, latent_image: Any) -> Any:
     """An all-zero latent made for another family gets the model's channel count."""
-    import torch
+    from engine.sampling.ksampler import fit_empty_latent_channels
 
-    channels = model.latent_format.channels
-    if latent_image.shape[1] != channels and torch.count_nonzero(latent_image) == 0:
-        return torch.zeros(latent_image.shape[0], channels, *latent_image.shape[2:], dtype=latent_image.dtype)
-    return latent_image
+    return fit_empty_latent_channels(latent_image, model.latent_format.channels)
 
 
 def sample(model: Any, noise: Any, steps: int, cfg: float, sampler_name: str, scheduler: str, positive: Any,

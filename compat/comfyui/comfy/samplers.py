@@ -5,7 +5,8 @@
 - ``KSAMPLER(sampler_function, extra_options, inpaint_options)``: a SAMPLER wrapping a k-diffusion-style function
   (``comfy.k_diffusion.sampling``'s views, or a pack's own); Atelier's SamplerCustom runs it, and a pack's guider
   runs Atelier's samplers by name. ``ksampler(name)``, ``sampler_object(name)``.
-- ``CFGGuider``: set_conds, set_cfg, predict_noise, sample (subclasses overriding ``predict_noise`` are honoured).
+- ``CFGGuider``: Atelier's own guider (``engine.sampling.guiders``: set_conds, set_cfg, predict_noise, sample;
+  subclasses overriding ``predict_noise`` are honoured), the GUIDER value of Atelier's guider nodes.
 - ``calculate_sigmas``, ``calc_cond_batch``, ``cfg_function``, ``sampling_function``: ComfyUI's functions over
   Atelier's guidance (``engine.sampling.guidance``, ``engine.sampling.cfg``).
 
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.sampling import names
+from engine.sampling.guiders import CFGGuider  # ComfyUI's guider is Atelier's
 
 # Copies of Atelier's lists: packs insert their own samplers into ComfyUI's (smZNodes adds "dpmpp_2m_alt"), which
 # must not change the names Atelier's engine checks and its KSampler offers.
@@ -149,76 +151,6 @@ def sample(model: Any, noise: Any, positive: Any, negative: Any, cfg: float, dev
 def _engine_model(model: Any) -> Any:
     """Atelier's MODEL from what ComfyUI passes here (the ModelPatcher, or its ``model``)."""
     return getattr(model, "_owner", model)
-
-
-class _GuiderDenoiser:
-    """A CFGGuider subclass's ``predict_noise`` as the denoiser Atelier's sampler calls."""
-
-    def __init__(self, guider: CFGGuider, seed: int | None) -> None:
-        self.guider, self.seed = guider, seed
-        self.model = self.model_patcher = guider.model_patcher
-        self.inner_model = guider.inner_model
-        self.model_options = guider.model_options
-
-    def __call__(self, x: Any, sigma: Any) -> Any:
-        return self.guider.predict_noise(x, sigma, model_options=self.model_options, seed=self.seed)
-
-
-class CFGGuider:
-    """ComfyUI's guider: a MODEL, its conditionings and a CFG scale; ``sample`` runs a sampler over a schedule
-    through Atelier's ``sample_sigmas`` (VAE-space latents in and out, as ComfyUI's)."""
-
-    def __init__(self, model_patcher: Any) -> None:
-        self.model_patcher = model_patcher
-        self.model_options = model_patcher.model_options
-        self.original_conds: dict[str, Any] = {}
-        self.cfg = 1.0
-
-    def set_conds(self, positive: Any, negative: Any) -> None:
-        self.inner_set_conds({"positive": positive, "negative": negative})
-
-    def set_cfg(self, cfg: float) -> None:
-        self.cfg = cfg
-
-    def inner_set_conds(self, conds: dict[str, Any]) -> None:
-        self.original_conds.update(conds)
-
-    @property
-    def conds(self) -> dict[str, Any]:
-        return self.original_conds
-
-    @property
-    def inner_model(self) -> Any:
-        """The MODEL's ``BaseModel`` view, which ComfyUI's guiders pass to ``calc_cond_batch`` and ``cfg_function``."""
-        return self.model_patcher.model
-
-    def _denoiser(self, model_options: dict | None = None, latent_image: Any = None, denoise_mask: Any = None) -> Any:
-        """Atelier's guided denoiser; the start latent (VAE space) and mask feed inpainting models' inputs."""
-        from engine.sampling.guidance import GuidedDenoiser
-
-        start = None if latent_image is None else self.model_patcher.latent_format.process_in(latent_image)
-        return GuidedDenoiser(self.model_patcher, self.original_conds.get("positive", []),
-                              self.original_conds.get("negative"), self.cfg, start, denoise_mask,
-                              model_options=self.model_options if model_options is None else model_options)
-
-    def predict_noise(self, x: Any, timestep: Any, model_options: dict | None = None, seed: int | None = None) -> Any:
-        return self._denoiser(model_options or None)(x, timestep)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.predict_noise(*args, **kwargs)
-
-    def sample(self, noise: Any, latent_image: Any, sampler: Any, sigmas: Any, denoise_mask: Any = None,
-               callback: Callable | None = None, disable_pbar: bool = False, seed: int | None = None) -> Any:
-        """``callback(step, x0, x, total_steps)`` as ComfyUI calls it (``x`` is None: Atelier reports only x0)."""
-        from engine.sampling.ksampler import sample_sigmas
-
-        if sigmas.shape[-1] == 0:
-            return latent_image
-        custom = type(self).predict_noise is not CFGGuider.predict_noise
-        denoiser = _GuiderDenoiser(self, seed) if custom else self._denoiser(None, latent_image, denoise_mask)
-        return sample_sigmas(self.model_patcher, noise, [], None, self.cfg, sampler, sigmas,
-                             latent_image, denoise_mask, _step_callback(callback), 0 if seed is None else seed,
-                             denoiser=denoiser)
 
 
 def _step_callback(callback: Callable | None) -> Callable | None:

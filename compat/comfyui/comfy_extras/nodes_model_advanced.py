@@ -1,5 +1,5 @@
-"""ComfyUI's ``comfy_extras.nodes_model_advanced``: ModelSamplingDiscrete and RescaleCFG (ModelSamplingFlux and
-ModelSamplingAuraFlow are stand-ins).
+"""ComfyUI's ``comfy_extras.nodes_model_advanced``: ModelSamplingDiscrete, ModelSamplingContinuousEDM and RescaleCFG
+(ModelSamplingFlux and ModelSamplingAuraFlow are stand-ins).
 
 Each class is a view of the Atelier node with that id, built by ``compat.v1_classes``; a node Atelier lacks is a
 stand-in that raises ``NotImplementedError`` when run.

@@ -1,5 +1,6 @@
-"""ComfyUI's ``comfy_extras.nodes_model_merging``: ModelMergeSimple, ModelSubtract (ModelMergeSubtract), ModelAdd
-(ModelMergeAdd), CLIPMergeSimple and CheckpointSave.
+"""ComfyUI's ``comfy_extras.nodes_model_merging``: ModelMergeSimple, ModelMergeBlocks, ModelSubtract
+(ModelMergeSubtract), ModelAdd (ModelMergeAdd), CLIPMergeSimple, CLIPSubtract (CLIPMergeSubtract), CLIPAdd
+(CLIPMergeAdd) and CheckpointSave.
 
 Each class is a view of the Atelier node with that id, built by ``compat.v1_classes``; a node Atelier lacks is a
 stand-in that raises ``NotImplementedError`` when run.
