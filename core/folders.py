@@ -31,6 +31,7 @@ MODEL_FOLDERS: dict[str, tuple[str, ...]] = {
     "style_models": ("style_models",),
     "gligen": ("gligen",),
     "gan": ("gan",),
+    "vqgan": ("vqgan", "gan"),  # taming-transformers autoencoders; also found beside the other GANs
     "fid": ("fid",),
 }
 LEGACY_NAMES = {"unet": "diffusion_models", "clip": "text_encoders", "t2i_adapter": "controlnet"}

@@ -1,4 +1,4 @@
-"""Convert a StyleGAN2(-ADA) network pickle into Atelier's safetensors file, without running its code.
+"""Convert a StyleGAN2(-ADA) or StyleGAN3 network pickle into Atelier's safetensors file, without running its code.
 
     python -m engine.gan.convert_pickle network-snapshot.pkl models/gan/ffhq.safetensors
 
@@ -120,16 +120,39 @@ def convert(source: Path, target: Path) -> dict[str, Any]:
         raise RefusedPickle(f"{source.name} has no G_ema generator")
     tensors = module_tensors(generator)
     config = generator_config(generator)
-    synthesis = config.get("synthesis_kwargs") or {}
-    if synthesis.get("architecture", "skip") != "skip":
-        raise UnsupportedNetwork(f"{source.name}: synthesis architecture {synthesis['architecture']!r}; "
-                                 "only StyleGAN2's 'skip' generator is supported")
-    clamp = synthesis.get("conv_clamp")
-    metadata = {"atelier_gan": "stylegan2", "source": source.name, "init_kwargs": json.dumps(config, default=str),
-                "conv_clamp": json.dumps(clamp)}
-    gan_from_state_dict(tensors, {"conv_clamp": clamp}, source.name)  # refuse files we could not load later
+    if "synthesis.input.freqs" in tensors:
+        settings = stylegan3_settings(generator, config)
+        metadata = {"atelier_gan": "stylegan3", **{key: json.dumps(value) for key, value in settings.items()}}
+    else:
+        synthesis = config.get("synthesis_kwargs") or {}
+        if synthesis.get("architecture", "skip") != "skip":
+            raise UnsupportedNetwork(f"{source.name}: synthesis architecture {synthesis['architecture']!r}; "
+                                     "only StyleGAN2's 'skip' generator is supported")
+        settings = {"conv_clamp": synthesis.get("conv_clamp")}
+        metadata = {"atelier_gan": "stylegan2", "conv_clamp": json.dumps(settings["conv_clamp"])}
+    metadata.update(source=source.name, init_kwargs=json.dumps(config, default=str))
+    gan_from_state_dict(tensors, settings, source.name)  # refuse files we could not load later
     save_file(tensors, str(target), metadata=metadata)
     return {"tensors": len(tensors), "config": config}
+
+
+def stylegan3_settings(generator: PersistentStandIn, config: dict[str, Any]) -> dict[str, Any]:
+    """What a StyleGAN3 file's names and shapes cannot tell: the synthesis network's and its layers' attributes
+    (output_scale, num_critical, conv_clamp), and the init kwargs that shaped the filters where they were set."""
+    from engine.gan.stylegan3 import SETTINGS
+
+    settings = {key: config[key] for key in SETTINGS if key in config}
+    settings.update({key: config["synthesis_kwargs"][key] for key in SETTINGS
+                     if key in (config.get("synthesis_kwargs") or {})})
+    synthesis = generator.state.get("_modules", {}).get("synthesis")
+    if isinstance(synthesis, PersistentStandIn):
+        settings.update({key: plain(synthesis.state[key]) for key in ("output_scale", "num_critical")
+                         if key in synthesis.state})
+        layers = [child for child in (synthesis.state.get("_modules") or {}).values()
+                  if isinstance(child, PersistentStandIn) and "conv_clamp" in child.state]
+        if layers:
+            settings["conv_clamp"] = plain(layers[0].state["conv_clamp"])
+    return settings
 
 
 def plain(value: Any) -> Any:

@@ -1,6 +1,7 @@
 """GAN files: ``.safetensors`` whose architecture is read from tensor names and shapes.
 
-DF-GAN: ``netG.*`` + ``text_encoder.*``; StyleGAN2: ``mapping.*`` + ``synthesis.bN.*``; DCGAN: ``main.N.*``.
+DF-GAN: ``netG.*`` + ``text_encoder.*``; StyleGAN2: ``mapping.*`` + ``synthesis.bN.*``; StyleGAN3: ``mapping.*`` +
+``synthesis.input.*`` + ``synthesis.L{i}_{size}_{channels}.*``; DCGAN: ``main.N.*``.
 What shapes cannot tell (StyleGAN2's ``conv_clamp``, DF-GAN's vocabulary ``wordtoix``) comes from the file's
 metadata (written by ``save_gan`` and the pickle converter) or from ``<name>.json`` beside the file, which
 wins where both have a setting.
@@ -23,6 +24,7 @@ from engine.gan.dcgan import DCGANGenerator, detect_dcgan
 from engine.gan.dfgan import build_dfgan
 from engine.gan.generator import GANGenerator
 from engine.gan.stylegan2 import StyleGAN2Generator, detect_stylegan2
+from engine.gan.stylegan3 import StyleGAN3Generator, detect_stylegan3
 
 # Constant buffers older files may lack; the module's own values are the right ones.
 OPTIONAL_KEYS = ("resample_filter", "num_batches_tracked")
@@ -57,13 +59,16 @@ def build_network(sd: Mapping[str, torch.Tensor], settings: Mapping[str, Any], n
         if max(words.values(), default=0) >= sd["text_encoder.encoder.weight"].shape[0]:
             raise GANError(f"{name}: the vocabulary (wordtoix) has more words than the text encoder's embedding")
         return "dfgan", build_dfgan(sd, words)
+    if "synthesis.input.freqs" in sd:
+        return "stylegan3", StyleGAN3Generator(detect_stylegan3(sd, {**(settings.get("config") or {}), **settings}))
     if "mapping.w_avg" in sd:
         return "stylegan2", StyleGAN2Generator(detect_stylegan2(sd, settings.get("conv_clamp", 256.0)))
     try:
         return "dcgan", DCGANGenerator(**detect_dcgan(sd))
     except KeyError as error:
         raise GANError(f"{name or 'this file'} is not a known GAN generator: expected DCGAN (main.N.*), "
-                       "StyleGAN2 (mapping.*, synthesis.bN.*) or DF-GAN (netG.*, text_encoder.*) tensors") from error
+                       "StyleGAN2 (mapping.*, synthesis.bN.*), StyleGAN3 (synthesis.input.*) or DF-GAN (netG.*, "
+                       "text_encoder.*) tensors") from error
 
 
 def gan_from_state_dict(sd: Mapping[str, torch.Tensor], settings: Mapping[str, Any] | None = None,

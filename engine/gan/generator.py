@@ -1,12 +1,12 @@
 """``GANGenerator``: the one object the GAN socket carries, whatever the architecture behind it.
 
 Latents: ``sample_z`` draws each image's z from its own seed, so image ``i`` of a batch depends only on its own
-seed. StyleGAN2 uses NumPy's ``RandomState(seed)`` as NVlabs' ``generate.py`` does, so seed N gives NVlabs' image
-N; the other kinds use ``torch.Generator().manual_seed(seed)`` (standard normal).
+seed. StyleGAN2 and StyleGAN3 use NumPy's ``RandomState(seed)`` as NVlabs' ``generate.py``/``gen_images.py`` do,
+so seed N gives NVlabs' image N; the other kinds use ``torch.Generator().manual_seed(seed)`` (standard normal).
 
-Truncation: StyleGAN2 lerps w towards the stored ``mapping.w_avg`` (only the first ``truncation_cutoff`` layers'
-w when given, as NVlabs' option); DCGAN and DF-GAN (no w space) scale z, so truncation 0 is the image of the
-mean latent for every kind.
+Truncation: StyleGAN2 and StyleGAN3 lerp w towards the stored ``mapping.w_avg`` (only the first
+``truncation_cutoff`` layers' w when given, as NVlabs' option); DCGAN and DF-GAN (no w space) scale z, so
+truncation 0 is the image of the mean latent for every kind.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from torch import nn
 
 from engine.gan.names import NOISE_MODES
 
+STYLE_KINDS = ("stylegan2", "stylegan3")  # NVlabs' generators: NumPy seeds, a w space, synthesis(ws, noise_mode)
+
 
 class GANGenerator:
     def __init__(self, kind: str, network: nn.Module, name: str = "") -> None:
-        self.kind = kind  # "dcgan" | "stylegan2" | "dfgan"
+        self.kind = kind  # "dcgan" | "stylegan2" | "stylegan3" | "dfgan" | ...
         self.network = network.eval().requires_grad_(False)
         self.name = name
 
@@ -51,7 +53,7 @@ class GANGenerator:
 
     def sample_z(self, seeds: Sequence[int]) -> torch.Tensor:
         """z [B, z_dim], one random stream per seed."""
-        if self.kind == "stylegan2":
+        if self.kind in STYLE_KINDS:
             return torch.from_numpy(np.stack([np.random.RandomState(int(seed) % 2**32).randn(self.z_dim)
                                               for seed in seeds])).float()
         return torch.stack([torch.randn(self.z_dim, generator=torch.Generator().manual_seed(int(seed)))
@@ -81,7 +83,7 @@ class GANGenerator:
         return to_image(images)
 
     def _run(self, latents: torch.Tensor, noise_mode: str, text: str | None) -> torch.Tensor:
-        if self.kind == "stylegan2":
+        if self.kind in STYLE_KINDS:  # StyleGAN3 has no noise inputs: noise_mode changes nothing
             return self.network.synthesis(latents, noise_mode)
         if self.needs_text:
             if not text:
