@@ -1,6 +1,8 @@
 """GAN generators behind one interface: the GAN socket carries a ``GANGenerator``.
 
-Architectures: DCGAN (``dcgan.py``), StyleGAN2/ADA (``stylegan2.py``), DF-GAN text-to-image (``dfgan.py``).
+Architectures: DCGAN (``dcgan.py``), StyleGAN2/ADA (``stylegan2.py``), DF-GAN text-to-image (``dfgan.py``),
+AttnGAN (``attngan.py``) and StackGAN++ (``stackgan.py``), whose stage trees share ``stacked.py``; DF-GAN and
+AttnGAN share the DAMSM text encoder (``damsm.py``).
 Files: ``.safetensors`` in ``models/gan/``, detected by ``files.load_gan``; NVlabs network pickles become such
 files through ``python -m engine.gan.convert_pickle``, DF-GAN releases through ``engine.gan.convert_dfgan``.
 

@@ -1,7 +1,7 @@
 """DF-GAN (text-to-image) in plain torch, with tobran/DF-GAN's parameter names.
 
 The file holds the generator ``NetG`` under ``netG.*`` and AttnGAN's DAMSM text encoder ``RNN_ENCODER``
-(word embedding + bidirectional LSTM) under ``text_encoder.*``. The caption's sentence embedding (the LSTM's
+(``engine.gan.damsm``) under ``text_encoder.*``. The caption's sentence embedding (the LSTM's
 final hidden states) joins the noise as the condition of every block's deep fusion (DFBLK): per-channel
 affine transforms predicted from the condition. The vocabulary (``wordtoix``) is a dataset file, so it comes
 from the metadata or the JSON beside the weights. CUB and COCO models differ only in sizes, read from shapes.
@@ -16,6 +16,10 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from engine.gan.damsm import TextEncoder, detect_text_encoder, tokenize
+
+__all__ = ["DFGANGenerator", "NetG", "TextEncoder", "build_dfgan", "detect_dfgan"]
 
 
 def condition_mlp(cond_dim: int, features: int) -> nn.Sequential:
@@ -84,24 +88,6 @@ class NetG(nn.Module):
         return self.to_rgb(x)
 
 
-class TextEncoder(nn.Module):
-    """DAMSM's RNN_ENCODER at inference: word embedding, bidirectional LSTM, sentence = final hidden states."""
-
-    def __init__(self, vocabulary_size: int, embedding_dim: int, hidden_per_direction: int, layers: int = 1,
-                 bidirectional: bool = True) -> None:
-        super().__init__()
-        self.encoder = nn.Embedding(vocabulary_size, embedding_dim)
-        self.rnn = nn.LSTM(embedding_dim, hidden_per_direction, layers, batch_first=True,
-                           bidirectional=bidirectional)
-
-    def forward(self, token_ids: torch.Tensor) -> torch.Tensor:
-        """token_ids [B, T] (one caption, no padding) -> sentence embedding [B, directions * hidden]."""
-        _, (hidden, _) = self.rnn(self.encoder(token_ids))
-        directions = 2 if self.rnn.bidirectional else 1
-        last_layer = hidden[-directions:]  # [directions, B, hidden]
-        return last_layer.transpose(0, 1).reshape(len(token_ids), -1)
-
-
 class DFGANGenerator(nn.Module):
     """NetG plus its text encoder and vocabulary: caption -> sentence embedding -> image."""
 
@@ -116,12 +102,7 @@ class DFGANGenerator(nn.Module):
         self.resolution = 4 * 2 ** len(netG.GBlocks)
 
     def tokenize(self, text: str) -> list[int]:
-        """As DF-GAN's sampling script: lower-cased ``\\w+`` words kept to ASCII, unknown words dropped."""
-        words = (word.encode("ascii", "ignore").decode("ascii") for word in re.findall(r"\w+", text.lower()))
-        ids = [self.wordtoix[word] for word in words if word in self.wordtoix]
-        if not ids:
-            raise ValueError(f"none of the words of {text!r} is in this model's vocabulary")
-        return ids
+        return tokenize(text, self.wordtoix)
 
     def sentence_embedding(self, text: str) -> torch.Tensor:
         return self.text_encoder(torch.tensor([self.tokenize(text)]))
@@ -138,15 +119,10 @@ def detect_dfgan(sd: Mapping[str, torch.Tensor]) -> dict[str, object]:
     nz = int(sd["netG.fc.weight"].shape[1])
     channels = [int(sd["netG.GBlocks.0.c1.weight"].shape[1])]
     channels += [int(sd[f"netG.GBlocks.{i}.c1.weight"].shape[0]) for i in blocks]
-    rnn_layers = sum(1 for key in sd if re.fullmatch(r"text_encoder\.rnn\.weight_ih_l\d+", key))
     return {
         "netG": {"nz": nz, "channels": channels, "image_channels": int(sd["netG.to_rgb.1.weight"].shape[0]),
                  "cond_dim": int(sd["netG.GBlocks.0.fuse1.affine0.fc_gamma.linear1.weight"].shape[1]) - nz},
-        "text_encoder": {"vocabulary_size": int(sd["text_encoder.encoder.weight"].shape[0]),
-                         "embedding_dim": int(sd["text_encoder.encoder.weight"].shape[1]),
-                         "hidden_per_direction": int(sd["text_encoder.rnn.weight_hh_l0"].shape[1]),
-                         "layers": rnn_layers,
-                         "bidirectional": "text_encoder.rnn.weight_ih_l0_reverse" in sd},
+        "text_encoder": detect_text_encoder(sd, "text_encoder."),
     }
 
 

@@ -1,6 +1,7 @@
 """GAN files: ``.safetensors`` whose architecture is read from tensor names and shapes.
 
-DF-GAN: ``netG.*`` + ``text_encoder.*``; StyleGAN2: ``mapping.*`` + ``synthesis.bN.*``; StyleGAN3: ``mapping.*`` +
+DF-GAN: ``netG.*`` + ``text_encoder.*``; AttnGAN: ``netG.h_net*`` + ``text_encoder.*``; StackGAN++:
+``netG.h_net*`` (+ ``embeddings``); StyleGAN2: ``mapping.*`` + ``synthesis.bN.*``; StyleGAN3: ``mapping.*`` +
 ``synthesis.input.*`` + ``synthesis.L{i}_{size}_{channels}.*``; DCGAN: ``main.N.*``.
 What shapes cannot tell (StyleGAN2's ``conv_clamp``, DF-GAN's vocabulary ``wordtoix``) comes from the file's
 metadata (written by ``save_gan`` and the pickle converter) or from ``<name>.json`` beside the file, which
@@ -20,9 +21,12 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from engine.gan.attngan import build_attngan
+from engine.gan.damsm import check_vocabulary
 from engine.gan.dcgan import DCGANGenerator, detect_dcgan
 from engine.gan.dfgan import build_dfgan
 from engine.gan.generator import GANGenerator
+from engine.gan.stackgan import build_stackgan
 from engine.gan.stylegan2 import StyleGAN2Generator, detect_stylegan2
 from engine.gan.stylegan3 import StyleGAN3Generator, detect_stylegan3
 
@@ -51,6 +55,8 @@ def read_settings(path: Path) -> dict[str, Any]:
 
 
 def build_network(sd: Mapping[str, torch.Tensor], settings: Mapping[str, Any], name: str) -> tuple[str, nn.Module]:
+    if "netG.h_net1.fc.0.weight" in sd:  # the G_NET trees: AttnGAN (with its DAMSM encoder) and StackGAN++
+        return build_stage_tree(sd, settings, name)
     if "netG.fc.weight" in sd:
         if not isinstance(settings.get("wordtoix"), dict):
             raise GANError(f"{name} is a DF-GAN but its vocabulary is missing: put {{\"wordtoix\": {{...}}}} in "
@@ -69,6 +75,15 @@ def build_network(sd: Mapping[str, torch.Tensor], settings: Mapping[str, Any], n
         raise GANError(f"{name or 'this file'} is not a known GAN generator: expected DCGAN (main.N.*), "
                        "StyleGAN2 (mapping.*, synthesis.bN.*), StyleGAN3 (synthesis.input.*) or DF-GAN (netG.*, "
                        "text_encoder.*) tensors") from error
+
+
+def build_stage_tree(sd: Mapping[str, torch.Tensor], settings: Mapping[str, Any], name: str) -> tuple[str, nn.Module]:
+    try:
+        if "text_encoder.encoder.weight" in sd:
+            return "attngan", build_attngan(sd, check_vocabulary(settings.get("wordtoix"), sd, name or "this file"))
+        return "stackgan", build_stackgan(sd, settings.get("captions", ()))
+    except ValueError as error:
+        raise GANError(str(error)) from error
 
 
 def gan_from_state_dict(sd: Mapping[str, torch.Tensor], settings: Mapping[str, Any] | None = None,
@@ -104,7 +119,8 @@ def save_gan(generator: GANGenerator, path: str | Path) -> None:
     if config is not None:
         settings["config"] = asdict(config)
         settings["conv_clamp"] = config.conv_clamp
-    if generator.needs_text:
-        settings["wordtoix"] = generator.network.wordtoix
+    for setting in ("wordtoix", "captions"):  # text-to-image vocabularies; StackGAN++'s embedding captions
+        if getattr(generator.network, setting, None):
+            settings[setting] = getattr(generator.network, setting)
     tensors = {k: v.detach().contiguous() for k, v in generator.network.state_dict().items()}
     save_file(tensors, str(path), metadata={key: json.dumps(value) for key, value in settings.items()})
