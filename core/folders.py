@@ -30,6 +30,7 @@ MODEL_FOLDERS: dict[str, tuple[str, ...]] = {
     "vae_approx": ("vae_approx",),
     "style_models": ("style_models",),
     "gligen": ("gligen",),
+    "hypernetworks": ("hypernetworks",),
     "gan": ("gan",),
     "vqgan": ("vqgan", "gan"),  # taming-transformers autoencoders; also found beside the other GANs
     "fid": ("fid",),

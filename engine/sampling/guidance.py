@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from engine.conditioning import Conditioning
 from engine.device import AUTO
 from engine.sampling.cfg import combine
+from engine.sd.gligen import gligen_patch, negative_with_boxes
 from engine.sd.model_options import refuse
 from engine.sd.model_options import unsupported as model_options_unsupported
 
@@ -112,7 +113,7 @@ class GuidedDenoiser:
         _refuse_unsupported(model, self.model_options)
         skip_uncond = math.isclose(cfg, 1.0) and not self.model_options.get("disable_cfg1_optimization", False)
         self.positive = positive
-        self.negative = None if skip_uncond else (negative or [])
+        self.negative = None if skip_uncond else negative_with_boxes(positive, negative or [])
         self.cfg = cfg
         self.latent_image = latent_image  # the start latent (model space), for inpainting models
         self.denoise_mask = denoise_mask
@@ -167,10 +168,10 @@ class GuidedDenoiser:
 
     @staticmethod
     def _groups(entries: list[_Entry]) -> list[list[_Entry]]:
-        """Entries that can share one model call: same area size and the same ControlNet."""
+        """Entries that can share one model call: same area size, the same ControlNet and the same GLIGEN boxes."""
         groups: dict[tuple, list[_Entry]] = {}
         for entry in entries:
-            key = (entry.area[0], entry.area[1], id(entry.options.get("control")))
+            key = (entry.area[0], entry.area[1], id(entry.options.get("control")), id(entry.options.get("gligen")))
             groups.setdefault(key, []).append(entry)
         return list(groups.values())
 
@@ -184,17 +185,23 @@ class GuidedDenoiser:
         kwargs = self._extra_kwargs(group, x)
         kwargs["control"] = self._control(group[0].options.get("control"), x_in, sigmas, context, kwargs.get("y"))
         self.calls += 1
-        out = self._apply(x_in, sigmas, context, kwargs, [entry.index for entry in group])
+        gligen = gligen_patch(group[0].options, x.shape[-2], x.shape[-1])
+        out = self._apply(x_in, sigmas, context, kwargs, [entry.index for entry in group], gligen)
         return list(out.split(batch))
 
     def _apply(self, x_in: torch.Tensor, sigmas: torch.Tensor, context: torch.Tensor, kwargs: dict[str, Any],
-               cond_or_uncond: list[int]) -> torch.Tensor:
+               cond_or_uncond: list[int], middle_patch: Any = None) -> torch.Tensor:
         """One model call, through the model options' UNet function wrapper when there is one (ComfyUI's
-        arguments: ``apply_model`` and ``{"input", "timestep", "c", "cond_or_uncond"}``)."""
+        arguments: ``apply_model`` and ``{"input", "timestep", "c", "cond_or_uncond"}``); ``middle_patch`` (GLIGEN's
+        boxes) is added to the model's middle patches for this call, as ComfyUI adds a conditioning's patches."""
         if not hasattr(self.model, "apply_model"):  # a bare denoiser (tests): no ComfyUI options to honour
             return self.model.apply(x_in, sigmas, context, **kwargs)
         transformer_options = {**self.model_options.get("transformer_options", {}),
                                "cond_or_uncond": cond_or_uncond, "sigmas": sigmas}
+        if middle_patch is not None:
+            patches = dict(transformer_options.get("patches") or {})
+            patches["middle_patch"] = [*patches.get("middle_patch", []), middle_patch]
+            transformer_options["patches"] = patches
         c = {"c_crossattn": context, "c_concat": kwargs.get("concat"), "control": kwargs.get("control"),
              "transformer_options": transformer_options}
         if kwargs.get("y") is not None:

@@ -123,10 +123,10 @@ def checkpoint_family(sd: Mapping[str, torch.Tensor], path: str | Path) -> Model
     conv_in_key = family.unet_prefix + "input_blocks.0.0.weight"
     conv_in = sd.get(conv_in_key)
     channels = family.latent_format.channels
-    if conv_in is not None and conv_in.shape[1] not in (channels, channels + 5):
+    if conv_in is not None and conv_in.shape[1] not in (channels, channels + 5, 2 * channels):
         raise CheckpointError(
-            f"{path}: UNet with {conv_in.shape[1]} input channels is not supported (instruct-pix2pix style models); "
-            f"expected {channels}, or {channels + 5} for inpainting models ({conv_in_key})"
+            f"{path}: UNet with {conv_in.shape[1]} input channels is not supported; expected {channels}, "
+            f"{channels + 5} for inpainting models or {2 * channels} for InstructPix2Pix models ({conv_in_key})"
         )
     return family
 

@@ -9,6 +9,9 @@ images.
 - Inpainting UNets (4 latent + 5 extra input channels) see ``[mask | masked image latent]``: the mask and image
   given by InpaintModelConditioning, else the sampler's noise mask and start latent, else "no mask" (ones) and a
   blank image.
+- InstructPix2Pix UNets (4 + 4) see the image latent InstructPixToPixConditioning set, unscaled (the VAE's
+  posterior mean, as ComfyUI's ``IP2P.concat_cond`` and diffusers' pipeline give it), else zeros; for the
+  positive and the negative prompt alike (plain CFG, as ComfyUI; not IP2P's three-way guidance).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from engine.image_ops import resize_samples
 from engine.sd.unet import timestep_embedding
 
 SIZE_EMBEDDING = 256
@@ -77,3 +81,27 @@ def inpaint_concat(options: dict[str, Any], latent_image: torch.Tensor, denoise_
         return torch.cat([torch.ones_like(latent_image[:, :1]), blank.expand_as(latent_image)], dim=1)
     mask = mask.float().reshape(-1, 1, *mask.shape[-2:])
     return torch.cat([_fit(mask, latent_image).round(), _fit(image, latent_image)], dim=1)
+
+
+def resize_to_batch(samples: torch.Tensor, batch: int) -> torch.Tensor:
+    """``samples`` [b, ...] spread over ``batch`` entries as ComfyUI's ``resize_to_batch_size`` spreads them."""
+    size = samples.shape[0]
+    if size == batch or batch <= 1:
+        return samples[:batch]
+    if batch < size:
+        indices = [min(round(i * (size - 1) / (batch - 1)), size - 1) for i in range(batch)]
+    else:
+        indices = [min(int((i + 0.5) * size / batch), size - 1) for i in range(batch)]
+    return samples[indices]
+
+
+def ip2p_concat(options: dict[str, Any], latent_image: torch.Tensor) -> torch.Tensor:
+    """The 4 extra channels of an InstructPix2Pix UNet [B, 4, h, w]: the conditioning's ``concat_latent_image``
+    (VAE space, used as it is), centre-cropped and resized to the latent and spread over its batch; zeros without."""
+    image = options.get("concat_latent_image")
+    if image is None:
+        return torch.zeros_like(latent_image)
+    image = image.float()
+    if image.shape[-2:] != latent_image.shape[-2:]:
+        image = resize_samples(image, latent_image.shape[-1], latent_image.shape[-2], "bilinear", "center")
+    return resize_to_batch(image, latent_image.shape[0])

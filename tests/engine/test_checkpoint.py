@@ -91,7 +91,7 @@ def test_unknown_file_error_names_file_and_expectation(tmp_path: Path) -> None:
     [
         (UNET + "joint_blocks.0.context_block.attn.qkv.weight", (8, 4), "SD3.*not supported"),
         (UNET + "double_blocks.0.img_attn.qkv.weight", (8, 4), "Flux.*not supported"),
-        (UNET + "input_blocks.0.0.weight", (32, 8, 3, 3), "8 input channels.*not supported"),
+        (UNET + "input_blocks.0.0.weight", (32, 7, 3, 3), "7 input channels.*not supported"),  # 8: IP2P
     ],
 )
 def test_unsupported_families_are_named(tmp_path: Path, extra_key: str, shape: tuple[int, ...], message: str) -> None:

@@ -16,6 +16,7 @@ import pytest
 from websockets.sync.client import connect
 
 from core.folders import Folders
+from engine.model_cache import ModelCache
 from httpapi.hub import ProgressTracker
 from runtime.logs import LogBuffer
 from tests.conftest import ROOT, serve, stop_server
@@ -45,23 +46,24 @@ def test_every_loader_the_app_registers_is_defined(server):
     assert info["GLIGENLoader"]["output"] == ["GLIGEN"] and info["GLIGENLoader"]["category"] == "loaders"
 
 
-def test_the_pending_loader_lists_its_folder_and_fails_clearly(tmp_path):
-    from nodes.builtin.pending_loaders import GLIGENLoader
+def test_the_loaders_list_their_folders_and_fail_clearly(tmp_path):
+    from nodes.builtin.sd_addons import GLIGENLoader
     from nodes.builtin.vision import ImageOnlyCheckpointLoader, StyleModelLoader
 
     folders = Folders.under(tmp_path)
     folders.create()
     (folders.models_dir / "style_models" / "redux.safetensors").write_bytes(b"")
     (folders.models_dir / "gligen" / "boxes.safetensors").write_bytes(b"")
-    context = SimpleNamespace(folders=folders)
+    context = SimpleNamespace(folders=folders, models=ModelCache())
     assert StyleModelLoader.definition().input("style_model_name").choices(folders) == ["redux.safetensors"]
-    with pytest.raises(NotImplementedError, match="GLIGENLoader cannot load boxes.safetensors"):
+    assert GLIGENLoader.definition().input("gligen_name").choices(folders) == ["boxes.safetensors"]
+    with pytest.raises(ValueError, match="boxes.safetensors: not a readable safetensors file"):
         GLIGENLoader().execute("boxes.safetensors", context=context)
     with pytest.raises(FileNotFoundError, match="checkpoints folder"):  # a missing file is reported as missing
         ImageOnlyCheckpointLoader().execute("svd.safetensors", context=context)
 
 
-def test_a_pending_loader_in_a_prompt_is_an_execution_error_naming_it(tmp_path):
+def test_an_unreadable_model_file_in_a_prompt_is_an_execution_error_naming_it(tmp_path):
     from core.context import InterruptFlag
     from core.registry import Registry
     from execution.cache import OutputCache
@@ -73,14 +75,14 @@ def test_a_pending_loader_in_a_prompt_is_an_execution_error_naming_it(tmp_path):
     (folders.models_dir / "gligen" / "boxes.safetensors").write_bytes(b"")
     registry = Registry()
     registry.add_all(builtin_definitions(), builtin=True)
-    executor = Executor(registry, OutputCache(), folders, None, None, InterruptFlag())
+    executor = Executor(registry, OutputCache(), folders, ModelCache(), None, InterruptFlag())
     prompt = {"1": {"class_type": "GLIGENLoader", "inputs": {"gligen_name": "boxes.safetensors"}}}
     outcome = executor.execute("p", prompt, ["1"])
     error = dict(outcome.messages)["execution_error"]
     assert outcome.status == "error" and error["node_type"] == "GLIGENLoader"
-    assert error["exception_type"] == "NotImplementedError"
-    assert "GLIGENLoader #1: GLIGENLoader cannot load boxes.safetensors: Atelier does not read GLIGEN models yet" \
-        in error["exception_message"]
+    assert error["exception_type"] == "engine.sd.state_dict.WeightsFileError"
+    assert "GLIGENLoader #1: " in error["exception_message"]
+    assert "boxes.safetensors: not a readable safetensors file" in error["exception_message"]
 
 
 def test_every_route_the_app_calls_answers(server):

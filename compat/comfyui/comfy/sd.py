@@ -230,4 +230,7 @@ def load_style_model(ckpt_path: str) -> Any:
 
 
 def load_gligen(ckpt_path: str) -> Any:
-    raise NotImplementedError("GLIGEN is not supported by Atelier")
+    """A GLIGEN model (``engine.sd.gligen.Gligen``; ``.model.set_position`` as ComfyUI's patcher has it)."""
+    from engine.sd.gligen import read_gligen
+
+    return _cached(ckpt_path, "gligen", read_gligen)

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import torch
 
 from engine.sd.latent_format import LatentFormat
-from engine.sd.model_inputs import adm_vector, inpaint_concat
+from engine.sd.model_inputs import adm_vector, inpaint_concat, ip2p_concat
 from engine.sd.state_dict import has_prefix
 from engine.sd.tokenizer import EOS
 from engine.sd.unet_config import UNetConfig
@@ -96,6 +96,8 @@ class ModelFamily:
         concat = None
         if self.takes_inpainting_channels(config):
             concat = inpaint_concat(options, latent_image, denoise_mask, self.latent_format.process_in)
+        elif config.in_channels == 2 * self.latent_format.channels:  # InstructPix2Pix (ComfyUI's *_instructpix2pix)
+            concat = ip2p_concat(options, latent_image)
         return y, concat
 
     # Text encoders
