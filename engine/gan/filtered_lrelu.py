@@ -34,15 +34,13 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 
     x = x[:, :, max(-y0, 0):x.shape[2] - max(-y1, 0), max(-x0, 0):x.shape[3] - max(-x1, 0)]
     if f is None:
         return (x * gain if gain != 1 else x)[:, :, ::down, ::down]
-    # Every channel gets the same filter: run it as a one-channel convolution over batch x channels images.
+    # A true convolution; every channel gets the same filter (a depthwise convolution), strided where it downsamples.
     f = (f * gain ** (f.ndim / 2)).to(x).flip(list(range(f.ndim)))
-    x = x.reshape(-1, 1, *x.shape[2:])
     if f.ndim == 2:
-        x = F.conv2d(x, f[None, None])
-    else:
-        x = F.conv2d(F.conv2d(x, f[None, None, None, :]), f[None, None, :, None])
-    x = x[:, :, ::down, ::down]
-    return x.reshape(batch, channels, *x.shape[2:])
+        return F.conv2d(x, f[None, None].expand(channels, 1, *f.shape), stride=down, groups=channels)
+    kernel = f[None, None].expand(channels, 1, len(f))
+    x = F.conv2d(x, kernel[:, :, None, :], stride=(1, down), groups=channels)
+    return F.conv2d(x, kernel[:, :, :, None], stride=(down, 1), groups=channels)
 
 
 def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | None, bias: torch.Tensor | None,
