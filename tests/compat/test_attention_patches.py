@@ -7,7 +7,6 @@ LoRA that makes the same change to the weights."""
 from __future__ import annotations
 
 import copy
-import shutil
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -16,40 +15,22 @@ import numpy as np
 import pytest
 import torch
 
-from engine.device import Devices
 from engine.sampling.ksampler import sample
 from engine.sd.attention import SpatialTransformer, attention
 from engine.sd.model import DiffusionModel
 from engine.sd.model_options import add_replace_patch, new_model_options
 from engine.sd.unet import UNetConfig, UNetModel
-from tests.compat.conftest import COMFY_PACKS
-from tests.compat.test_packs_model_patch import saved
-from tests.conftest import ROOT, serve, stop_server
+from tests.compat.conftest import DIGITS_CHECKPOINT, needs_digits, run_ok, saved_pixels, serve_packs
+from tests.conftest import stop_server
 from tests.factories import random_module
-from tests.server.api_client import run_prompt
 
-CHECKPOINT = ROOT / "models" / "checkpoints" / "atelier-digits.safetensors"
-if not CHECKPOINT.is_file():
-    pytest.skip("the digits checkpoint is not in models/", allow_module_level=True)
+pytestmark = needs_digits
+# ``model`` and ``conds`` (tests/compat/conftest.py): the shipped digits model and two random conditionings.
 
 # Two transformer blocks per transformer at the lower level and in the middle, so keys have indices 0 and 1.
 DEEP_UNET = UNetConfig(model_channels=32, channel_mult=(1, 2), num_res_blocks=1, transformer_depth=(1, 2),
                        transformer_depth_middle=2, context_dim=32, num_heads=8)
 Key = tuple[str, int, int]
-
-
-@pytest.fixture(scope="module")
-def model() -> DiffusionModel:
-    from engine.sd.checkpoint import read_checkpoint
-
-    return read_checkpoint(CHECKPOINT, Devices(cpu_only=True))[0]
-
-
-@pytest.fixture(scope="module")
-def conds(model) -> tuple[list, list]:
-    gen = torch.Generator().manual_seed(3)
-    dim = model.unet.config.context_dim
-    return [[torch.randn(1, 8, dim, generator=gen), {}]], [[torch.randn(1, 8, dim, generator=gen), {}]]
 
 
 @pytest.fixture(scope="module")
@@ -277,30 +258,22 @@ def test_patches_atelier_cannot_honour_still_raise_before_sampling(model, conds,
     assert "attn1_patch" not in str(raised.value).split("(")[0]  # honoured patches are not named as missing
 
 
-def write_diff_lora(path, model: DiffusionModel, suffix: str, scale: float) -> None:
+def diff_lora(model: DiffusionModel, suffix: str, scale: float) -> dict[str, torch.Tensor]:
     """A LoRA of full weight differences (``.diff``) that multiplies every UNet weight ending in ``suffix`` by
     ``scale``, under kohya's names."""
-    import safetensors.torch
-
     lora = {}
     for key, weight in model.unet.state_dict().items():
         if key.endswith(suffix):
             name = "lora_unet_" + key[: -len(".weight")].replace(".", "_")
             lora[name + ".diff"] = (weight.float() * (scale - 1)).contiguous()
-    safetensors.torch.save_file(lora, str(path))
+    return lora
 
 
 @pytest.fixture(scope="module")
 def pack_server(tmp_path_factory, model):
-    base = tmp_path_factory.mktemp("attention_pack")
-    shutil.copytree(COMFY_PACKS / "attention_pack", base / "custom_nodes" / "attention_pack")
-    models = base / "models"
-    (models / "checkpoints").mkdir(parents=True)
-    (models / "loras").mkdir()
-    shutil.copy(CHECKPOINT, models / "checkpoints" / CHECKPOINT.name)
-    write_diff_lora(models / "loras" / "self_values.safetensors", model, "attn1.to_v.weight", 0.5)
-    write_diff_lora(models / "loras" / "cross_values.safetensors", model, "attn2.to_v.weight", 0.5)
-    running = serve(base, "--custom-nodes-dir", str(base / "custom_nodes"), models_dir=models)
+    running = serve_packs(tmp_path_factory.mktemp("attention_pack"), "attention_pack", digits=True, loras={
+        "self_values.safetensors": diff_lora(model, "attn1.to_v.weight", 0.5),
+        "cross_values.safetensors": diff_lora(model, "attn2.to_v.weight", 0.5)})
     yield running
     stop_server(running)
 
@@ -313,7 +286,7 @@ def test_a_pack_attention_patch_and_replacement_equal_the_same_change_by_atelier
         "21": ["2", 0], "22": ["3", 0], "23": ["9", 0], "24": ["10", 0], "25": ["11", 0], "26": ["12", 0],
     }
     prompt = {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT.name}},
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": DIGITS_CHECKPOINT.name}},
         "4": {"class_type": "CLIPTextEncode", "inputs": {"text": "a handwritten digit 3", "clip": ["1", 1]}},
         "5": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
         "6": {"class_type": "EmptyLatentImage", "inputs": {"width": 32, "height": 32, "batch_size": 1}},
@@ -333,9 +306,8 @@ def test_a_pack_attention_patch_and_replacement_equal_the_same_change_by_atelier
         prompt[f"decode{node}"] = {"class_type": "VAEDecode", "inputs": {"samples": [node, 0], "vae": ["1", 2]}}
         prompt[f"save{node}"] = {"class_type": "SaveImage",
                                  "inputs": {"images": [f"decode{node}", 0], "filename_prefix": f"n{node}"}}
-    prompt_id, messages, _ = run_prompt(pack_server.url, pack_server.ws_url, prompt)
-    assert "execution_success" in [m["type"] for m in messages], messages
-    image = {node: saved(pack_server, prompt_id, f"save{node}") for node in patched}
+    prompt_id, _, _ = run_ok(pack_server, prompt)
+    image = {node: saved_pixels(pack_server, prompt_id, f"save{node}") for node in patched}
     assert image["20"].shape == (1, 32, 32, 3)
     assert np.array_equal(image["22"], image["21"])  # attn1 values halved by the pack, and by Atelier's LoRA
     assert np.array_equal(image["24"], image["23"])  # attn2 values, likewise

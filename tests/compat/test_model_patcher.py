@@ -9,35 +9,18 @@ import pytest
 import torch
 
 from compat.host import install_path
-from engine.device import Devices
 from engine.sampling.guidance import GuidedDenoiser
 from engine.sampling.ksampler import sample, sample_sigmas, schedule
 from engine.sampling.model_sampling import ModelSamplingDiscrete
 from engine.sampling.samplers import euler
 from engine.sd.model import DiffusionModel
 from engine.sd.weight_patches import apply_entries
-from tests.conftest import ROOT
+from tests.compat.conftest import needs_digits
 
-CHECKPOINT = ROOT / "models" / "checkpoints" / "atelier-digits.safetensors"
-if not CHECKPOINT.is_file():
-    pytest.skip("the digits checkpoint is not in models/", allow_module_level=True)
-
+pytestmark = needs_digits
+# ``model`` and ``conds`` (tests/compat/conftest.py): the shipped digits model and two random conditionings.
 install_path()
 KEY = "out.2.weight"  # the UNet's last convolution: every patch to it shows in the output
-
-
-@pytest.fixture(scope="module")
-def model() -> DiffusionModel:
-    from engine.sd.checkpoint import read_checkpoint
-
-    return read_checkpoint(CHECKPOINT, Devices(cpu_only=True))[0]
-
-
-@pytest.fixture(scope="module")
-def conds(model) -> tuple[list, list]:
-    gen = torch.Generator().manual_seed(3)
-    dim = model.unet.config.context_dim
-    return [[torch.randn(1, 8, dim, generator=gen), {}]], [[torch.randn(1, 8, dim, generator=gen), {}]]
 
 
 def run(model, conds, cfg: float = 5.0, steps: int = 3, mask=None) -> torch.Tensor:

@@ -6,7 +6,6 @@ progress and interrupts over the websocket."""
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,8 +15,8 @@ import pytest
 from PIL import Image
 from websockets.sync.client import connect
 
-from tests.compat.conftest import COMFY_PACKS
-from tests.conftest import InProcessServer, serve, stop_server
+from tests.compat.conftest import run_ok, serve_packs
+from tests.conftest import InProcessServer, stop_server
 from tests.factories import write_tiny_sd15_checkpoint
 from tests.server.api_client import get_json, http, run_prompt
 
@@ -27,16 +26,13 @@ PACKS = ("folder_lists_pack", "progress_pack")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
     base = tmp_path_factory.mktemp("packs")
-    custom_nodes = base / "custom_nodes"
-    for pack in PACKS:
-        shutil.copytree(COMFY_PACKS / pack, custom_nodes / pack)
     models = base / "models"
     write_tiny_sd15_checkpoint(models / "checkpoints" / "tiny.safetensors")
     for name in ("pack_models/a.pack", "pack_models/notes.txt", "pack_models_extra/sub/c.pack",
                  "more_checkpoints/extra.safetensors"):
         (models / name).parent.mkdir(parents=True, exist_ok=True)
         (models / name).write_bytes(b"")
-    running = serve(base, "--custom-nodes-dir", str(custom_nodes))
+    running = serve_packs(base, *PACKS)
     yield running
     stop_server(running)
 
@@ -85,8 +81,7 @@ def test_a_workflow_with_the_folder_pack_agrees_with_atelier(server):
         "6": {"class_type": "SaveImage", "inputs": {"images": ["4", 0], "filename_prefix": "pack"}},
         "7": {"class_type": "SaveImage", "inputs": {"images": ["5", 0], "filename_prefix": "atelier"}},
     }
-    _, messages, _ = run_prompt(server.url, server.ws_url, prompt)
-    assert "execution_success" in [m["type"] for m in messages], messages
+    _, messages, _ = run_ok(server, prompt)
     assert executed_output(messages, "1")["text"] == [
         str((models / "checkpoints" / "tiny.safetensors").resolve()),
         str((models / "pack_models_extra" / "sub" / "c.pack").resolve())]

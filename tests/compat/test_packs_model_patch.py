@@ -5,60 +5,28 @@ KSAMPLER runs in Atelier's SamplerCustom and Atelier's SAMPLER runs in its ``com
 
 from __future__ import annotations
 
-import io
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
-from PIL import Image
 
-from tests.compat.conftest import COMFY_PACKS
-from tests.conftest import ROOT, serve, stop_server
-from tests.server.api_client import get_json, http, run_prompt, view_url
+from tests.compat.conftest import DIGITS_CHECKPOINT, kohya_lora, needs_digits, run_ok, saved_pixels, serve_packs
+from tests.conftest import stop_server
+from tests.server.api_client import get_json
 
-CHECKPOINT = ROOT / "models" / "checkpoints" / "atelier-digits.safetensors"
+pytestmark = needs_digits
+CHECKPOINT = DIGITS_CHECKPOINT.name
 PACKS = ("model_patch_pack", "custom_sampler_pack")
 LORA = "digits_unet.safetensors"
-
-if not CHECKPOINT.is_file():
-    pytest.skip("the shipped digits checkpoint is not in models/", allow_module_level=True)
-
-
-def write_lora(path: Path) -> None:
-    """A kohya-style LoRA for two cross-attention projections of the digits UNet."""
-    import safetensors.torch
-    import torch
-
-    gen = torch.Generator().manual_seed(5)
-    lora = {}
-    for name in ("lora_unet_input_blocks_1_1_transformer_blocks_0_attn2_to_k",
-                 "lora_unet_input_blocks_1_1_transformer_blocks_0_attn2_to_v"):
-        lora[name + ".lora_up.weight"] = torch.randn(64, 4, generator=gen)
-        lora[name + ".lora_down.weight"] = torch.randn(4, 32, generator=gen)
-        lora[name + ".alpha"] = torch.tensor(4.0)
-    safetensors.torch.save_file(lora, str(path))
+# Two cross-attention projections of the digits UNet, (out, in) features.
+UNET_LORA = {"lora_unet_input_blocks_1_1_transformer_blocks_0_attn2_to_k": (64, 32),
+             "lora_unet_input_blocks_1_1_transformer_blocks_0_attn2_to_v": (64, 32)}
 
 
 @pytest.fixture(scope="module")
 def pack_server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("model_patch_packs")
-    custom_nodes = base / "custom_nodes"
-    for pack in PACKS:
-        shutil.copytree(COMFY_PACKS / pack, custom_nodes / pack)
-    models = base / "models"
-    (models / "checkpoints").mkdir(parents=True)
-    (models / "loras").mkdir()
-    shutil.copy(CHECKPOINT, models / "checkpoints" / CHECKPOINT.name)
-    write_lora(models / "loras" / LORA)
-    running = serve(base, "--custom-nodes-dir", str(custom_nodes), models_dir=models)
+    running = serve_packs(tmp_path_factory.mktemp("model_patch_packs"), *PACKS, digits=True,
+                          loras={LORA: kohya_lora(UNET_LORA, seed=5)})
     yield running
     stop_server(running)
-
-
-def saved(server, prompt_id: str, node_id: str) -> np.ndarray:
-    images = get_json(f"{server.url}/history/{prompt_id}")[prompt_id]["outputs"][node_id]["images"]
-    return np.stack([np.asarray(Image.open(io.BytesIO(http(view_url(server.url, image))[1]))) for image in images])
 
 
 def common(prompt: dict) -> dict:
@@ -66,7 +34,7 @@ def common(prompt: dict) -> dict:
     output named in ``prompt["_save"]``."""
     saves = prompt.pop("_save")
     nodes = {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT.name}},
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
         "4": {"class_type": "CLIPTextEncode", "inputs": {"text": "a handwritten digit 5", "clip": ["1", 1]}},
         "5": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
         "6": {"class_type": "EmptyLatentImage", "inputs": {"width": 32, "height": 32, "batch_size": 1}},
@@ -95,12 +63,6 @@ def patch_prompt(strength: float, output_scale: float) -> dict:
     })
 
 
-def run(server, prompt: dict) -> tuple[str, list]:
-    prompt_id, messages, _ = run_prompt(server.url, server.ws_url, prompt)
-    assert "execution_success" in [m["type"] for m in messages], messages
-    return prompt_id, messages
-
-
 def test_the_packs_load(pack_server):
     plugins = get_json(pack_server.url + "/api/atelier/plugins")
     assert not [f for f in plugins.get("failures", []) if f.get("module") in PACKS], plugins
@@ -110,17 +72,17 @@ def test_the_packs_load(pack_server):
 
 
 def test_add_patches_of_a_lora_equals_atelier_lora_loader_and_the_wrapper_takes_effect(pack_server):
-    prompt_id, _ = run(pack_server, patch_prompt(1.0, 1.0))
-    atelier, pack = saved(pack_server, prompt_id, "save7"), saved(pack_server, prompt_id, "save8")
+    prompt_id, _, _ = run_ok(pack_server, patch_prompt(1.0, 1.0))
+    atelier, pack = saved_pixels(pack_server, prompt_id, "save7"), saved_pixels(pack_server, prompt_id, "save8")
     assert atelier.shape == (1, 32, 32, 3) and np.array_equal(atelier, pack)
 
-    plain_id, _ = run(pack_server, patch_prompt(0.0, 1.0))
-    plain = saved(pack_server, plain_id, "save8")
-    assert np.array_equal(plain, saved(pack_server, plain_id, "save7"))
+    plain_id, _, _ = run_ok(pack_server, patch_prompt(0.0, 1.0))
+    plain = saved_pixels(pack_server, plain_id, "save8")
+    assert np.array_equal(plain, saved_pixels(pack_server, plain_id, "save7"))
     assert not np.array_equal(plain, pack)  # the LoRA changed the picture in both
 
-    scaled_id, _ = run(pack_server, patch_prompt(1.0, 0.8))
-    assert not np.array_equal(saved(pack_server, scaled_id, "save8"), pack)  # the pack's wrapper ran
+    scaled_id, _, _ = run_ok(pack_server, patch_prompt(1.0, 0.8))
+    assert not np.array_equal(saved_pixels(pack_server, scaled_id, "save8"), pack)  # the pack's wrapper ran
 
 
 def test_a_pack_ksampler_runs_in_atelier_sampler_custom_and_atelier_sampler_in_the_pack(pack_server):
@@ -136,9 +98,9 @@ def test_a_pack_ksampler_runs_in_atelier_sampler_custom_and_atelier_sampler_in_t
         "12": {"class_type": "PackSamplerCustom|custom_sampler_pack", "inputs": {**custom, "sampler": ["7", 0]}},
         "_save": ["9", "11", "12"],
     })
-    prompt_id, messages = run(pack_server, prompt)
-    atelier = saved(pack_server, prompt_id, "save9")
-    assert np.array_equal(saved(pack_server, prompt_id, "save11"), atelier)
-    assert np.array_equal(saved(pack_server, prompt_id, "save12"), atelier)
+    prompt_id, messages, _ = run_ok(pack_server, prompt)
+    atelier = saved_pixels(pack_server, prompt_id, "save9")
+    assert np.array_equal(saved_pixels(pack_server, prompt_id, "save11"), atelier)
+    assert np.array_equal(saved_pixels(pack_server, prompt_id, "save12"), atelier)
     steps = [m["data"]["value"] for m in messages if m["type"] == "progress" and m["data"]["node"] == "12"]
     assert steps == [1, 2, 3]  # latent_preview's callback reports on the pack's node

@@ -4,65 +4,28 @@ messages, each checked against the same work done by Atelier's own nodes on the 
 
 from __future__ import annotations
 
-import io
 import json
-import shutil
 import struct
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from tests.compat.conftest import COMFY_PACKS
-from tests.conftest import ROOT, serve, stop_server
-from tests.server.api_client import get_json, http, run_prompt, view_url
+from tests.compat.conftest import DIGITS_CHECKPOINT, digits_style_lora, needs_digits, run_ok, saved_pixels, serve_packs
+from tests.conftest import stop_server
+from tests.server.api_client import get_json, http, run_prompt
 
-CHECKPOINT = ROOT / "models" / "checkpoints" / "atelier-digits.safetensors"
+pytestmark = needs_digits
+CHECKPOINT = DIGITS_CHECKPOINT.name
 PACKS = ("subclass_pack", "ksampler_pack", "routes_pack")
-
-if not CHECKPOINT.is_file():
-    pytest.skip("the shipped digits checkpoint is not in models/", allow_module_level=True)
-
-
-def write_lora(path: Path) -> None:
-    """A kohya-style LoRA for one cross-attention key and one text-encoder projection of the digits model."""
-    import safetensors.torch
-    import torch
-
-    gen = torch.Generator().manual_seed(3)
-    lora = {}
-    for name, (out_features, in_features) in {
-            "lora_unet_input_blocks_1_1_transformer_blocks_0_attn2_to_k": (64, 32),
-            "lora_te_text_model_encoder_layers_0_self_attn_q_proj": (32, 32)}.items():
-        lora[name + ".lora_up.weight"] = torch.randn(out_features, 4, generator=gen)
-        lora[name + ".lora_down.weight"] = torch.randn(4, in_features, generator=gen)
-        lora[name + ".alpha"] = torch.tensor(4.0)
-    safetensors.torch.save_file(lora, str(path))
 
 
 @pytest.fixture(scope="module")
 def pack_server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("packs")
-    custom_nodes = base / "custom_nodes"
-    for pack in PACKS:
-        shutil.copytree(COMFY_PACKS / pack, custom_nodes / pack)
-    models = base / "models"
-    (models / "checkpoints").mkdir(parents=True)
-    (models / "loras").mkdir()
-    shutil.copy(CHECKPOINT, models / "checkpoints" / CHECKPOINT.name)  # a link would lead out of the folder
-    write_lora(models / "loras" / "digits_style.safetensors")
-    running = serve(base, "--custom-nodes-dir", str(custom_nodes), models_dir=models)
+    running = serve_packs(tmp_path_factory.mktemp("packs"), *PACKS, digits=True,
+                          loras={"digits_style.safetensors": digits_style_lora()})
     yield running
     stop_server(running)
-
-
-def saved_pixels(server, prompt_id: str, node_id: str) -> np.ndarray:
-    entry = get_json(f"{server.url}/history/{prompt_id}")[prompt_id]
-    images = entry["outputs"][node_id]["images"]
-    return np.stack([np.asarray(Image.open(io.BytesIO(http(view_url(server.url, image))[1])))
-                     for image in images])
 
 
 SAMPLING = {"seed": 11, "steps": 3, "cfg": 5.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0}
@@ -73,7 +36,7 @@ def sampler_prompt() -> dict:
     lora = {"model": ["1", 0], "clip": ["1", 1], "lora_name": "digits_style.safetensors", "strength_model": 1.0,
             "strength_clip": 1.0}
     return {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT.name}},
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
         "2": {"class_type": "LoraLoader", "inputs": lora},
         "3": {"class_type": "LoraLoaderWithNote|subclass_pack", "inputs": {**lora, "note": "from the pack"}},
         "4": {"class_type": "CLIPTextEncode", "inputs": {"text": "a handwritten digit 3", "clip": ["2", 1]}},
@@ -107,8 +70,7 @@ def test_the_packs_load_and_list_their_nodes(pack_server):
 
 def test_subclassed_lora_loader_encode_and_common_ksampler_equal_ateliers_nodes(pack_server):
     prompt = sampler_prompt()
-    prompt_id, messages, _ = run_prompt(pack_server.url, pack_server.ws_url, prompt)
-    assert "execution_success" in [m["type"] for m in messages], messages
+    prompt_id, _, _ = run_ok(pack_server, prompt)
     atelier, pack = saved_pixels(pack_server, prompt_id, "12"), saved_pixels(pack_server, prompt_id, "13")
     assert atelier.shape == (1, 32, 32, 3)
     assert np.array_equal(atelier, pack)

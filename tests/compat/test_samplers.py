@@ -12,33 +12,17 @@ import torch
 from compat import COMFYUI_MODULES
 from compat.host import install_path
 from core.context import ExecutionContext, enter_context, leave_context
-from engine.device import Devices
 from engine.sampling import ksampler
 from engine.sampling.guidance import GuidedDenoiser
 from engine.sampling.names import SAMPLER_NAMES, SCHEDULER_NAMES
 from engine.sampling.schedulers import get_sigmas
+from tests.compat.conftest import needs_digits
 from tests.conftest import ROOT
 
-CHECKPOINT = ROOT / "models" / "checkpoints" / "atelier-digits.safetensors"
-if not CHECKPOINT.is_file():
-    pytest.skip("the digits checkpoint is not in models/", allow_module_level=True)
-
+pytestmark = needs_digits
+# ``model`` and ``conds`` (tests/compat/conftest.py): the shipped digits model and two random conditionings.
 install_path()
 LATENT = torch.zeros(1, 4, 4, 4)
-
-
-@pytest.fixture(scope="module")
-def model():
-    from engine.sd.checkpoint import read_checkpoint
-
-    return read_checkpoint(CHECKPOINT, Devices(cpu_only=True))[0]
-
-
-@pytest.fixture(scope="module")
-def conds(model) -> tuple[list, list]:
-    gen = torch.Generator().manual_seed(3)
-    dim = model.unet.config.context_dim
-    return [[torch.randn(1, 8, dim, generator=gen), {}]], [[torch.randn(1, 8, dim, generator=gen), {}]]
 
 
 def noise() -> torch.Tensor:

@@ -9,14 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.compat.test_v3_api import custom_nodes, history_of
-from tests.conftest import InProcessServer, serve, stop_server
+from tests.compat.conftest import history_of, serve_packs
+from tests.conftest import InProcessServer, stop_server
 from tests.server.api_client import get_json, http
 
 
 @pytest.fixture
 def server(tmp_path) -> Iterator[InProcessServer]:
-    running = serve(tmp_path, "--custom-nodes-dir", str(custom_nodes(tmp_path, "v3_pack")))
+    running = serve_packs(tmp_path, "v3_pack")
     yield running
     stop_server(running)
 

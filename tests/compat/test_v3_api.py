@@ -4,52 +4,25 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import shutil
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from tests.compat.conftest import COMFY_PACKS
-from tests.conftest import InProcessServer, serve, stop_server
-from tests.server.api_client import get_json, http, run_prompt, view_url
+from tests.compat.conftest import history_of, serve_packs, view_pixels
+from tests.conftest import InProcessServer, stop_server
+from tests.server.api_client import get_json, http
 
 PACKS = ("v3_pack", "v3_entrypoint_pack")
 
 
-def custom_nodes(base: Path, *packs: str) -> Path:
-    """A ``custom_nodes`` folder holding copies of the named test packs."""
-    folder = base / "custom_nodes"
-    for pack in packs:
-        shutil.copytree(COMFY_PACKS / pack, folder / pack)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
-    base = tmp_path_factory.mktemp("v3")
-    running = serve(base, "--custom-nodes-dir", str(custom_nodes(base, *PACKS)))
+    running = serve_packs(tmp_path_factory.mktemp("v3"), *PACKS)
     yield running
     stop_server(running)
-
-
-def history_of(server: InProcessServer, prompt: dict) -> tuple[dict, list[str]]:
-    prompt_id, messages, _ = run_prompt(server.url, server.ws_url, prompt)
-    executed = [m["data"]["node"] for m in messages if m["type"] == "executing" and m["data"]["node"]]
-    history = get_json(f"{server.url}/history/{prompt_id}")[prompt_id]
-    assert history["status"]["status_str"] == "success", history["status"]
-    return history["outputs"], executed
-
-
-def pixels(server: InProcessServer, image: dict) -> np.ndarray:
-    status, body = http(view_url(server.url, image))
-    assert status == 200
-    return np.asarray(Image.open(io.BytesIO(body)))
 
 
 def test_both_packs_load_and_the_extension_was_loaded(server):
@@ -110,9 +83,9 @@ def test_v3_nodes_run_as_atelier_nodes_do_the_same_work(server):
     }
     outputs, executed = history_of(server, prompt)
     assert "3" not in executed and "4" not in executed  # the branch PickImageV3 did not ask for never ran
-    picked = [pixels(server, image) for image in outputs["6"]["images"]]
-    reference = [pixels(server, image) for image in outputs["13"]["images"]]
-    previewed = [pixels(server, image) for image in outputs["7"]["images"]]
+    picked = [view_pixels(server, image) for image in outputs["6"]["images"]]
+    reference = [view_pixels(server, image) for image in outputs["13"]["images"]]
+    previewed = [view_pixels(server, image) for image in outputs["7"]["images"]]
     assert len(picked) == len(reference) == len(previewed) == 2
     for ours, theirs, shown in zip(picked, reference, previewed, strict=True):
         assert ours.shape == (32, 48, 3)
@@ -125,7 +98,7 @@ def test_v3_nodes_run_as_atelier_nodes_do_the_same_work(server):
     prompt["5"]["inputs"]["use_first"] = False  # now the other branch runs and the V3 one is not asked for
     outputs, executed = history_of(server, prompt)
     assert "3" in executed and "4" in executed
-    np.testing.assert_array_equal(pixels(server, outputs["6"]["images"][0]), np.full((8, 8, 3), (0, 255, 255)))
+    np.testing.assert_array_equal(view_pixels(server, outputs["6"]["images"][0]), np.full((8, 8, 3), (0, 255, 255)))
 
 
 def test_validate_inputs_refuses_and_fingerprint_inputs_caches(server):
