@@ -2,7 +2,10 @@
 time to open the workflow, frame intervals while panning, zooming and dragging a node, and the time from each
 keystroke to the next paint while typing 50 characters into a prompt. Prints figures and the CPU model.
 
-    .venv/bin/python bench/bench_editor.py [--nodes 300] [--dist DIR]
+    .venv/bin/python bench/bench_editor.py [--nodes 300] [--layout root|subgraph|instances] [--dist DIR]
+
+``--layout subgraph`` puts the nodes inside one subgraph and types there with it open; ``instances`` adds 40
+instances of a small subgraph with a promoted prompt beside them (what a subgraph instance costs per key).
 
 ``--dist`` serves the editor's files from another build (e.g. ``vite build --outDir DIR``), to compare builds
 without touching web/dist; the API still comes from the server.
@@ -41,6 +44,10 @@ DROP_JSON = """text => { const transfer = new DataTransfer();
 RECORD_KEYSTROKES = """() => { const keys = window.__keys = []; const longTasks = window.__longTasks = [];
   new PerformanceObserver((list) => { for (const entry of list.getEntries()) longTasks.push(entry.duration); })
     .observe({ type: "longtask" });
+  // The edit's own work: from the input event reaching the page to its end (React renders and commits in it).
+  const scripts = window.__scripts = []; let inputAt = 0;
+  document.addEventListener("input", () => { inputAt = performance.now(); }, { capture: true });
+  window.addEventListener("input", () => scripts.push(performance.now() - inputAt));
   document.addEventListener("keydown", (event) => {
     const start = event.timeStamp;
     requestAnimationFrame(() => { const channel = new MessageChannel();
@@ -92,6 +99,49 @@ def tiled_workflow(copies: int) -> dict:
     return doc
 
 
+def _link_object(link: list) -> dict:
+    return dict(zip(("id", "origin_id", "origin_slot", "target_id", "target_slot", "type"), link, strict=True))
+
+
+def inside_subgraph(doc: dict) -> tuple[dict, int]:
+    """``doc``'s nodes and links also as a subgraph, instanced by one more node of the root: (workflow, its id)."""
+    instance = doc["last_node_id"] + 1
+    definition = {"id": "b0000000-0000-4000-8000-000000000001", "version": 1, "name": "Everything",
+                  "nodes": doc["nodes"], "links": [_link_object(link) for link in doc["links"]],
+                  "inputNode": {"id": -10, "bounding": [-300, 0, 120, 60]},
+                  "outputNode": {"id": -20, "bounding": [11000, 0, 120, 60]},
+                  "inputs": [], "outputs": [], "widgets": [], "groups": [], "config": {}, "extra": {}}
+    bottom = max(node["pos"][1] for node in doc["nodes"]) + 900
+    node = {"id": instance, "type": definition["id"], "pos": [0, bottom], "size": [240, 80], "flags": {},
+            "order": 0, "mode": 0, "properties": {}, "inputs": [], "outputs": []}
+    root = {**doc, "nodes": [*doc["nodes"], node], "last_node_id": instance,
+            "definitions": {"subgraphs": [definition]}}
+    return root, instance
+
+
+def with_prompt_instances(doc: dict, count: int) -> dict:
+    """``doc`` and ``count`` instances of a subgraph holding a CLIPTextEncode whose text is promoted."""
+    definition = {"id": "b0000000-0000-4000-8000-000000000002", "version": 1, "name": "Prompt",
+                  "nodes": [{"id": 1, "type": "CLIPTextEncode", "pos": [0, 0], "size": [300, 120], "flags": {},
+                             "order": 0, "mode": 0, "properties": {}, "widgets_values": [""],
+                             "inputs": [{"name": "clip", "type": "CLIP", "link": None},
+                                        {"name": "text", "type": "STRING", "link": 1, "widget": {"name": "text"}}],
+                             "outputs": [{"name": "CONDITIONING", "type": "CONDITIONING", "links": []}]}],
+                  "links": [_link_object([1, -10, 0, 1, 1, "STRING"])],
+                  "inputNode": {"id": -10, "bounding": [-300, 0, 120, 60]},
+                  "outputNode": {"id": -20, "bounding": [500, 0, 120, 60]},
+                  "inputs": [{"id": "in-text", "name": "text", "type": "STRING", "linkIds": [1]}], "outputs": [],
+                  "widgets": [], "groups": [], "config": {}, "extra": {}}
+    first = doc["last_node_id"] + 1
+    bottom = max(node["pos"][1] for node in doc["nodes"]) + 900
+    instances = [{"id": first + k, "type": definition["id"], "pos": [(k % 10) * 400, bottom + (k // 10) * 300],
+                  "size": [300, 120], "flags": {}, "order": 0, "mode": 0, "properties": {},
+                  "inputs": [{"name": "text", "type": "STRING", "link": None, "widget": {"name": "text"}}],
+                  "outputs": [], "widgets_values": [f"prompt {k}"]} for k in range(count)]
+    return {**doc, "nodes": doc["nodes"] + instances, "last_node_id": first + count - 1,
+            "definitions": {"subgraphs": [definition]}}
+
+
 def frame_figures(page, action) -> tuple[float, float, float]:
     """Runs ``action`` while recording animation frames: (frames per second, median and 95th-percentile interval ms)."""
     page.evaluate(RECORD_FRAMES)
@@ -122,20 +172,29 @@ def typing_figures(page, selector: str) -> str:
     elapsed = time.perf_counter() - started
     keys = page.evaluate("() => window.__keys")
     long_tasks = page.evaluate("() => window.__longTasks")
+    scripts = page.evaluate("() => window.__scripts")
     if not field.input_value().endswith(TYPED):
         raise RuntimeError(f"the prompt reads {field.input_value()!r} after typing")
     return (f"keystroke to paint median {statistics.median(keys):5.1f} ms, 95th pct {percentile(keys, 0.95):6.1f} ms, "
-            f"max {max(keys):6.1f} ms; {len(long_tasks)} long tasks ({sum(long_tasks):.0f} ms); "
+            f"max {max(keys):6.1f} ms; script per key median {statistics.median(scripts):5.1f} ms, "
+            f"95th pct {percentile(scripts, 0.95):5.1f} ms; {len(long_tasks)} long tasks ({sum(long_tasks):.0f} ms); "
             f"{len(TYPED)} keys in {elapsed:.1f} s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=300)
+    parser.add_argument("--layout", choices=("root", "subgraph", "instances"), default="root")
     parser.add_argument("--dist", type=Path, help="serve the editor's files from this build instead of web/dist")
     args = parser.parse_args()
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     doc = tiled_workflow(-(-args.nodes // 7))
+    last, nodes, links = doc["nodes"][-1]["id"], len(doc["nodes"]), len(doc["links"])
+    instance = None
+    if args.layout == "subgraph":
+        doc, instance = inside_subgraph(doc)
+    elif args.layout == "instances":
+        doc = with_prompt_instances(doc, 40)
     base = Path(tempfile.mkdtemp())
     server = start_server(base)
     try:
@@ -150,13 +209,17 @@ def main() -> None:
             page.dispatch_event("[data-testid=canvas]", "drop",
                                 {"dataTransfer": page.evaluate_handle(DROP_JSON, json.dumps(doc))})
             page.wait_for_function("() => document.querySelector('.tabs').innerText.includes('big')")
+            if instance is not None:  # with the root's nodes in view, open the subgraph
+                page.locator(".react-flow__controls-fitview").click()
+                page.click(f"[data-testid=open-subgraph-{instance}]")
+                page.wait_for_selector("[data-testid=breadcrumbs]")
             page.locator(".react-flow__controls-fitview").click()
-            page.wait_for_selector(f"[data-testid=node-{doc['nodes'][-1]['id']}]")
+            page.wait_for_selector(f"[data-testid=node-{last}]")
             opened = time.perf_counter() - started
             page.wait_for_timeout(1000)
             shown = page.locator(".react-flow__node").count()
-            print(f"CPU: {cpu_model()}; editor from {args.dist or 'web/dist'}")
-            print(f"{len(doc['nodes'])} nodes, {len(doc['links'])} links; {shown} rendered after fit view; "
+            print(f"CPU: {cpu_model()}; editor from {args.dist or 'web/dist'}; layout {args.layout}")
+            print(f"{nodes} nodes, {links} links; {shown} rendered after fit view; "
                   f"opened and fitted in {opened * 1000:.0f} ms")
 
             def pan() -> None:

@@ -1,6 +1,6 @@
 // The canvas: React Flow over the active workflow document.
 import {
-  Background, type Connection, Controls, type Edge, type EdgeChange, MiniMap, type NodeChange, ReactFlow,
+  Background, type Connection, Controls, type Edge, type EdgeChange, MiniMap, type Node, type NodeChange, ReactFlow,
   useReactFlow,
 } from "@xyflow/react";
 import { type DragEvent, type MouseEvent as ReactMouseEvent, useCallback, useEffect, useMemo, useRef, useState } from "react";
@@ -45,7 +45,11 @@ export function Canvas() {
   }, [tabId, level, flow]);
 
   const groupNodes = useMemo(() => toGroupNodes(doc?.groups ?? [], selectedGroups), [doc?.groups, selectedGroups]);
-  const graphNodes = useMemo(() => toFlowNodes(doc?.nodes ?? [], selected), [doc?.nodes, selected]);
+  const shownNodes = useRef<Node[]>([]);
+  const graphNodes = useMemo(() => {
+    shownNodes.current = toFlowNodes(doc?.nodes ?? [], selected, shownNodes.current);
+    return shownNodes.current;
+  }, [doc?.nodes, selected]);
   const nodes = useMemo(() => [...groupNodes, ...graphNodes], [groupNodes, graphNodes]);
   const waypoints = useMemo(() => (doc ? linkWaypoints(doc) : new Map()), [doc?.extra]);
   const edges = useMemo(() => toFlowEdges(doc?.links ?? [], waypoints), [doc?.links, waypoints]);

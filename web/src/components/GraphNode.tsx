@@ -71,12 +71,16 @@ function NoteBody({ node }: { node: UINode }) {
   );
 }
 
+/** The document's subgraph definitions: all that an instance's widgets read, so an edit elsewhere in the
+ * document (which keeps the definitions object) re-renders none of the instances. */
+const selectDefinitions = (s: State) => activeTab(s)?.doc.definitions;
+
 /** The widgets an instance shows: those of its inputs that are promoted inner widgets and are not linked. */
 function PromotedWidgets({ node }: { node: UINode }) {
   const defs = useStore((s) => s.defs);
-  const doc = useStore((s) => activeTab(s)?.doc);
+  const definitions = useStore(selectDefinitions);
+  const doc = { definitions };
   const values = Array.isArray(node.widgets_values) ? node.widgets_values : [];
-  if (!doc) return null;
   return (
     <>
       {(node.inputs ?? []).map((slot, index) => {
@@ -98,11 +102,10 @@ function PromotedWidgets({ node }: { node: UINode }) {
 /** The widgets of an instance whose promoted widgets are listed in ``properties.proxyWidgets``. */
 function ProxyWidgets({ node }: { node: UINode }) {
   const defs = useStore((s) => s.defs);
-  const doc = useStore((s) => activeTab(s)?.doc);
-  if (!doc) return null;
+  const definitions = useStore(selectDefinitions);
   return (
     <>
-      {proxyWidgets(doc, node, defs).map((shown) => {
+      {proxyWidgets({ definitions }, node, defs).map((shown) => {
         const change = (value: unknown) => editDoc((d) => setProxyWidget(d, openPath(), node.id, shown, value, getState().defs));
         return <Widget key={shown.index} nodeId={node.id} widget={{ ...shown.widget, name: shown.label }} value={shown.value} onChange={change} />;
       })}
@@ -127,8 +130,8 @@ export const GraphNode = memo(function GraphNode({ data, selected }: NodeProps) 
   const key = prefix ? `${prefix}:${nodeId}` : String(nodeId);
   const def = useStore((s) => (node ? s.defs[node.type] : undefined));
   const subgraph: SubgraphDef | undefined = useStore((s) => {
-    const doc = activeTab(s)?.doc;
-    return doc && node ? subgraphOf(doc, node) : undefined;
+    const definitions = selectDefinitions(s);
+    return definitions && node ? subgraphOf({ definitions }, node) : undefined;
   });
   const running = useStore((s) => s.run.executing === key || Boolean(subgraph && s.run.executing?.startsWith(`${key}:`)));
   const cached = useStore((s) => s.run.cached.includes(key));

@@ -6,7 +6,7 @@ import { convertSelection } from "../state/subgraphActions";
 import { activeTab, openTab, setState, useStore } from "../state/store";
 
 export function Toolbar() {
-  const tab = useStore((s) => activeTab(s));
+  const name = useStore((s) => activeTab(s)?.name); // not the tab, which every edit renews
   const remaining = useStore((s) => s.queueRemaining);
   const connected = useStore((s) => s.connected);
   const selected = useStore((s) => s.selected.length > 0);
@@ -16,7 +16,7 @@ export function Toolbar() {
       <strong className="brand">Atelier</strong>
       <button data-testid="queue-button" className="primary" onClick={() => void queuePrompt()} title="Ctrl+Enter">Queue</button>
       <span className="queue-count">{remaining} in queue</span>
-      <input data-testid="workflow-name" className="name" value={tab?.name ?? ""} onChange={(e) => {
+      <input data-testid="workflow-name" className="name" value={name ?? ""} onChange={(e) => {
         const name = e.target.value;
         setState((s) => ({ tabs: s.tabs.map((t) => (t.id === s.active ? { ...t, name, dirty: true } : t)) }));
       }} />

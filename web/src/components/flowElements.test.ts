@@ -26,6 +26,16 @@ describe("React Flow elements of a document", () => {
     expect(renewed(edges, flowEdgesOf(edited))).toEqual([]);
   });
 
+  it("given the nodes on the canvas, a widget edit gives that very array back, and a move renews only the node", () => {
+    const doc = graph();
+    const shown = toFlowNodes(doc.nodes, []);
+    expect(toFlowNodes(setWidget(doc, 6, 0, "a fox in the snow").nodes, [], shown)).toBe(shown);
+    const moved = toFlowNodes(moveNodes(doc, new Map([[5, [1, 2]]])).nodes, [], shown);
+    expect(moved).not.toBe(shown);
+    expect(renewed(shown, moved)).toEqual(["5"]);
+    expect(toFlowNodes(doc.nodes, [3], shown)).not.toBe(shown);
+  });
+
   it("the same document gives the very same objects", () => {
     const doc = graph();
     const nodes = flowNodesOf(doc);

@@ -13,11 +13,22 @@ const flowNodes = new WeakMap<UINode, Node>();
 const flowGroups = new WeakMap<UIGroup, Node>();
 const flowEdges = new WeakMap<UILink, Edge>();
 
+/** Whether ``flow`` draws ``node`` as it is now: same place, size and selection. */
+function drawsAsIs(flow: Node, node: UINode, selected: boolean): boolean {
+  return flow.selected === selected && flow.position.x === node.pos[0] && flow.position.y === node.pos[1]
+    && flow.measured?.width === node.size[0] && flow.measured?.height === node.size[1];
+}
+
 /** Measured sizes live in the document (node.size) and come back as ``measured``, which React Flow needs on
- * controlled nodes to keep their handle positions (edges) and to draw the minimap. */
-function toFlowNode(node: UINode, selected: boolean): Node {
+ * controlled nodes to keep their handle positions (edges) and to draw the minimap. ``before``: the node's React
+ * Flow object on the canvas now, kept when the edit changed nothing React Flow draws (a widget's value). */
+function toFlowNode(node: UINode, selected: boolean, before: Node | undefined): Node {
   const cached = flowNodes.get(node);
   if (cached?.selected === selected) return cached;
+  if (before && drawsAsIs(before, node, selected)) {
+    flowNodes.set(node, before);
+    return before;
+  }
   const boundary = isBoundary(node.id); // a subgraph's inputs or outputs, drawn inside it
   const created: Node = {
     id: String(node.id), type: boundary ? "boundary" : "atelier", position: { x: node.pos[0], y: node.pos[1] },
@@ -28,9 +39,13 @@ function toFlowNode(node: UINode, selected: boolean): Node {
   return created;
 }
 
-export function toFlowNodes(nodes: UINode[], selected: number[]): Node[] {
+/** React Flow's nodes for ``nodes``; ``previous`` itself when every one of them is unchanged: typing into a
+ * widget then leaves React Flow alone, where a new array makes it look over every node and edge on each key. */
+export function toFlowNodes(nodes: UINode[], selected: number[], previous: Node[] = []): Node[] {
   const chosen = new Set(selected);
-  return nodes.map((node) => toFlowNode(node, chosen.has(node.id)));
+  const before = new Map(previous.map((flow) => [flow.id, flow]));
+  const next = nodes.map((node) => toFlowNode(node, chosen.has(node.id), before.get(String(node.id))));
+  return next.length === previous.length && next.every((flow, i) => flow === previous[i]) ? previous : next;
 }
 
 function toGroupNode(group: UIGroup, index: number, selected: boolean): Node {

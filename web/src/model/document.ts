@@ -24,10 +24,15 @@ const nodeIndexes = new WeakMap<UINode[], Map<number, UINode>>();
 /** Node ``id`` of ``doc``, through an index built once per nodes array: every node on the canvas looks itself up
  * after each change, and a search each would cost the square of the graph's size. */
 export function nodeById(doc: UIWorkflow, id: number): UINode | undefined {
-  let index = nodeIndexes.get(doc.nodes);
+  return nodeIn(doc.nodes, id);
+}
+
+/** Node ``id`` of a list of nodes (a graph's or a subgraph definition's), through the same index. */
+export function nodeIn(nodes: UINode[], id: number): UINode | undefined {
+  let index = nodeIndexes.get(nodes);
   if (!index) {
-    index = new Map(doc.nodes.map((node) => [node.id, node]));
-    nodeIndexes.set(doc.nodes, index);
+    index = new Map(nodes.map((node) => [node.id, node]));
+    nodeIndexes.set(nodes, index);
   }
   return index.get(id);
 }

@@ -5,7 +5,7 @@
 // instance, as the server does, so it is shown and edited there.
 import { withNode } from "./document";
 import type { NodeDef, WidgetDef } from "./nodeDefs";
-import { promotedValueIndex, promotedWidget, subgraphOf, widgetValue, withGraph } from "./subgraphs";
+import { type Definitions, promotedValueIndex, promotedWidget, subgraphOf, widgetValue, withGraph } from "./subgraphs";
 import type { SubgraphDef, UINode, UIWorkflow } from "./types";
 
 export const SUBGRAPH_INPUT_ENTRY = "-1";
@@ -44,7 +44,7 @@ function values(node: UINode): unknown[] {
 }
 
 /** The widget an entry names, the value it falls back to, and where a nested one keeps its value. */
-function resolve(doc: UIWorkflow, def: SubgraphDef, instance: UINode, [nodeId, name]: [string, string],
+function resolve(doc: Definitions, def: SubgraphDef, instance: UINode, [nodeId, name]: [string, string],
                  defs: Record<string, NodeDef>): Omit<ProxyWidget, "index" | "label" | "value"> & { own: unknown } | null {
   if (nodeId === SUBGRAPH_INPUT_ENTRY) {
     const input = def.inputs.findIndex((io) => io.name === name);
@@ -74,7 +74,7 @@ function innerValue(def: SubgraphDef, input: number, defs: Record<string, NodeDe
 
 /** The widgets instance ``node`` shows for its proxyWidgets entries, in order; entries that name nothing
  * (a preview, a node that is gone) are left out. */
-export function proxyWidgets(doc: UIWorkflow, node: UINode, defs: Record<string, NodeDef>): ProxyWidget[] {
+export function proxyWidgets(doc: Definitions, node: UINode, defs: Record<string, NodeDef>): ProxyWidget[] {
   const def = subgraphOf(doc, node);
   if (!def) return [];
   const entries = proxyEntries(node);

@@ -5,7 +5,7 @@
 // A subgraph open on the canvas is shown as a workflow whose nodes include its two boundary nodes: -10, whose
 // outputs are the subgraph's inputs, and -20, whose inputs are its outputs, each with one more empty slot that
 // a link dropped on adds a new input or output. The ordinary edits of document.ts then work inside subgraphs.
-import { removeLink, toggleWidgetInput, withNode } from "./document";
+import { nodeIn, removeLink, toggleWidgetInput, withNode } from "./document";
 import type { NodeDef, WidgetDef } from "./nodeDefs";
 import type { SubgraphDef, SubgraphIO, UILink, UINode, UISlotIn, UISlotOut, UIWorkflow } from "./types";
 
@@ -13,13 +13,17 @@ export const INPUT_NODE = -10;
 export const OUTPUT_NODE = -20;
 const BOUNDARY_WIDTH = 140;
 
-export function subgraphsOf(doc: UIWorkflow): SubgraphDef[] {
+/** What reading subgraph definitions needs. A component that only reads them passes ``{ definitions }``, so that
+ * it re-renders when they change rather than on every edit of the document. */
+export type Definitions = Pick<UIWorkflow, "definitions">;
+
+export function subgraphsOf(doc: Definitions): SubgraphDef[] {
   return doc.definitions?.subgraphs ?? [];
 }
 
 const definitionIndexes = new WeakMap<SubgraphDef[], Map<string, SubgraphDef>>();
 
-export function subgraphById(doc: UIWorkflow, id: string): SubgraphDef | undefined {
+export function subgraphById(doc: Definitions, id: string): SubgraphDef | undefined {
   const list = subgraphsOf(doc);
   let index = definitionIndexes.get(list);
   if (!index) {
@@ -30,7 +34,7 @@ export function subgraphById(doc: UIWorkflow, id: string): SubgraphDef | undefin
 }
 
 /** The definition a node instances, if it is a subgraph instance. */
-export function subgraphOf(doc: UIWorkflow, node: UINode): SubgraphDef | undefined {
+export function subgraphOf(doc: Definitions, node: UINode): SubgraphDef | undefined {
   return subgraphById(doc, node.type);
 }
 
@@ -50,7 +54,7 @@ export function subgraphPath(doc: UIWorkflow, path: number[]): SubgraphDef[] {
   const defs: SubgraphDef[] = [];
   let nodes = doc.nodes;
   for (const id of path) {
-    const node = nodes.find((n) => n.id === id);
+    const node = nodeIn(nodes, id); // every node on the canvas asks for its graph after each edit
     const def = node && subgraphOf(doc, node);
     if (!def) break;
     defs.push(def);
@@ -507,12 +511,12 @@ function usesSubgraph(doc: UIWorkflow, id: string): boolean {
 }
 
 /** The inner widget that input ``index`` of instance ``node`` shows (following nested instances inwards). */
-export function promotedWidget(doc: UIWorkflow, node: UINode, index: number, defs: Record<string, NodeDef>,
+export function promotedWidget(doc: Definitions, node: UINode, index: number, defs: Record<string, NodeDef>,
                                depth = 0): WidgetDef | undefined {
   const def = subgraphOf(doc, node);
   const linkId = def?.inputs[index]?.linkIds?.[0];
   const link = def?.links.find((l) => l[0] === linkId);
-  const target = link && def!.nodes.find((n) => n.id === link[3]);
+  const target = link && nodeIn(def!.nodes, link[3]);
   const slot = target?.inputs?.[link![4]];
   if (!target || !slot?.widget || depth > 32) return undefined;
   if (subgraphOf(doc, target)) return promotedWidget(doc, target, link![4], defs, depth + 1);

@@ -8,7 +8,7 @@ import { buildNodeDef } from "../model/nodeDefs";
 import { missingMessage, readNodeSources } from "../model/nodeSources";
 import { pluginMessages } from "../model/plugins";
 import { pngTextChunks } from "../model/png";
-import { subgraphsOf } from "../model/subgraphs";
+import { subgraphById, subgraphsOf } from "../model/subgraphs";
 import { type ApiPrompt, type UIWorkflow, VIRTUAL_NODES } from "../model/types";
 import { readWorkflow, writeWorkflow } from "../model/workflowFile";
 import { activeTab, editDoc, emptyRun, getState, notify, openTab, setState } from "./store";
@@ -31,10 +31,10 @@ export function missingTypes(doc: UIWorkflow): string[] {
   const subgraphs = subgraphsOf(doc);
   const groupNodes = Object.keys((doc.extra?.groupNodes ?? {}) as object); // legacy group nodes: the server runs them
   const isGroupNode = (type: string) => groupNodes.some((name) => type === `workflow>${name}` || type === `workflow/${name}`);
-  const known = (type: string) => Boolean(defs[type]) || VIRTUAL_NODES.has(type) || subgraphs.some((d) => d.id === type)
+  const known = (type: string) => Boolean(defs[type]) || VIRTUAL_NODES.has(type) || Boolean(subgraphById(doc, type))
     || isGroupNode(type);
-  const types = [doc.nodes, ...subgraphs.map((d) => d.nodes)].flatMap((nodes) => nodes.map((n) => n.type));
-  const missing = [...new Set(types.filter((type) => !known(type)))];
+  const types = new Set([doc.nodes, ...subgraphs.map((d) => d.nodes)].flatMap((nodes) => nodes.map((n) => n.type)));
+  const missing = [...types].filter((type) => !known(type));
   if (Object.keys(defs).length) missingByDoc.set(doc, missing);
   return missing;
 }
