@@ -15,6 +15,7 @@ import collections
 import io
 import json
 import pickle
+import types
 from pathlib import Path
 from typing import Any
 
@@ -81,11 +82,28 @@ ALLOWED.update({("torch", name): getattr(torch, name) for name in (
     "FloatStorage", "HalfStorage", "DoubleStorage", "BFloat16Storage", "LongStorage", "IntStorage",
     "ByteStorage", "BoolStorage", "float32", "float16", "bfloat16", "float64", "int64", "uint8", "bool")})
 
+HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement, whose attributes can be set
+
+
+def private_copy(value: Any) -> Any:
+    """What a pickle gets for an allowed global: a copy of its own where the global is a Python function or class.
+
+    A pickle's BUILD sets attributes on what is on its stack, so handing it ``torch._utils._rebuild_tensor_v2`` itself
+    would let a file change that function's defaults (or EasyDict's methods) for every later load in the process.
+    A wrapper function, or a subclass, takes those attributes instead; built-in functions and types refuse them."""
+    if isinstance(value, types.FunctionType):
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return value(*args, **kwargs)
+        return call
+    if isinstance(value, type) and value.__flags__ & HEAP_TYPE:
+        return type(value)(value.__name__, (value,), {"__module__": value.__module__})
+    return value
+
 
 class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in ALLOWED:
-            return ALLOWED[(module, name)]
+            return private_copy(ALLOWED[(module, name)])
         raise RefusedPickle(f"refused to load {module}.{name}: only tensors, plain data and NVlabs' persistent "
                             "network objects may appear in a network pickle")
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from engine.gan.convert_pickle import ALLOWED, RefusedPickle
+from engine.gan.convert_pickle import ALLOWED, RefusedPickle, private_copy
 
 # Modules whose classes a training checkpoint may hold in its bookkeeping; they become StandIns.
 STAND_IN_MODULES = ("pytorch_lightning", "lightning", "lightning_fabric", "omegaconf", "typing", "argparse")
@@ -58,7 +58,7 @@ class CheckpointUnpickler(pickle.Unpickler):
             module, name = _compat_pickle.NAME_MAPPING[(module, name)]
         module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         if (module, name) in ALLOWED:
-            return ALLOWED[(module, name)]
+            return private_copy(ALLOWED[(module, name)])
         if module == "collections" and name == "defaultdict":
             return collections.defaultdict
         if module.split(".")[0] in STAND_IN_MODULES or (module == "builtins" and name in STAND_IN_BUILTINS):
