@@ -60,6 +60,17 @@ def fill(page, test_id: str, value: str) -> None:
     field.fill(value)
 
 
+def drop_workflow(page, workflow: dict, name: str) -> None:
+    """Drops ``workflow`` on the canvas as the file ``name``.json; it opens in a new tab."""
+    handle = page.evaluate_handle("""([data, name]) => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([data], name + ".json", { type: "application/json" }));
+        return transfer;
+    }""", [json.dumps(workflow), name])
+    page.dispatch_event("[data-testid=canvas]", "drop", {"dataTransfer": handle})
+    sync_api.expect(page.locator(".tab.active")).to_contain_text(name)
+
+
 def test_default_workflow_runs_with_progress_and_result(page):
     fill(page, "widget-5-width", "64")
     fill(page, "widget-5-height", "64")
@@ -238,13 +249,7 @@ def test_native_reroutes_are_drawn_and_can_be_dragged(page, editor_server):
     workflow = json.loads((ROOT / "workflows" / "txt2img_sd15.json").read_text())
     workflow["extra"]["reroutes"] = [{"id": 1, "pos": [380, 700], "linkIds": [1]}]  # clear of the nodes
     workflow["extra"]["linkExtensions"] = [{"id": 1, "parentId": 1}]
-    data = json.dumps(workflow)
-    handle = page.evaluate_handle("""data => {
-        const transfer = new DataTransfer();
-        transfer.items.add(new File([data], "routed.json", { type: "application/json" }));
-        return transfer;
-    }""", data)
-    page.dispatch_event("[data-testid=canvas]", "drop", {"dataTransfer": handle})
+    drop_workflow(page, workflow, "routed")
     dot = page.locator("[data-testid=reroute-1]")
     dot.wait_for()
     box = dot.bounding_box()
@@ -284,3 +289,58 @@ def test_native_reroutes_are_drawn_and_can_be_dragged(page, editor_server):
     page.dblclick("[data-testid=reroute-2]")  # double-clicking a point removes it
     sync_api.expect(page.locator("[data-testid=reroute-2]")).to_have_count(0)
     assert page.locator("[data-testid=reroute-1]").count() == 1
+
+
+def older_inpainting_workflow() -> dict:
+    """The default workflow sampling from an inpainting encode saved before VAEEncodeForInpaint had grow_mask_by
+    (no widget values at all), of the picture digit.png and its alpha as the mask."""
+    workflow = json.loads((ROOT / "workflows" / "default.json").read_text())
+    nodes = {node["id"]: node for node in workflow["nodes"]}
+    nodes[3]["widgets_values"][2] = 1  # one step: the run is over quickly
+    latent = next(link for link in workflow["links"] if link[3] == 3 and link[4] == 3)
+    nodes[5]["outputs"][0]["links"].remove(latent[0])
+    latent[1], latent[2] = 31, 0
+    image = {"id": 30, "type": "LoadImage", "pos": [0, 700], "size": [300, 300], "flags": {}, "order": 0, "mode": 0,
+             "properties": {}, "inputs": [], "widgets_values": ["digit.png", "image"],
+             "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [101]}, {"name": "MASK", "type": "MASK",
+                                                                             "links": [103]}]}
+    encode = {"id": 31, "type": "VAEEncodeForInpaint", "pos": [400, 700], "size": [300, 100], "flags": {},
+              "order": 1, "mode": 0, "properties": {}, "widgets_values": [],
+              "inputs": [{"name": "pixels", "type": "IMAGE", "link": 101}, {"name": "vae", "type": "VAE", "link": 102},
+                         {"name": "mask", "type": "MASK", "link": 103}],
+              "outputs": [{"name": "LATENT", "type": "LATENT", "links": [latent[0]]}]}
+    nodes[4]["outputs"][2]["links"].append(102)
+    workflow["nodes"] += [image, encode]
+    workflow["links"] += [[101, 30, 0, 31, 0, "IMAGE"], [102, 4, 2, 31, 1, "VAE"], [103, 30, 1, 31, 2, "MASK"]]
+    workflow["last_node_id"], workflow["last_link_id"] = 31, 103
+    return workflow
+
+
+def test_an_older_file_missing_trailing_widget_values_queues_with_a_warning(page, editor_server):
+    (Path(editor_server.base) / "input").mkdir(exist_ok=True)
+    Image.new("RGBA", (32, 32), (255, 255, 255, 0)).save(Path(editor_server.base) / "input" / "digit.png")
+    drop_workflow(page, older_inpainting_workflow(), "older")
+    page.wait_for_selector("[data-testid=node-31]")
+    page.click("[data-testid=queue-button]")
+    page.click("[data-testid=panel-errors]")
+    warning = page.locator("[data-testid=error-panel] .message.warning")
+    sync_api.expect(warning).to_contain_text("grow_mask_by")
+    sync_api.expect(warning).to_contain_text("31")
+    page.wait_for_selector("[data-testid=node-9] [data-testid=output-image]", timeout=120_000)  # it ran
+    assert page.locator("[data-testid=error-panel] .message.error").count() == 0
+
+
+def test_a_missing_node_type_stays_as_a_placeholder_naming_its_plugin(page):
+    workflow = json.loads((ROOT / "workflows" / "default.json").read_text())
+    workflow["nodes"].append({"id": 40, "type": "UltimateSDUpscale", "pos": [0, 700], "size": [300, 200], "flags": {},
+                              "order": 9, "mode": 0, "properties": {}, "inputs": [], "outputs": [],
+                              "widgets_values": [2, 42, "fixed", 20]})
+    drop_workflow(page, workflow, "upscaled")
+    node = page.locator("[data-testid=node-40]")
+    sync_api.expect(node.locator(".badge")).to_have_text("missing")
+    sync_api.expect(node.locator(".raw-values")).to_have_text('[2,42,"fixed",20]')  # its values are kept
+    sync_api.expect(page.locator("[data-testid=missing-banner]")).to_contain_text(
+        "UltimateSDUpscale (usually from ComfyUI_UltimateSDUpscale)")
+    page.click("[data-testid=panel-errors]")
+    errors = page.locator("[data-testid=error-panel] .message.error")
+    sync_api.expect(errors).to_contain_text("ComfyUI_UltimateSDUpscale")
