@@ -1,10 +1,15 @@
 """GAN generators behind one interface: the GAN socket carries a ``GANGenerator``.
 
-Architectures: DCGAN (``dcgan.py``), StyleGAN2/ADA (``stylegan2.py``), DF-GAN text-to-image (``dfgan.py``),
-AttnGAN (``attngan.py``) and StackGAN++ (``stackgan.py``), whose stage trees share ``stacked.py``; DF-GAN and
-AttnGAN share the DAMSM text encoder (``damsm.py``).
+Architectures: DCGAN (``dcgan.py``), StyleGAN2/ADA (``stylegan2.py``), StyleGAN3 (``stylegan3.py``, its
+filtered leaky ReLU in ``filtered_lrelu.py``), DF-GAN text-to-image (``dfgan.py``), AttnGAN (``attngan.py``) and
+StackGAN++ (``stackgan.py``), whose stage trees share ``stacked.py``; DF-GAN and AttnGAN share the DAMSM text
+encoder (``damsm.py``).
 Files: ``.safetensors`` in ``models/gan/``, detected by ``files.load_gan``; NVlabs network pickles become such
-files through ``python -m engine.gan.convert_pickle``, DF-GAN releases through ``engine.gan.convert_dfgan``.
+files through ``python -m engine.gan.convert_pickle``, DF-GAN, AttnGAN and StackGAN++ releases through
+``engine.gan.convert_dfgan``, ``convert_attngan`` and ``convert_stackgan``.
+Not behind the GAN socket: CycleGAN and pix2pix image-to-image generators (``cyclegan.py``, read and run by
+``translate.py``) and taming-transformers' VQGAN autoencoders (``vqgan.py``, files in ``vqgan_files.py``, Lightning
+checkpoints read by ``lightning_ckpt.py`` without running pickled code).
 
 The names below are imported when first used, so that ``engine.gan.names`` (what the GAN nodes list) is read
 without loading torch.
