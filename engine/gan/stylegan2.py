@@ -82,6 +82,8 @@ def normalize_2nd_moment(x: torch.Tensor) -> torch.Tensor:
 
 
 class MappingNetwork(nn.Module):
+    """z (and a class label) -> ws; StyleGAN3 uses it too (its config has the same fields)."""
+
     def __init__(self, config: StyleGAN2Config) -> None:
         super().__init__()
         self.config = config
@@ -97,11 +99,11 @@ class MappingNetwork(nn.Module):
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None, truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None) -> torch.Tensor:
-        x = normalize_2nd_moment(z)
+        x = normalize_2nd_moment(z.float())
         if self.config.c_dim:
             if c is None:
                 raise ValueError("this generator is class-conditional: give a class label")
-            x = torch.cat([x, normalize_2nd_moment(self.embed(c))], dim=1)
+            x = torch.cat([x, normalize_2nd_moment(self.embed(c.float()))], dim=1)
         for index in range(self.config.mapping_layers):
             x = getattr(self, f"fc{index}")(x)
         ws = x[:, None].repeat(1, self.config.num_ws, 1)

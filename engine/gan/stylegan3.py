@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.gan.filtered_lrelu import filtered_lrelu, lowpass_filter
-from engine.gan.stylegan2 import FullyConnectedLayer, normalize_2nd_moment
+from engine.gan.stylegan2 import FullyConnectedLayer, MappingNetwork
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,9 @@ class StyleGAN3Config:
     lrelu_upsampling: int = 2
     use_radial_filters: bool = False  # R: True
     conv_clamp: float | None = 256.0
+    # StyleGAN2's MappingNetwork with NVlabs' StyleGAN3 widths: class embedding and hidden layers are w_dim wide
+    embed_features = None
+    layer_features = None
 
     @property
     def num_ws(self) -> int:
@@ -118,34 +121,6 @@ def layer_specs(config: StyleGAN3Config) -> list[LayerSpec]:
             int(rates[index]), float(cutoffs[prev]), float(cutoffs[index]), float(half_widths[prev]),
             float(half_widths[index]), index == config.num_layers, index >= config.num_layers - config.num_critical))
     return specs
-
-
-class MappingNetwork(nn.Module):
-    def __init__(self, config: StyleGAN3Config) -> None:
-        super().__init__()
-        self.config = config
-        if config.c_dim:
-            self.embed = FullyConnectedLayer(config.c_dim, config.w_dim)
-        features = [config.z_dim + (config.w_dim if config.c_dim else 0)] + [config.w_dim] * config.mapping_layers
-        for index in range(config.mapping_layers):
-            self.add_module(f"fc{index}", FullyConnectedLayer(features[index], features[index + 1], lrelu=True,
-                                                              lr_multiplier=0.01))
-        self.register_buffer("w_avg", torch.zeros(config.w_dim))
-
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None, truncation_psi: float = 1.0,
-                truncation_cutoff: int | None = None) -> torch.Tensor:
-        x = normalize_2nd_moment(z.float())
-        if self.config.c_dim:
-            if c is None:
-                raise ValueError("this generator is class-conditional: give a class label")
-            x = torch.cat([x, normalize_2nd_moment(self.embed(c.float()))], dim=1)
-        for index in range(self.config.mapping_layers):
-            x = getattr(self, f"fc{index}")(x)
-        ws = x[:, None].repeat(1, self.config.num_ws, 1)
-        if truncation_psi != 1:
-            cutoff = self.config.num_ws if truncation_cutoff is None else truncation_cutoff
-            ws[:, :cutoff] = self.w_avg.lerp(ws[:, :cutoff], truncation_psi)
-        return ws
 
 
 class SynthesisInput(nn.Module):
