@@ -233,9 +233,7 @@ def test_upscale_model_from_a_state_dict_equals_the_loader(tmp_path: Path) -> No
     assert torch.equal(ours(image), theirs(image))
 
 
-def test_clip_vision_and_unsupported_names_say_why(comfy_runtime: Runtime) -> None:
-    with pytest.raises(NotImplementedError, match="issue 15"):
-        comfy("comfy.clip_vision").load("x.safetensors")
+def test_unsupported_names_say_why(comfy_runtime: Runtime) -> None:
     with pytest.raises(NotImplementedError):
         comfy("comfy.sd").load_clip(["x.safetensors"], clip_type=comfy("comfy.sd").CLIPType.FLUX)
     convert = comfy("comfy.diffusers_convert")
