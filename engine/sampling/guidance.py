@@ -113,6 +113,7 @@ class GuidedDenoiser:
         _refuse_unsupported(model, self.model_options)
         skip_uncond = math.isclose(cfg, 1.0) and not self.model_options.get("disable_cfg1_optimization", False)
         self.positive = positive
+        self.given_negative = negative  # for with_model_options: other options may need the negative at CFG 1
         self.negative = None if skip_uncond else negative_with_boxes(positive, negative or [])
         self.cfg = cfg
         self.latent_image = latent_image  # the start latent (model space), for inpainting models
@@ -130,6 +131,12 @@ class GuidedDenoiser:
         """ComfyUI's guider name for the MODEL's ``BaseModel`` view (``model.model``), which ComfyUI's CFG
         functions get as ``args["model"]`` and its samplers reach as ``model.inner_model.inner_model``."""
         return getattr(self.model, "model", self.model)
+
+    def with_model_options(self, model_options: dict[str, Any]) -> GuidedDenoiser:
+        """The same guidance under other model options (ComfyUI's samplers pass their own: CFG++ adds a post-CFG
+        function, ``engine.sampling.cfg_pp``)."""
+        return GuidedDenoiser(self.model, self.positive, self.given_negative, self.cfg, self.latent_image,
+                              self.denoise_mask, model_options)
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         conds = [self.positive, self.negative]

@@ -113,6 +113,12 @@ class _PredictNoise:
         self.inner_model = guider.inner_model
         self.model_options = guider.model_options
 
+    def with_model_options(self, model_options: dict[str, Any]) -> _PredictNoise:
+        """The guider's ``predict_noise`` called with other model options (ComfyUI's samplers pass their own)."""
+        denoiser = _PredictNoise(self.guider, self.seed)
+        denoiser.model_options = model_options
+        return denoiser
+
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         return self.guider.predict_noise(x, sigma, model_options=self.model_options, seed=self.seed)
 

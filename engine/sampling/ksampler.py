@@ -3,6 +3,7 @@ start/end steps and inpainting masks."""
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,7 @@ import torch.nn.functional as F
 
 from engine.sampling.guidance import Conditioning, GuidedDenoiser
 from engine.sampling.noise import BrownianTreeNoise, GaussianNoise, prepare_noise
-from engine.sampling.registry import DISCARD_PENULTIMATE, SDE_SAMPLERS, sampler_function
+from engine.sampling.registry import DEVICE_NOISE_SAMPLERS, DISCARD_PENULTIMATE, SDE_SAMPLERS, sampler_function
 from engine.sampling.schedulers import get_sigmas
 
 StepCallback = Callable[[int, int, torch.Tensor], None]  # (step, total steps, denoised x0 in model space)
@@ -77,6 +78,16 @@ class _Inpainter:
         """The guided denoiser each step runs (ComfyUI's ``KSamplerX0Inpaint.inner_model``)."""
         return self.denoiser
 
+    @property
+    def model_options(self) -> dict[str, Any]:
+        return self.denoiser.model_options
+
+    def with_model_options(self, model_options: dict[str, Any]) -> _Inpainter:
+        """The same inpainting over the guided denoiser under other model options (``engine.sampling.cfg_pp``)."""
+        inpainter = copy.copy(self)
+        inpainter.denoiser = self.denoiser.with_model_options(model_options)
+        return inpainter
+
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         mask = self.mask
         mask_function = self.denoiser.model_options.get("denoise_mask_function")
@@ -130,7 +141,8 @@ def sample_sigmas(model: Any, noise: torch.Tensor, positive: Conditioning, negat
         return fmt.process_out(ms.inverse_noise_scaling(sigmas[-1], result))
     if sampler_name in SDE_SAMPLERS:
         positive_sigmas = sigmas[sigmas > 0]
-        step_noise: Any = BrownianTreeNoise(x, float(positive_sigmas.min()), float(sigmas.max()), seed)
+        step_noise: Any = BrownianTreeNoise(x, float(positive_sigmas.min()), float(sigmas.max()), seed,
+                                            on_device=sampler_name in DEVICE_NOISE_SAMPLERS)
     else:
         step_noise = GaussianNoise(x, seed)
     result = sampler_function(sampler_name)(step_model, x, sigmas, callback=report, noise=step_noise)

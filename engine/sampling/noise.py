@@ -45,21 +45,25 @@ class BrownianTreeNoise:
     converge as steps grow. ComfyUI uses torchsde's tree; this is our own: the path's value at any sigma is
     found by dyadic bisection of [sigma_min, sigma_max], each midpoint drawn from the Brownian bridge with a
     generator seeded by its position in the tree. Values differ from torchsde's, the statistics do not.
+
+    The tree is drawn on the CPU, as ComfyUI's; ``on_device`` draws it on ``like``'s device instead (ComfyUI's
+    ``_gpu`` samplers), which on the CPU is the same noise.
     """
 
     def __init__(self, like: torch.Tensor, sigma_min: float, sigma_max: float, seed: int,
-                 depth: int = 16) -> None:
+                 depth: int = 16, on_device: bool = False) -> None:
         self.like = like
         self.t0, self.t1 = float(sigma_min), float(sigma_max)
         self.seed = seed
         self.depth = depth
+        self.device = like.device if on_device else torch.device("cpu")
         self._cache: dict[tuple[int, int], torch.Tensor] = {}
         self._end = self._normal(0, 1) * (self.t1 - self.t0) ** 0.5  # W(t1); W(t0) = 0
 
     def _normal(self, level: int, index: int) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(hash((self.seed, level, index)) & 0x7FFFFFFFFFFFFFFF)
+        generator = torch.Generator(self.device).manual_seed(hash((self.seed, level, index)) & 0x7FFFFFFFFFFFFFFF)
         x = self.like
-        return torch.randn(x.shape, dtype=torch.float64, generator=generator).to(x.device)
+        return torch.randn(x.shape, dtype=torch.float64, generator=generator, device=self.device).to(x.device)
 
     def _point(self, level: int, index: int) -> torch.Tensor:
         """W at the dyadic point index / 2**level of the interval."""

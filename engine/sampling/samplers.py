@@ -91,6 +91,32 @@ def heun(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, callback: Callb
     return x
 
 
+def heunpp2(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, callback: Callback = None,
+            noise: Noise | None = None) -> torch.Tensor:
+    """Heun++ (sd-webui-samplers-scheduler, as ComfyUI has it): the derivatives at the next two sigmas too, weighted
+    by sigma over three times the first sigma; Heun then Euler for the last two steps."""
+    s_end = sigmas[-1]
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, _batch(sigmas[i], x))
+        d = to_d(x, sigmas[i], denoised)
+        _report(callback, i, x, sigmas[i], denoised)
+        dt = sigmas[i + 1] - sigmas[i]
+        if sigmas[i + 1] == s_end:
+            x = x + d * dt
+            continue
+        x_2 = x + d * dt
+        d_2 = to_d(x_2, sigmas[i + 1], model(x_2, _batch(sigmas[i + 1], x)))
+        if sigmas[i + 2] == s_end:
+            w_2 = sigmas[i + 1] / (2 * sigmas[0])
+            x = x + (d * (1 - w_2) + d_2 * w_2) * dt
+            continue
+        x_3 = x_2 + d_2 * (sigmas[i + 2] - sigmas[i + 1])
+        d_3 = to_d(x_3, sigmas[i + 2], model(x_3, _batch(sigmas[i + 2], x)))
+        w_2, w_3 = sigmas[i + 1] / (3 * sigmas[0]), sigmas[i + 2] / (3 * sigmas[0])
+        x = x + ((1 - w_2 - w_3) * d + w_2 * d_2 + w_3 * d_3) * dt
+    return x
+
+
 def dpm_2(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, callback: Callback = None,
           noise: Noise | None = None) -> torch.Tensor:
     """DPM-Solver-2 (midpoint in log sigma)."""

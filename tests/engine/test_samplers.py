@@ -28,10 +28,15 @@ def consistency_denoiser(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
 
 
 # First-order stochastic samplers converge slowly in variance (std 9% low at 40 steps, 1% at 300).
-STEPS = {"euler_ancestral": 300, "ddpm": 300}
+STEPS = {"euler_ancestral": 300, "euler_ancestral_cfg_pp": 300, "ddpm": 300}
+# ComfyUI's dpmpp_2s_ancestral_cfg_pp shifts each final update by the first prediction minus the unconditional
+# prediction of the midpoint evaluation (the latest one its post-CFG function saw): an O(h) term per step that does
+# not vanish (std 17% low at 40 steps, 20% at 300). Atelier keeps ComfyUI's math; tests/engine/
+# test_comfyui_samplers.py checks that step by hand instead.
+NOT_CONSISTENT = {"dpmpp_2s_ancestral_cfg_pp"}
 
 
-@pytest.mark.parametrize("name", SAMPLER_NAMES)
+@pytest.mark.parametrize("name", [name for name in SAMPLER_NAMES if name not in NOT_CONSISTENT])
 def test_reproduces_the_data_distribution(name: str) -> None:
     sigmas = get_sigmas(ModelSamplingDiscrete(), "karras", STEPS.get(name, 40)).double()
     generator = torch.Generator().manual_seed(0)

@@ -72,19 +72,25 @@ class KSAMPLER(Sampler):
 
     def __call__(self, denoiser: Callable, x: Any, sigmas: Any, callback: Callable | None = None,
                  seed: int = 0) -> Any:
-        def model(x_: Any, sigma: Any, **extra_args: Any) -> Any:
-            return denoiser(x_, sigma)
-
         # ComfyUI's samplers reach the guider as model.inner_model, and through it inner_model (the BaseModel)
         # and model_patcher (the MODEL); an inpainting step wraps the guider it runs.
         guider = getattr(denoiser, "guider", denoiser)
+        own_options = getattr(guider, "model_options", {})
+
+        def model(x_: Any, sigma: Any, **extra_args: Any) -> Any:
+            """The denoiser, under the model options the sampler passes when they are its own (CFG++'s)."""
+            options = extra_args.get("model_options", own_options)
+            if options is not own_options and hasattr(denoiser, "with_model_options"):
+                return denoiser.with_model_options(options)(x_, sigma)
+            return denoiser(x_, sigma)
+
         model.inner_model = guider  # type: ignore[attr-defined]
 
         def k_callback(info: dict) -> None:
             if callback is not None:
                 callback(info["i"], info["x"], info["sigma"], info["denoised"])
 
-        extra_args = {"seed": seed, "model_options": getattr(guider, "model_options", {})}
+        extra_args = {"seed": seed, "model_options": own_options}
         return self.sampler_function(model, x, sigmas, extra_args=extra_args, callback=k_callback, disable=True,
                                      **self.extra_options)
 

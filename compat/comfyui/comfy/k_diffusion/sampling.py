@@ -66,15 +66,33 @@ class BrownianTreeNoiseSampler:
         from engine.sampling.noise import BrownianTreeNoise
 
         low, high = float(transform(torch.as_tensor(sigma_min))), float(transform(torch.as_tensor(sigma_max)))
-        self.tree = BrownianTreeNoise(x, low, high, 0 if seed is None else int(seed))
+        self.tree = BrownianTreeNoise(x, low, high, 0 if seed is None else int(seed), on_device=not cpu)
 
     def __call__(self, sigma: torch.Tensor, sigma_next: torch.Tensor) -> torch.Tensor:
         return self.tree(sigma, sigma_next)
 
 
+class _ModelCall:
+    """k-diffusion's ``model(x, sigma, **extra_args)`` as an engine denoiser. Other model options (CFG++'s post-CFG
+    function) travel in ``extra_args["model_options"]``, as ComfyUI's samplers pass them."""
+
+    def __init__(self, model: Callable, extra_args: dict) -> None:
+        self.model, self.extra_args = model, extra_args
+
+    @property
+    def model_options(self) -> dict:
+        return self.extra_args.get("model_options", {})
+
+    def with_model_options(self, model_options: dict) -> _ModelCall:
+        return _ModelCall(self.model, {**self.extra_args, "model_options": model_options})
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return self.model(x, sigma, **self.extra_args)
+
+
 def view_of(name: str) -> Callable[..., torch.Tensor]:
     """The engine sampler ``name`` in k-diffusion's calling convention."""
-    from engine.sampling.registry import SDE_SAMPLERS, sampler_function
+    from engine.sampling.registry import DEVICE_NOISE_SAMPLERS, SDE_SAMPLERS, sampler_function
 
     engine_sampler = sampler_function(name)
 
@@ -85,11 +103,10 @@ def view_of(name: str) -> Callable[..., torch.Tensor]:
         seed = extra_args.get("seed")
         if noise_sampler is None and name in SDE_SAMPLERS:
             positive = sigmas[sigmas > 0]
-            noise_sampler = BrownianTreeNoiseSampler(x, positive.min(), sigmas.max(), seed=seed)
+            noise_sampler = BrownianTreeNoiseSampler(x, positive.min(), sigmas.max(), seed=seed,
+                                                     cpu=name not in DEVICE_NOISE_SAMPLERS)
         noise = noise_sampler or default_noise_sampler(x, seed)
-
-        def denoiser(x_: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-            return model(x_, sigma, **extra_args)
+        denoiser = _ModelCall(model, extra_args)
 
         def report(i: int, x_: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor) -> None:
             if callback is not None:
