@@ -107,8 +107,9 @@ class GuidedDenoiser:
 
     def __init__(self, model: Any, positive: Conditioning, negative: Conditioning | None, cfg: float,
                  latent_image: torch.Tensor | None = None, denoise_mask: torch.Tensor | None = None,
-                 model_options: dict[str, Any] | None = None) -> None:
+                 model_options: dict[str, Any] | None = None, seed: int = 0) -> None:
         self.model = model
+        self.seed = seed  # the sampler's seed: unCLIP draws its image-embedding noise from it, as ComfyUI does
         self.model_options = model_options if model_options is not None else getattr(model, "model_options", {})
         _refuse_unsupported(model, self.model_options)
         skip_uncond = math.isclose(cfg, 1.0) and not self.model_options.get("disable_cfg1_optimization", False)
@@ -136,7 +137,7 @@ class GuidedDenoiser:
         """The same guidance under other model options (ComfyUI's samplers pass their own: CFG++ adds a post-CFG
         function, ``engine.sampling.cfg_pp``)."""
         return GuidedDenoiser(self.model, self.positive, self.given_negative, self.cfg, self.latent_image,
-                              self.denoise_mask, model_options)
+                              self.denoise_mask, model_options, self.seed)
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         conds = [self.positive, self.negative]
@@ -239,7 +240,7 @@ class GuidedDenoiser:
                 self._extras[key] = (None, None)
             else:
                 latent = self.latent_image if self.latent_image is not None else torch.zeros_like(x)
-                self._extras[key] = extra_inputs(entry.options, latent, self.denoise_mask, entry.negative)
+                self._extras[key] = extra_inputs(entry.options, latent, self.denoise_mask, entry.negative, self.seed)
         return self._extras[key]
 
     def _control(self, hint: Any, x_in: torch.Tensor, sigmas: torch.Tensor, context: torch.Tensor,

@@ -126,7 +126,7 @@ def sample_sigmas(model: Any, noise: torch.Tensor, positive: Conditioning, negat
     x = ms.noise_scaling(sigmas[0], noise, start, full_denoise)
 
     if denoiser is None:
-        denoiser = GuidedDenoiser(model, positive, negative, cfg, start, noise_mask)
+        denoiser = GuidedDenoiser(model, positive, negative, cfg, start, noise_mask, seed=seed)
     step_model = _Inpainter(denoiser, noise_mask, start, noise, ms) if noise_mask is not None else denoiser
     if isinstance(step_model, _Inpainter):
         step_model.sigmas = sigmas

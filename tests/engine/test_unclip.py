@@ -99,3 +99,21 @@ def test_published_unclip_unets_are_recognised():
         config = UNetConfig(context_dim=1024, use_linear_in_transformer=True, num_head_channels=64,
                             adm_in_channels=adm)
         assert family_of_unet(config) is SD2_UNCLIP
+
+
+def test_the_sampler_hands_its_seed_to_the_model_inputs(tmp_path):
+    """unCLIP's image-embedding noise comes from the sampler's seed (ComfyUI: seed - 10), so KSampler must pass it."""
+    from engine.sampling.ksampler import sample_latent
+
+    model = read_checkpoint(write_tiny_sd2_checkpoint(tmp_path / "v2-1.safetensors"))[0]
+    seeds = []
+    family_inputs = model.extra_inputs
+
+    def recording(options, latent, mask, negative, seed=0):
+        seeds.append(seed)
+        return family_inputs(options, latent, mask, negative, seed)
+
+    model.extra_inputs = recording
+    positive = [[torch.zeros(1, 77, model.unet.config.context_dim), {}]]
+    sample_latent(model, 1234, 1, 2.0, "euler", "normal", positive, positive, {"samples": torch.zeros(1, 4, 8, 8)})
+    assert seeds and set(seeds) == {1234}
