@@ -23,7 +23,7 @@ from torch import nn
 
 from engine.conditioning import Conditioning
 from engine.device import AUTO, Devices
-from engine.sd.materialize import build_with_weights, compute_copy, is_on
+from engine.sd.materialize import build_with_weights, shared_compute_copy
 from engine.sd.memory import module_bytes
 
 STYLE_HEADS = 8
@@ -106,12 +106,7 @@ class StyleModel:
         return copy.copy(self)
 
     def _compute_model(self) -> StyleAdapter:
-        device = self.devices.compute_device()
-        dtype = self.devices.compute_dtype(next(self.model.parameters()).dtype, device)
-        compute = self._shared["compute"]
-        if compute is None or not is_on(compute, device, dtype):
-            compute = self._shared["compute"] = compute_copy(self.model, device, dtype)
-        return compute
+        return shared_compute_copy(self.model, self.devices, self._shared)
 
     def get_cond(self, clip_vision_output: Any) -> torch.Tensor:
         hidden = clip_vision_output["last_hidden_state"]

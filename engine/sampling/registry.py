@@ -1,4 +1,4 @@
-"""Sampler names (ComfyUI's, in its order) and the functions behind them."""
+"""The functions behind the sampler names (``engine.sampling.names``, ComfyUI's, in its order)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,6 @@ from engine.sampling.dpm_solver import dpm_adaptive, dpm_fast
 from engine.sampling.names import SAMPLER_NAMES
 from engine.sampling.sa_solver import sa_solver, sa_solver_pece
 from engine.sampling.unipc import uni_pc, uni_pc_bh2
-
-COMFYUI_ORDER = [
-    "euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2", "dpm_2",
-    "dpm_2_ancestral", "lms", "dpm_fast", "dpm_adaptive", "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp",
-    "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_cfg_pp", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu",
-    "dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun_gpu", "dpmpp_3m_sde", "dpmpp_3m_sde_gpu", "ddpm", "lcm", "ipndm",
-    "ipndm_v", "deis", "res_multistep", "res_multistep_cfg_pp", "res_multistep_ancestral",
-    "res_multistep_ancestral_cfg_pp", "gradient_estimation", "gradient_estimation_cfg_pp", "er_sde", "seeds_2",
-    "seeds_3", "sa_solver", "sa_solver_pece", "ddim", "uni_pc", "uni_pc_bh2",
-]
 
 
 def _dpmpp_2m_sde_heun(model: samplers.Denoiser, x: torch.Tensor, sigmas: torch.Tensor,
@@ -74,7 +64,6 @@ IMPLEMENTED: dict[str, Callable] = {
     "uni_pc": uni_pc,
     "uni_pc_bh2": uni_pc_bh2,
 }
-assert [name for name in COMFYUI_ORDER if name in IMPLEMENTED] == SAMPLER_NAMES, "names.py lists what is here"
 DISCARD_PENULTIMATE = {"dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2"}
 DEVICE_NOISE_SAMPLERS = {"dpmpp_sde_gpu", "dpmpp_2m_sde_gpu", "dpmpp_2m_sde_heun_gpu", "dpmpp_3m_sde_gpu"}
 SDE_SAMPLERS = {"dpmpp_sde", "dpmpp_2m_sde", "dpmpp_2m_sde_heun", "dpmpp_3m_sde"} | DEVICE_NOISE_SAMPLERS

@@ -27,7 +27,7 @@ from engine.sd.families import SD1_STYLE, EncoderStyle
 from engine.sd.families import SD2_STYLE as SD2_STYLE  # the families' styles, re-exported for callers of this module
 from engine.sd.families import SDXL_G_STYLE as SDXL_G_STYLE
 from engine.sd.families import SDXL_L_STYLE as SDXL_L_STYLE
-from engine.sd.materialize import compute_copy, is_on
+from engine.sd.materialize import shared_compute_copy
 from engine.sd.memory import module_bytes
 from engine.sd.tokenizer import EOS, ClipTokenizer, Token
 
@@ -124,12 +124,7 @@ class ClipTextModel(ComfyClipMethods):
         return {_external(key): value for key, value in weights.items()}
 
     def _compute_model(self) -> CLIPTextModel:
-        device = self.devices.compute_device()
-        dtype = self.devices.compute_dtype(next(self.model.parameters()).dtype, device)
-        compute = self._shared["compute"]
-        if compute is None or not is_on(compute, device, dtype):
-            compute = self._shared["compute"] = compute_copy(self.model, device, dtype)
-        return compute
+        return shared_compute_copy(self.model, self.devices, self._shared)
 
     def _forward(self, ids: torch.Tensor, extra: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Hidden states at the chosen layer and the pooled EOS states (projected where the encoder has a

@@ -25,7 +25,7 @@ from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from engine.device import AUTO, Devices
 from engine.sd.clip_vision_convert import vision_tower
-from engine.sd.materialize import compute_copy, is_on
+from engine.sd.materialize import shared_compute_copy
 from engine.sd.memory import module_bytes
 
 IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -125,12 +125,7 @@ class ClipVision:
         return copy.copy(self)
 
     def _compute_model(self) -> CLIPVisionModelWithProjection:
-        device = self.devices.compute_device()
-        dtype = self.devices.compute_dtype(next(self.model.parameters()).dtype, device)
-        compute = self._shared["compute"]
-        if compute is None or not is_on(compute, device, dtype):
-            compute = self._shared["compute"] = compute_copy(self.model, device, dtype)
-        return compute
+        return shared_compute_copy(self.model, self.devices, self._shared)
 
     def encode_image(self, image: torch.Tensor, crop: bool = True) -> ClipVisionOutput:
         """IMAGE [B,H,W,C] -> ``image_embeds`` [B,proj], ``last_hidden_state`` and ``penultimate_hidden_states``

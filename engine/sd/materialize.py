@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -35,6 +35,17 @@ def compute_copy(module: M, device: torch.device, dtype: torch.dtype) -> M:
     copy = build_with_weights(lambda: type(module)(config), converted)
     _copy_non_persistent_buffers(module, copy, device, dtype)
     return copy
+
+
+def shared_compute_copy(module: M, devices: Any, shared: dict[str, Any]) -> M:
+    """``module`` ready to run where and in which dtype ``devices`` (``engine.device.Devices``) says, kept in
+    ``shared["compute"]``: the dict clones share, so the converted copy is made once for all of them."""
+    device = devices.compute_device()
+    dtype = devices.compute_dtype(next(module.parameters()).dtype, device)
+    compute = shared.get("compute")
+    if compute is None or not is_on(compute, device, dtype):
+        compute = shared["compute"] = compute_copy(module, device, dtype)
+    return compute
 
 
 def _copy_non_persistent_buffers(source: nn.Module, target: nn.Module, device: torch.device,

@@ -23,8 +23,7 @@ from tests.factories import (
     write_tiny_sdxl_checkpoint,
     write_tiny_sdxl_refiner_checkpoint,
 )
-from tests.server.api_client import run_prompt
-from tests.server.test_sd_workflows import api_prompt, saved_pixels
+from tests.server.test_sd_workflows import api_prompt, run_saving
 
 diffusers = pytest.importorskip("diffusers")
 
@@ -63,49 +62,43 @@ def server(tmp_path_factory):
     stop_server(server)
 
 
-def run(server, prompt: dict) -> np.ndarray:
-    prompt_id, messages, _ = run_prompt(server.url, server.ws_url, prompt)
-    assert "execution_success" in [m["type"] for m in messages], messages
-    return saved_pixels(server, prompt_id)
-
-
 def test_sdxl_text_to_image_follows_prompt_and_size_conditioning(server):
     prompt = api_prompt(server, "txt2img_sdxl.json")
-    image = run(server, prompt)
+    image = run_saving(server, prompt)
     assert image.shape == (64, 64, 3)
     other_text = api_prompt(server, "txt2img_sdxl.json", {("6", "text_g"): "a bowl of ramen"})
-    assert not np.array_equal(run(server, other_text), image)
+    assert not np.array_equal(run_saving(server, other_text), image)
     other_size = api_prompt(server, "txt2img_sdxl.json", {("6", "crop_w"): 256})  # only the size embedding changes
-    assert not np.array_equal(run(server, other_size), image)
+    assert not np.array_equal(run_saving(server, other_size), image)
 
 
 def test_sdxl_base_hands_over_to_the_refiner(server):
     prompt = api_prompt(server, "sdxl_refiner.json", {("10", "end_at_step"): 2, ("11", "start_at_step"): 2})
-    refined = run(server, prompt)
+    refined = run_saving(server, prompt)
     assert refined.shape == (64, 64, 3)
     low_score = api_prompt(server, "sdxl_refiner.json", {("10", "end_at_step"): 2, ("11", "start_at_step"): 2,
                                                          ("15", "ascore"): 1.0})
-    assert not np.array_equal(run(server, low_score), refined)
+    assert not np.array_equal(run_saving(server, low_score), refined)
 
 
 def test_sd21_text_to_image(server):
-    assert run(server, api_prompt(server, "txt2img_sd21.json")).shape == (64, 64, 3)
+    assert run_saving(server, api_prompt(server, "txt2img_sd21.json")).shape == (64, 64, 3)
 
 
 def test_inpainting_checkpoint_reads_the_mask_and_masked_image(server):
     prompt = api_prompt(server, "inpaint_sd15.json")
-    with_noise_mask = run(server, prompt)
+    with_noise_mask = run_saving(server, prompt)
     assert with_noise_mask.shape == (64, 64, 3)
     whole = api_prompt(server, "inpaint_sd15.json", {("11", "noise_mask"): False})
-    assert not np.array_equal(run(server, whole), with_noise_mask)
+    assert not np.array_equal(run_saving(server, whole), with_noise_mask)
 
 
 def test_outpainting_extends_the_canvas(server):
-    assert run(server, api_prompt(server, "outpaint_sd15.json")).shape == (64, 64 + 2 * 128, 3)
+    assert run_saving(server, api_prompt(server, "outpaint_sd15.json")).shape == (64, 64 + 2 * 128, 3)
 
 
 def test_merge_workflow_saves_a_checkpoint_that_loads_back(server):
-    run(server, api_prompt(server, "merge_sd15.json"))
+    run_saving(server, api_prompt(server, "merge_sd15.json"))
     saved = next((Path(server.base) / "output" / "checkpoints").glob("merged_*.safetensors"))
     keys = load_state_dict(saved)
     assert {key.split(".")[0] for key in keys} == {"model", "first_stage_model", "cond_stage_model"}
@@ -119,15 +112,15 @@ def test_merge_workflow_saves_a_checkpoint_that_loads_back(server):
 
 
 def test_t2i_adapter_guides_and_strength_zero_is_no_adapter(server):
-    guided = run(server, api_prompt(server, "t2i_adapter_sd15.json"))
-    off = run(server, api_prompt(server, "t2i_adapter_sd15.json", {("13", "strength"): 0.0}))
+    guided = run_saving(server, api_prompt(server, "t2i_adapter_sd15.json"))
+    off = run_saving(server, api_prompt(server, "t2i_adapter_sd15.json", {("13", "strength"): 0.0}))
     plain = api_prompt(server, "t2i_adapter_sd15.json")
     plain["3"]["inputs"].update(positive=["6", 0], negative=["7", 0])
     for node_id in ("10", "11", "12", "13"):
         del plain[node_id]
-    assert np.array_equal(off, run(server, plain))
+    assert np.array_equal(off, run_saving(server, plain))
     assert not np.array_equal(guided, off)
 
 
 def test_upscale_model_workflow_makes_the_image_four_times_larger(server):
-    assert run(server, api_prompt(server, "upscale_model_sd15.json")).shape == (256, 256, 3)
+    assert run_saving(server, api_prompt(server, "upscale_model_sd15.json")).shape == (256, 256, 3)

@@ -11,8 +11,7 @@ from PIL import Image
 from tests.addon_factories import write_tiny_gligen, write_tiny_hypernetwork, write_tiny_ip2p_checkpoint
 from tests.conftest import serve, stop_server
 from tests.factories import write_tiny_sd15_checkpoint
-from tests.server.api_client import run_prompt
-from tests.server.test_sd_workflows import api_prompt, saved_pixels
+from tests.server.test_sd_workflows import api_prompt, run_saving
 
 
 @pytest.fixture(scope="module")
@@ -32,38 +31,32 @@ def server(tmp_path_factory):
     stop_server(server)
 
 
-def run(server, prompt: dict) -> np.ndarray:
-    prompt_id, messages, _ = run_prompt(server.url, server.ws_url, prompt)
-    assert "execution_success" in [m["type"] for m in messages], messages
-    return saved_pixels(server, prompt_id)
-
-
 def test_hypernetwork_workflow(server):
-    image = run(server, api_prompt(server, "hypernetwork_sd15.json"))
+    image = run_saving(server, api_prompt(server, "hypernetwork_sd15.json"))
     assert image.shape == (64, 64, 3)
-    assert np.array_equal(run(server, api_prompt(server, "hypernetwork_sd15.json")), image)
-    weaker = run(server, api_prompt(server, "hypernetwork_sd15.json", {("10", "strength"): 0.3}))
+    assert np.array_equal(run_saving(server, api_prompt(server, "hypernetwork_sd15.json")), image)
+    weaker = run_saving(server, api_prompt(server, "hypernetwork_sd15.json", {("10", "strength"): 0.3}))
     assert not np.array_equal(weaker, image)
-    off = run(server, api_prompt(server, "hypernetwork_sd15.json", {("10", "strength"): 0.0}))
-    plain = run(server, api_prompt(server, "hypernetwork_sd15.json", {("3", "model"): ["4", 0]}))
+    off = run_saving(server, api_prompt(server, "hypernetwork_sd15.json", {("10", "strength"): 0.0}))
+    plain = run_saving(server, api_prompt(server, "hypernetwork_sd15.json", {("3", "model"): ["4", 0]}))
     assert np.array_equal(off, plain)  # strength 0 is the model without the hypernetwork
 
 
 def test_instruct_pix2pix_workflow(server):
-    image = run(server, api_prompt(server, "ip2p_sd15.json"))
+    image = run_saving(server, api_prompt(server, "ip2p_sd15.json"))
     assert image.shape == (64, 64, 3)  # the input image's size: the latent comes from InstructPixToPixConditioning
-    assert np.array_equal(run(server, api_prompt(server, "ip2p_sd15.json")), image)
-    other_image = run(server, api_prompt(server, "ip2p_sd15.json", {("10", "image"): "other.png"}))
+    assert np.array_equal(run_saving(server, api_prompt(server, "ip2p_sd15.json")), image)
+    other_image = run_saving(server, api_prompt(server, "ip2p_sd15.json", {("10", "image"): "other.png"}))
     assert not np.array_equal(other_image, image)
-    other_text = run(server, api_prompt(server, "ip2p_sd15.json", {("6", "text"): "make it a sunny beach"}))
+    other_text = run_saving(server, api_prompt(server, "ip2p_sd15.json", {("6", "text"): "make it a sunny beach"}))
     assert not np.array_equal(other_text, image)
 
 
 def test_gligen_workflow(server):
-    image = run(server, api_prompt(server, "gligen_sd15.json"))
+    image = run_saving(server, api_prompt(server, "gligen_sd15.json"))
     assert image.shape == (64, 64, 3)
-    assert np.array_equal(run(server, api_prompt(server, "gligen_sd15.json")), image)
-    moved = run(server, api_prompt(server, "gligen_sd15.json", {("12", "x"): 0, ("12", "y"): 0}))
+    assert np.array_equal(run_saving(server, api_prompt(server, "gligen_sd15.json")), image)
+    moved = run_saving(server, api_prompt(server, "gligen_sd15.json", {("12", "x"): 0, ("12", "y"): 0}))
     assert not np.array_equal(moved, image)
-    without = run(server, api_prompt(server, "gligen_sd15.json", {("3", "positive"): ["6", 0]}))
+    without = run_saving(server, api_prompt(server, "gligen_sd15.json", {("3", "positive"): ["6", 0]}))
     assert not np.array_equal(without, image)

@@ -56,6 +56,13 @@ def saved_pixels(server, prompt_id: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(http(view_url(server.url, image))[1])).convert("RGB"))
 
 
+def run_saving(server, prompt: dict) -> np.ndarray:
+    """Run ``prompt`` to success and read back the first image it saved."""
+    prompt_id, messages, _ = run_prompt(server.url, server.ws_url, prompt)
+    assert "execution_success" in [m["type"] for m in messages], messages
+    return saved_pixels(server, prompt_id)
+
+
 def executed_nodes(messages) -> list[str]:
     return [m["data"]["node"] for m in messages if m["type"] == "executing" and m["data"]["node"] is not None]
 

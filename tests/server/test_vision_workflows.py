@@ -11,7 +11,7 @@ from PIL import Image
 from tests.conftest import serve, stop_server
 from tests.factories import write_tiny_sd15_checkpoint
 from tests.server.api_client import run_prompt
-from tests.server.test_sd_workflows import api_prompt, saved_pixels
+from tests.server.test_sd_workflows import api_prompt, run_saving
 from tests.vision_factories import (
     tiny_clip_vision,
     tiny_style_adapter,
@@ -41,28 +41,22 @@ def server(tmp_path_factory):
     stop_server(server)
 
 
-def run(server, prompt: dict) -> np.ndarray:
-    prompt_id, messages, _ = run_prompt(server.url, server.ws_url, prompt)
-    assert "execution_success" in [m["type"] for m in messages], messages
-    return saved_pixels(server, prompt_id)
-
-
 @pytest.mark.parametrize("workflow, strength", [("unclip_sd21.json", ("12", "strength")),
                                                 ("style_model_sd15.json", ("12", "strength"))])
 def test_the_image_steers_the_result(server, workflow, strength):
-    image = run(server, api_prompt(server, workflow))
+    image = run_saving(server, api_prompt(server, workflow))
     assert image.shape == (64, 64, 3)
-    assert np.array_equal(run(server, api_prompt(server, workflow)), image)  # deterministic
+    assert np.array_equal(run_saving(server, api_prompt(server, workflow)), image)  # deterministic
     other_image = api_prompt(server, workflow, {("10", "image"): "other.png"})
-    assert not np.array_equal(run(server, other_image), image)
+    assert not np.array_equal(run_saving(server, other_image), image)
     weaker = api_prompt(server, workflow, {strength: 0.25})
-    assert not np.array_equal(run(server, weaker), image)
+    assert not np.array_equal(run_saving(server, weaker), image)
 
 
 def test_unclip_noise_augmentation_changes_the_result(server):
-    image = run(server, api_prompt(server, "unclip_sd21.json"))
+    image = run_saving(server, api_prompt(server, "unclip_sd21.json"))
     noisier = api_prompt(server, "unclip_sd21.json", {("12", "noise_augmentation"): 0.5})
-    assert not np.array_equal(run(server, noisier), image)
+    assert not np.array_equal(run_saving(server, noisier), image)
 
 
 def test_image_only_checkpoints_give_clip_vision_and_vae_and_refuse_the_model(server):
