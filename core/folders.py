@@ -220,9 +220,12 @@ def _list_files(folder: Path, extensions: tuple[str, ...]) -> list[str]:
     found = []
     for root, dirs, files in os.walk(folder, followlinks=True):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        # one relative prefix per folder, not a Path per file: /object_info lists every choice on each request
+        subfolder = Path(root).relative_to(folder).as_posix()
+        prefix = "" if subfolder == "." else subfolder + "/"
         for name in files:
             if (not extensions or os.path.splitext(name)[1].lower() in extensions) and not name.startswith("."):
-                found.append(Path(root, name).relative_to(folder).as_posix())
+                found.append(prefix + name)
     return found
 
 
