@@ -82,6 +82,9 @@ class NodeDefinition:
     validate: Callable[..., Any] | None = None  # VALIDATE_INPUTS: validate(folders, **inputs) -> True | message
     validate_takes: frozenset[str] = frozenset()  # inputs VALIDATE_INPUTS checks itself ("*" = all)
     check_lazy_status: Callable[..., Any] | None = None  # (instance, **inputs) -> names still needed
+    # A dataset node's shards: shard_count(folders, **constant inputs) -> int; a prompt whose node says more than 1
+    # is queued as that many prompts, one per shard (core.shards)
+    shard_count: Callable[..., int] | None = None
     extra_info: dict[str, Any] = field(default_factory=dict)  # output_tooltips, search_aliases, ...
     # Re-reads the inputs as the node declares them now (a plug-in's INPUT_TYPES or define_schema may list a folder);
     # called whenever /object_info is served or a prompt is validated.

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.blocker import find_blocker
 from core.context import ExecutionContext, Interrupted, InterruptFlag, ModelStore, enter_context, leave_context
 from core.definition import NodeDefinition
 from core.folders import Folders
@@ -200,8 +201,14 @@ class Executor:
         definition = self._definition(node_id, run.prompt)
         if self.interrupt.is_set():
             raise NodeExecutionError(node_id, Interrupted())
-        run.events.emit("executing", {"node": node_id, "display_node": node_id, "prompt_id": run.prompt_id})
         inputs = self._gather_inputs(run, node_id, definition)
+        blocker = find_blocker(inputs)
+        if blocker is not None and blocker.message is not None:
+            raise NodeExecutionError(node_id, RuntimeError(blocker.message))
+        if blocker is not None:  # a blocked node does not run; its outputs block the nodes after it
+            run.results[node_id] = [[blocker] for _ in definition.outputs]
+            return
+        run.events.emit("executing", {"node": node_id, "display_node": node_id, "prompt_id": run.prompt_id})
         context = ExecutionContext(run.prompt_id, node_id, self.folders, self.models, self.devices, self.interrupt,
                                    self._progress_sink(run, node_id))
         token = enter_context(context)

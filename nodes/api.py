@@ -138,6 +138,12 @@ class Node:
         """Anything that changes when the node must re-run although its inputs did not (files on disk)."""
         return None
 
+    @classmethod
+    def shard_count(cls, folders: Folders, **inputs: Any) -> int:
+        """How many shards a prompt with these constant inputs is split into when queued (1: not split); a node
+        that overrides it has the integer input ``core.shards.SHARD_INPUT``, which the server sets per shard."""
+        return 1
+
     validates: tuple[str, ...] = ()  # inputs ``validate`` checks instead of the usual checks (ComfyUI's rule)
 
     @classmethod
@@ -153,6 +159,7 @@ class Node:
     def definition(cls, python_module: str = "nodes") -> NodeDefinition:
         overrides_fingerprint = cls.fingerprint.__func__ is not Node.fingerprint.__func__  # type: ignore[attr-defined]
         overrides_validate = cls.validate.__func__ is not Node.validate.__func__  # type: ignore[attr-defined]
+        overrides_shards = cls.shard_count.__func__ is not Node.shard_count.__func__  # type: ignore[attr-defined]
         has_lazy = any(spec.lazy for spec in cls.inputs)
         extra = {"search_aliases": list(cls.search_aliases)} if cls.search_aliases else {}
         takes_context = check_execute_signature(cls)
@@ -174,6 +181,7 @@ class Node:
             validate=cls.validate if overrides_validate else None,
             validate_takes=frozenset(cls.validates),
             check_lazy_status=_run_check_lazy if has_lazy else None,
+            shard_count=cls.shard_count if overrides_shards else None,
             extra_info=extra,
         )
 
