@@ -34,7 +34,11 @@ MODEL_FOLDERS: dict[str, tuple[str, ...]] = {
     "gan": ("gan",),
     "vqgan": ("vqgan", "gan"),  # taming-transformers autoencoders; also found beside the other GANs
     "fid": ("fid",),
+    "datasets": ("datasets",),  # prompt lists and caption files (engine.datasets.prompts)
 }
+# The file endings a built-in kind lists when they are not MODEL_EXTENSIONS (a CUB caption folder is listed by the
+# Load Prompt Dataset node itself).
+KIND_EXTENSIONS: dict[str, tuple[str, ...]] = {"datasets": (".json", ".jsonl", ".csv", ".tsv", ".txt")}
 LEGACY_NAMES = {"unet": "diffusion_models", "clip": "text_encoders", "t2i_adapter": "controlnet"}
 
 
@@ -117,7 +121,7 @@ class Folders:
             return tuple(sorted(self.model_kinds[kind].extensions))
         if kind not in MODEL_FOLDERS:
             raise KeyError(kind)
-        return MODEL_EXTENSIONS
+        return KIND_EXTENSIONS.get(kind, MODEL_EXTENSIONS)
 
     def define_model_kind(self, kind: str, dirs: list[Path], extensions: set[str]) -> ModelKind:
         """Define (or redefine) a model kind: its folders in search order and the file endings it lists."""

@@ -7,6 +7,7 @@
 | LATENT | ``Latent``: ``samples`` ``[B, C, H/8, W/8]``, unscaled VAE space; optional ``noise_mask``, ``batch_index`` |
 | CONDITIONING | ``Conditioning``: ``[cond [B, tokens, dim], {"pooled_output": tensor or None, ...extras}]`` pairs |
 | MODEL, CLIP, VAE, CONTROL_NET, GAN, IMAGE_TO_IMAGE_GAN, METRICS | engine objects (``docs/architecture.md``) |
+| DATASET_SHARD | ``core.shards.DatasetShard``: one shard of a prompt dataset run (texts, seeds, global indices) |
 
 Only names and shapes live here: this module imports no torch.
 """
@@ -19,8 +20,8 @@ if TYPE_CHECKING:
     import torch
 
 SOCKET_TYPES = ("MODEL", "CLIP", "VAE", "CONDITIONING", "LATENT", "IMAGE", "MASK", "CONTROL_NET", "GAN",
-                "IMAGE_TO_IMAGE_GAN", "METRICS", "UPSCALE_MODEL", "SIGMAS", "SAMPLER", "GUIDER", "NOISE", "INT",
-                "FLOAT", "STRING", "BOOLEAN", "*")
+                "IMAGE_TO_IMAGE_GAN", "METRICS", "DATASET_SHARD", "UPSCALE_MODEL", "SIGMAS", "SAMPLER", "GUIDER",
+                "NOISE", "INT", "FLOAT", "STRING", "BOOLEAN", "*")
 
 Conditioning = list[list[Any]]  # [[cond tensor, options dict], ...]
 
