@@ -51,6 +51,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "the installed comfyui-frontend-package (pip install 'atelier[comfyui-frontend]')")
     parser.add_argument("--front-end-root", type=Path, default=None,
                         help="serve this folder's web app at / instead (any build of ComfyUI's web app)")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="run prompts in N worker processes, one per GPU when there are several (default: in "
+                             "the server process); with --ray, the number of Ray actors")
+    parser.add_argument("--ray", default=None, metavar="ADDRESS",
+                        help="run prompts in Ray actors, one per GPU: 'local' starts a cluster on this machine, "
+                             "'auto' or HOST:6379 joins the one `ray start --head` made (pip install 'atelier[ray]')")
+    parser.add_argument("--shared-output", action="store_true",
+                        help="Ray workers on other machines write into the same output folder (a shared "
+                             "filesystem) instead of sending their files to the server")
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
 
@@ -72,8 +81,27 @@ def build_runtime(args: argparse.Namespace):
                         cache_bytes=int(args.cache_ram * (1 << 30)),
                         max_upload_bytes=int(args.max_upload_size * (1 << 20)),
                         cpu_only=args.cpu,
-                        front_end_root=front_end_root(args))
+                        front_end_root=front_end_root(args),
+                        workers=max(0, args.workers),
+                        ray_address=ray_address(args.ray),
+                        shared_output=args.shared_output)
     return build(settings)
+
+
+class RayMissing(SystemExit):
+    """--ray was given but Ray is not installed; the server does not start."""
+
+
+def ray_address(address: str | None) -> str | None:
+    if address is None:
+        return None
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise RayMissing("--ray runs prompts on a Ray cluster, and Ray is not installed. Install it with "
+                         "`pip install 'atelier[ray]'` (in a checkout: `.venv/bin/pip install 'ray>=2.40,<3'`)."
+                         ) from None
+    return address
 
 
 class FrontEndMissing(SystemExit):

@@ -1,4 +1,5 @@
-"""The prompt queue: lowest ``number`` first (``front`` negates it), one worker, mirrored in the store."""
+"""The prompt queue: lowest ``number`` first (``front`` negates it), leased by the worker's runners, mirrored in the
+store."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from execution.store import PromptStore
 
 SECRET_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
+SHARD_EXTRA = "atelier_shard"  # extra_data of a dataset run's shard prompt: {"run", "shard", "shards"}
 
 
 @dataclass(order=True)
@@ -34,6 +36,7 @@ class PromptQueue:
         self._cond = threading.Condition()
         self._heap: list[QueueItem] = []
         self._running: dict[str, QueueItem] = {}
+        self._leased_by: dict[str, str] = {}  # running prompt id -> the runner that leased it
         self._seq = 0
         self._counter = -1
         self._restore()
@@ -68,19 +71,33 @@ class PromptQueue:
             self._cond.notify()
         return item
 
-    def get(self, timeout: float | None = None) -> QueueItem | None:
+    def get(self, timeout: float | None = None, worker: str = "local") -> QueueItem | None:
+        """Lease the next prompt to ``worker`` (recorded in the store), waiting up to ``timeout`` seconds."""
         with self._cond:
             if not self._cond.wait_for(lambda: self._heap, timeout=timeout):
                 return None
             item = heapq.heappop(self._heap)
             self._running[item.prompt_id] = item
-            self.store.mark_running(item.prompt_id)
+            self._leased_by[item.prompt_id] = worker
+            self.store.mark_running(item.prompt_id, worker)
             return item
 
-    def task_done(self, item: QueueItem, entry: dict[str, Any]) -> None:
+    def requeue(self, item: QueueItem) -> None:
+        """A leased prompt that did not finish (its worker died) goes back in its place in the queue."""
         with self._cond:
-            self.store.finish(item.prompt_id, entry)
             self._running.pop(item.prompt_id, None)
+            self._leased_by.pop(item.prompt_id, None)
+            self.store.mark_pending(item.prompt_id)
+            heapq.heappush(self._heap, item)
+            self._cond.notify()
+
+    def task_done(self, item: QueueItem, entry: dict[str, Any]) -> None:
+        """Record a finished prompt; a dataset shard that succeeded is also recorded as done for its run."""
+        shard = item.extra_data.get(SHARD_EXTRA) if entry.get("status", {}).get("completed") else None
+        with self._cond:
+            self.store.finish(item.prompt_id, entry, shard)
+            self._running.pop(item.prompt_id, None)
+            self._leased_by.pop(item.prompt_id, None)
 
     def snapshot(self) -> tuple[list[list[Any]], list[list[Any]]]:
         with self._cond:
@@ -95,6 +112,11 @@ class PromptQueue:
     def running_ids(self) -> list[str]:
         with self._cond:
             return list(self._running)
+
+    def running_on(self) -> dict[str, str]:
+        """Which runner leased each running prompt."""
+        with self._cond:
+            return dict(self._leased_by)
 
     def delete(self, prompt_ids: list[str]) -> None:
         wanted = {str(prompt_id) for prompt_id in prompt_ids}

@@ -22,6 +22,14 @@ CREATE TABLE IF NOT EXISTS queue (
     running INTEGER NOT NULL DEFAULT 0,
     seq INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS run_shards (
+    run TEXT NOT NULL,
+    shard INTEGER NOT NULL,
+    shards INTEGER NOT NULL,
+    prompt_id TEXT NOT NULL,
+    worker TEXT,
+    PRIMARY KEY (run, shard)
+);
 CREATE TABLE IF NOT EXISTS history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     prompt_id TEXT UNIQUE NOT NULL,
@@ -31,13 +39,22 @@ CREATE TABLE IF NOT EXISTS history (
 
 
 class PromptStore:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path | None) -> None:
+        """A store in the SQLite file ``path``, or in memory when None (a worker: its server keeps the queue)."""
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(str(path) if path is not None else ":memory:", check_same_thread=False,
+                                   isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._add_column("queue", "worker", "TEXT")  # stores made before workers were named
+
+    def _add_column(self, table: str, column: str, kind: str) -> None:
+        columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+        if column not in columns:
+            self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def _write(self, sql: str, params: tuple = ()) -> None:
         with self._lock, self._db:
@@ -53,8 +70,11 @@ class PromptStore:
         self._write("INSERT OR REPLACE INTO queue (prompt_id, number, item, running, seq) VALUES (?, ?, ?, 0, ?)",
                     (prompt_id, number, json.dumps(item), seq))
 
-    def mark_running(self, prompt_id: str) -> None:
-        self._write("UPDATE queue SET running = 1 WHERE prompt_id = ?", (prompt_id,))
+    def mark_running(self, prompt_id: str, worker: str | None = None) -> None:
+        self._write("UPDATE queue SET running = 1, worker = ? WHERE prompt_id = ?", (worker, prompt_id))
+
+    def mark_pending(self, prompt_id: str) -> None:
+        self._write("UPDATE queue SET running = 0, worker = NULL WHERE prompt_id = ?", (prompt_id,))
 
     def remove_pending(self, prompt_id: str) -> None:
         self._write("DELETE FROM queue WHERE prompt_id = ?", (prompt_id,))
@@ -67,12 +87,23 @@ class PromptStore:
         rows = self._read("SELECT item, seq FROM queue ORDER BY running DESC, number, seq")
         return [(json.loads(item), seq) for item, seq in rows]
 
+    def finished_shards(self, run: str, shards: int) -> set[int]:
+        """The shards of dataset run ``run`` (split into ``shards``) that finished."""
+        rows = self._read("SELECT shard FROM run_shards WHERE run = ? AND shards = ?", (run, shards))
+        return {int(row[0]) for row in rows}
+
     # history
-    def finish(self, prompt_id: str, entry: dict[str, Any]) -> None:
-        """Record a finished prompt and drop it from the queue in one transaction."""
+    def finish(self, prompt_id: str, entry: dict[str, Any], shard: dict[str, Any] | None = None) -> None:
+        """Record a finished prompt and drop it from the queue in one transaction; ``shard`` ({run, shard, shards})
+        also records a dataset run's shard as done."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM queue WHERE prompt_id = ?", (prompt_id,))
+            if shard is not None:
+                self._db.execute("INSERT OR REPLACE INTO run_shards (run, shard, shards, prompt_id, worker) "
+                                 "VALUES (?, ?, ?, ?, ?)", (str(shard["run"]), int(shard["shard"]),
+                                                            int(shard["shards"]), prompt_id,
+                                                            (entry.get("worker") or {}).get("name")))
             self._db.execute("INSERT OR REPLACE INTO history (prompt_id, entry) VALUES (?, ?)",
                              (prompt_id, json.dumps(entry, default=repr)))  # a plug-in's odd UI value
             self._db.execute("DELETE FROM history WHERE seq NOT IN "

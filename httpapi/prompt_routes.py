@@ -90,7 +90,8 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
     @table.get("/queue")
     async def get_queue(request: web.Request) -> web.Response:
         running, pending = runtime.queue.snapshot()
-        return web.json_response({"queue_running": running, "queue_pending": pending})
+        return web.json_response({"queue_running": running, "queue_pending": pending,
+                                  "running_on": runtime.queue.running_on()})  # Atelier's: prompt id -> worker
 
     @table.post("/queue")
     async def post_queue(request: web.Request) -> web.Response:
@@ -104,10 +105,13 @@ def routes(runtime: Runtime) -> web.RouteTableDef:
 
     @table.post("/interrupt")
     async def interrupt(request: web.Request) -> web.Response:
-        target = (await read_object(request, INTERRUPT_FIELDS)).get("prompt_id")
-        if target is None or target in runtime.queue.running_ids():
-            runtime.interrupt.set()
+        runtime.worker.interrupt((await read_object(request, INTERRUPT_FIELDS)).get("prompt_id"))
         return web.Response(status=200)
+
+    @table.get("/atelier/workers")
+    async def workers(request: web.Request) -> web.Response:
+        """Where prompts run: each worker (this process, a worker process or a Ray actor) and its prompt now."""
+        return web.json_response({"workers": runtime.worker.describe()})
 
     @table.post("/free")
     async def free(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ from engine.device import Devices
 from execution.events import EventHub
 from execution.executor import Executor
 from execution.queue import PromptQueue
+from execution.runner import LocalRunner, PromptRunner
 from execution.store import PromptStore
 from execution.worker import Worker
 from nodes.builtin import builtin_definitions
@@ -26,17 +27,30 @@ def build_runtime(settings: Settings) -> Runtime:
     registry = Registry()
     registry.add_all(builtin_definitions(), builtin=True)
     outputs, models, memory = budgeted_caches(settings.cache_bytes)
-    store = PromptStore(folders.user_dir / "atelier.sqlite3")
+    store = PromptStore(folders.user_dir / "atelier.sqlite3" if settings.durable_queue else None)
     queue = PromptQueue(store)
     events = EventHub()
     interrupt = InterruptFlag()
     executor = Executor(registry, outputs, folders, models, devices, interrupt)
-    worker = Worker(queue, executor, events)
+    worker = Worker(queue, [], events)
     runtime = Runtime(settings, registry, devices, models, outputs, memory, store, queue, events, interrupt, executor,
                       worker)
-    worker.on_idle.append(runtime.free_if_requested)
-    worker.after_prompt.append(memory.trim)
     runtime.logs.attach()  # from here on, so plug-in loading is in the log ComfyUI's web app shows
     compat.host.bind(runtime)  # ComfyUI's modules (folder_paths, comfy.*, PromptServer) now view this runtime
     load_plugins(registry, settings.custom_node_dirs)
+    worker.add_runners(runners(runtime))
     return runtime
+
+
+def runners(runtime: Runtime) -> list[PromptRunner]:
+    """Where prompts run: this process (the default), ``--workers N`` processes, or ``--ray`` actors."""
+    settings = runtime.settings
+    if settings.ray_address is not None:
+        from runtime.ray_workers import ray_runners
+
+        return ray_runners(settings)
+    if settings.workers > 0:
+        from runtime.process_workers import process_runners
+
+        return process_runners(settings)
+    return [LocalRunner(runtime.executor, free=runtime.free, after_prompt=runtime.memory.trim)]

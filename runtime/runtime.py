@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,14 +24,6 @@ from runtime.settings import Settings
 
 
 @dataclass
-class FreeRequest:
-    """What ``POST /free`` asked for; carried out by the worker between prompts."""
-
-    unload_models: bool = False
-    free_memory: bool = False
-
-
-@dataclass
 class Runtime:
     settings: Settings
     registry: Registry
@@ -43,12 +34,10 @@ class Runtime:
     store: PromptStore
     queue: PromptQueue
     events: EventHub
-    interrupt: InterruptFlag
-    executor: Executor
+    interrupt: InterruptFlag  # this process's executor's flag (the worker interrupts whichever runner runs a prompt)
+    executor: Executor  # this process's executor; the worker's runners may be other processes or Ray actors
     worker: Worker
-    free_request: FreeRequest = field(default_factory=FreeRequest)
     logs: LogBuffer = field(default_factory=LogBuffer)  # recent log lines (ComfyUI's /internal/logs)
-    _free_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def folders(self) -> Folders:
@@ -64,18 +53,15 @@ class Runtime:
         self.logs.detach()
 
     def request_free(self, unload_models: bool, free_memory: bool) -> None:
-        """``POST /free``: requests add up until the worker carries them out."""
-        with self._free_lock:
-            self.free_request.unload_models |= unload_models
-            self.free_request.free_memory |= free_memory
+        """``POST /free``: every runner carries it out between prompts (requests add up until then)."""
+        self.worker.request_free(unload_models, free_memory)
 
-    def free_if_requested(self) -> None:
-        """Runs on the worker thread between prompts, so nothing is freed under a running node."""
-        with self._free_lock:
-            request, self.free_request = self.free_request, FreeRequest()
-        if request.free_memory:
+    def free(self, unload_models: bool, free_memory: bool) -> None:
+        """Free this process's caches; the local runner calls it between prompts, so nothing is freed under a
+        running node."""
+        if free_memory:
             self.outputs.clear()
-        if request.unload_models or request.free_memory:
+        if unload_models or free_memory:
             self.models.clear()
             gc.collect()
             _empty_accelerator_cache()

@@ -1,4 +1,4 @@
-"""What a server is started with: folders, plug-in folders, memory budget, upload limit, devices."""
+"""What a server is started with: folders, plug-in folders, memory budget, upload limit, devices, workers."""
 
 from __future__ import annotations
 
@@ -23,3 +23,12 @@ class Settings:
     web_dist: Path = ROOT / "web" / "dist"
     # --front-end comfyui / --front-end-root: a whole web app served at / instead of Atelier's editor (web_dist)
     front_end_root: Path | None = None
+    # --workers N: prompts run in N worker processes (one per GPU when there are several), 0 = in this process
+    workers: int = 0
+    # --ray ADDRESS | local: prompts run in Ray actors, one per GPU of the cluster (or --workers of them)
+    ray_address: str | None = None
+    # --shared-output: every worker writes into these same folders (one machine, or a shared filesystem); without
+    # it, Ray workers on other machines send the files they save back to the server
+    shared_output: bool = False
+    # False in a worker process: its server holds the durable queue, the worker keeps none
+    durable_queue: bool = True

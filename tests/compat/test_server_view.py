@@ -141,7 +141,7 @@ def test_queue_and_user_manager_stand_ins(comfy_runtime):
     assert server.prompt_queue.get_tasks_remaining() == 0
     assert server.prompt_queue.get_history() == {}
     server.prompt_queue.set_flag("unload_models", True)
-    assert comfy_runtime.free_request.unload_models
+    assert comfy_runtime.worker.slots[0].free_request.unload_models
     path = server.user_manager.get_request_user_filepath(None, "pack/settings.json")
     assert path == str(comfy_runtime.user_root().resolve() / "pack" / "settings.json")
     assert server.user_manager.get_request_user_filepath(None, "../escape.json") is None

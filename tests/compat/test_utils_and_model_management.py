@@ -309,7 +309,8 @@ def test_freeing_goes_through_the_runtime(comfy_runtime, tmp_path):
     comfy_runtime.models.load(path, "test", lambda p: torch.zeros(4))
     assert len(comfy_runtime.models) == 1
     mm.unload_all_models()
-    assert comfy_runtime.free_request.unload_models and not comfy_runtime.free_request.free_memory
+    request = comfy_runtime.worker.slots[0].free_request
+    assert request.unload_models and not request.free_memory
     assert len(comfy_runtime.models) == 1  # carried out by the worker between prompts
     mm.free_memory(1 << 62, torch.device("cpu"))  # more than any machine has: every cached model leaves
     assert len(comfy_runtime.models) == 0

@@ -8,6 +8,7 @@ from core.folders import Folders
 from core.registry import Registry
 from execution.events import EventHub
 from execution.queue import PromptQueue
+from execution.runner import LocalRunner
 from execution.store import PromptStore
 from execution.worker import Worker
 from nodes.comfy_v1 import definition_from_v1
@@ -47,7 +48,7 @@ def test_a_prompt_with_an_odd_ui_value_is_recorded_and_the_next_prompt_runs(tmp_
     harness = Harness(Folders.under(tmp_path), registry())
     store = PromptStore(tmp_path / "queue.sqlite3")
     queue = PromptQueue(store)
-    worker = Worker(queue, harness.executor, EventHub())
+    worker = Worker(queue, [LocalRunner(harness.executor)], EventHub())
     odd = harness.validate({"1": {"class_type": "OddUI", "inputs": {}}})
     plain = harness.validate({"1": {"class_type": "Number", "inputs": {"value": 4}},
                               "2": {"class_type": "Show", "inputs": {"value": ["1", 0]}}})

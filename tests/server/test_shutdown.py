@@ -23,7 +23,7 @@ def open_files(under: Path) -> list[str]:
 def test_a_stopped_server_leaves_no_threads_and_no_open_database(tmp_path):
     threads_before = set(threading.enumerate())
     running = serve(tmp_path)
-    assert get_json(running.url + "/queue") == {"queue_running": [], "queue_pending": []}
+    assert get_json(running.url + "/queue") == {"queue_running": [], "queue_pending": [], "running_on": {}}
     assert any(path.endswith(".sqlite3") for path in open_files(tmp_path))
     stop_server(running)
     assert [thread.name for thread in set(threading.enumerate()) - threads_before] == []
