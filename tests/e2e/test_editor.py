@@ -83,6 +83,8 @@ def test_default_workflow_runs_with_progress_and_result(page):
     screenshot = Image.open(io.BytesIO(page.screenshot()))
     colours = screenshot.convert("L").getextrema()
     assert colours[1] - colours[0] > 50, "the screenshot is blank"
+    page.click("[data-testid=panel-queue]")  # the queue panel names the worker that ran it
+    sync_api.expect(page.locator("[data-testid=queue-history]").first).to_contain_text("success on local")
 
 
 def test_build_a_workflow_by_ui_actions_save_and_reload(page, editor_server):

@@ -49,7 +49,7 @@ export const api = {
     post<{ prompt_id: string; number: number; node_errors: NodeErrors }>("prompt", {
       prompt, client_id: clientId, extra_data: { extra_pnginfo: { workflow } },
     }),
-  queue: () => request<{ queue_running: unknown[][]; queue_pending: unknown[][] }>("queue"),
+  queue: () => request<QueueState>("queue"),
   history: (maxItems = 50) => request<Record<string, HistoryEntry>>(`history?max_items=${maxItems}`),
   deleteFromQueue: (ids: string[]) => post<null>("queue", { delete: ids }),
   clearQueue: () => post<null>("queue", { clear: true }),
@@ -124,9 +124,45 @@ export interface ImageRef {
 }
 
 export interface HistoryEntry {
-  prompt: [number, string, ApiPrompt, unknown, string[]];
+  prompt: [number, string, ApiPrompt, Record<string, unknown>, string[]];
   outputs: Record<string, { images?: ImageRef[]; text?: string[] }>;
   status: { status_str: string; completed: boolean; messages: [string, Record<string, unknown>][] };
+  worker?: WorkerInfo; // Atelier's: which runner ran it
+}
+
+// A worker process, Ray actor or the server itself (GET /api/atelier/workers, history's ``worker``).
+export interface WorkerInfo {
+  name: string;
+  kind: string;
+  host?: string;
+  device?: string;
+  gpu_ids?: string[];
+}
+
+export interface QueueState {
+  queue_running: unknown[][];
+  queue_pending: unknown[][];
+  running_on?: Record<string, string>; // Atelier's: prompt id -> the worker running it
+}
+
+// A dataset run's shard, as the server marks its prompts' extra_data.
+export interface ShardInfo {
+  run: string;
+  shard: number;
+  shards: number;
+}
+
+export function shardOf(extraData: unknown): ShardInfo | null {
+  const shard = (extraData as { atelier_shard?: ShardInfo } | null)?.atelier_shard;
+  return shard && typeof shard.shard === "number" ? shard : null;
+}
+
+export function queueItemLabel(item: unknown[], worker?: string): string {
+  const shard = shardOf(item[3]);
+  const parts = [`#${String(item[0])}`, String(item[1]).slice(0, 8)];
+  if (shard) parts.push(`shard ${shard.shard + 1}/${shard.shards}`);
+  if (worker) parts.push(`on ${worker}`);
+  return parts.join(" ");
 }
 
 export function viewUrl(image: ImageRef): string {

@@ -1,17 +1,23 @@
 // Side panels: the queue, the gallery of outputs, errors and messages, saved workflows.
 import { useEffect, useState } from "react";
-import { api, viewUrl, type ImageRef } from "../api/client";
+import { api, queueItemLabel, shardOf, viewUrl, type ImageRef, type QueueState } from "../api/client";
 import { openSaved } from "../state/actions";
 import { setState, useStore } from "../state/store";
 
 function QueuePanel() {
   const remaining = useStore((s) => s.queueRemaining);
-  const [queue, setQueue] = useState<{ running: unknown[][]; pending: unknown[][] }>({ running: [], pending: [] });
-  const [history, setHistory] = useState<{ id: string; status: string }[]>([]);
+  const [queue, setQueue] = useState<QueueState>({ queue_running: [], queue_pending: [] });
+  const [history, setHistory] = useState<{ id: string; status: string; label: string }[]>([]);
   useEffect(() => {
     const refresh = () => {
-      api.queue().then((q) => setQueue({ running: q.queue_running, pending: q.queue_pending })).catch(() => undefined);
-      api.history(20).then((h) => setHistory(Object.entries(h).reverse().map(([id, e]) => ({ id, status: e.status.status_str })))).catch(() => undefined);
+      api.queue().then(setQueue).catch(() => undefined);
+      api.history(20).then((h) => setHistory(Object.entries(h).reverse().map(([id, e]) => {
+        const shard = shardOf(e.prompt?.[3]);
+        const parts = [id.slice(0, 8), e.status.status_str];
+        if (shard) parts.push(`shard ${shard.shard + 1}/${shard.shards}`);
+        if (e.worker) parts.push(`on ${e.worker.name}`);
+        return { id, status: e.status.status_str, label: parts.join(" ") };
+      }))).catch(() => undefined);
     };
     refresh();
     const timer = setInterval(refresh, 2000);
@@ -25,14 +31,17 @@ function QueuePanel() {
         <button onClick={() => api.clearHistory()}>Clear history</button>
       </div>
       <h4>Running</h4>
-      {queue.running.map((item) => <div key={String(item[1])} className="queue-item running">#{String(item[0])} {String(item[1]).slice(0, 8)}</div>)}
-      <h4>Pending ({queue.pending.length})</h4>
-      {queue.pending.map((item) => (
-        <div key={String(item[1])} className="queue-item">#{String(item[0])} {String(item[1]).slice(0, 8)}
+      {queue.queue_running.map((item) => (
+        <div key={String(item[1])} className="queue-item running" data-testid="queue-running">
+          {queueItemLabel(item, queue.running_on?.[String(item[1])])}</div>
+      ))}
+      <h4>Pending ({queue.queue_pending.length})</h4>
+      {queue.queue_pending.map((item) => (
+        <div key={String(item[1])} className="queue-item">{queueItemLabel(item)}
           <button onClick={() => api.deleteFromQueue([String(item[1])])}>cancel</button></div>
       ))}
       <h4>History</h4>
-      {history.map((entry) => <div key={entry.id} className={`queue-item ${entry.status}`}>{entry.id.slice(0, 8)} {entry.status}</div>)}
+      {history.map((entry) => <div key={entry.id} className={`queue-item ${entry.status}`} data-testid="queue-history">{entry.label}</div>)}
     </div>
   );
 }
