@@ -48,6 +48,8 @@ def to_gray(images: torch.Tensor) -> torch.Tensor:
 class DigitsFeatures:
     name = "atelier-digits-classifier"
     dims = 128
+    implementation = "atelier-digits (grayscale, antialiased bilinear resize to 32×32)"
+    weights = WEIGHTS_FILE
 
     def __init__(self, network: DigitsClassifier) -> None:
         self.network = network.eval().requires_grad_(False)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.metrics.features import FeatureExtractor
+from engine.metrics.features import FeatureExtractor, protocol_of
 from engine.metrics.names import METRIC_SETS
 from engine.metrics.report import MetricsReport
 from engine.metrics.scores import (
@@ -23,10 +23,11 @@ from engine.metrics.scores import (
     mean_and_covariance,
     precision_recall,
 )
-from engine.metrics.stats import RunningStats, load_stats, save_stats
+from engine.metrics.stats import RunningStats, load_stats, load_stats_count, save_stats
 
 KEEP_FEATURES = 10000  # KID and precision/recall use at most this many generated images
 BATCH = 50  # images per feature-network call
+IS_SPLIT_RULE = "{splits} shuffled contiguous splits (torch-fidelity)"
 
 
 @dataclass
@@ -37,17 +38,18 @@ class Reference:
     features: np.ndarray | None = None
     mu: np.ndarray | None = None
     sigma: np.ndarray | None = None
+    count: int | None = None  # how many real images; None when a statistics file does not say
 
     @classmethod
     def of_images(cls, extractor: FeatureExtractor, images: torch.Tensor) -> Reference:
         features = image_features(extractor, images)
-        return cls(f"{len(features)} reference images", features=features)
+        return cls(f"{len(features)} reference images", features=features, count=len(features))
 
     @classmethod
     def of_stats_file(cls, path: Path, name: str) -> Reference:
-        """mu/sigma saved by ``save_reference_stats`` or pytorch-fid's ``--save-stats``."""
+        """mu/sigma saved by ``save_reference_stats`` or pytorch-fid's ``--save-stats`` (which has no count)."""
         mu, sigma = load_stats(path)
-        return cls(name, mu=mu, sigma=sigma)
+        return cls(name, mu=mu, sigma=sigma, count=load_stats_count(path))
 
     def statistics(self) -> tuple[np.ndarray, np.ndarray]:
         if self.mu is None:
@@ -68,7 +70,7 @@ def image_features(extractor: FeatureExtractor, images: torch.Tensor) -> np.ndar
 def save_reference_stats(extractor: FeatureExtractor, images: torch.Tensor, path: Path) -> int:
     """Saves mu/sigma of real images' features to ``path`` (pytorch-fid's .npz format); how many images."""
     features = image_features(extractor, images)
-    save_stats(path, *mean_and_covariance(features))
+    save_stats(path, *mean_and_covariance(features), count=len(features))
     return len(features)
 
 
@@ -88,7 +90,8 @@ def stream_features(extractor: FeatureExtractor, batches: Iterator[Batch], want_
             with np.load(cached) as data:
                 features, batch_logits = data["features"], data.get("logits", None)
         else:
-            features, batch_logits = _features(extractor, batch() if callable(batch) else batch, want_logits)
+            features, batch_logits = features_and_logits(extractor, batch() if callable(batch) else batch,
+                                                         want_logits)
             if cached is not None:
                 arrays = {"features": features} | ({"logits": batch_logits} if batch_logits is not None else {})
                 np.savez(cached, **arrays)
@@ -103,8 +106,9 @@ def stream_features(extractor: FeatureExtractor, batches: Iterator[Batch], want_
     return stats, kept_features, np.concatenate(logits) if logits else None
 
 
-def _features(extractor: FeatureExtractor, batch: torch.Tensor, want_logits: bool
-              ) -> tuple[np.ndarray, np.ndarray | None]:
+def features_and_logits(extractor: FeatureExtractor, batch: torch.Tensor, want_logits: bool
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features (float64) of a batch and, when wanted, its class logits, in one network pass where possible."""
     if want_logits and hasattr(extractor, "both"):
         features, logits = extractor.both(batch)  # type: ignore[attr-defined]
         return features.double().numpy(), logits.double().numpy()
@@ -114,11 +118,16 @@ def _features(extractor: FeatureExtractor, batch: torch.Tensor, want_logits: boo
 
 def evaluate(extractor: FeatureExtractor, batches: Iterator[Batch], reference: Reference | None,
              metrics: str, label: str, resize_mode: str = "", work_dir: Path | None = None,
-             progress: Callable[[int], None] | None = None, kid_subset_size: int = 1000) -> MetricsReport:
+             progress: Callable[[int], None] | None = None, kid_subset_size: int = 1000,
+             resolution: str = "") -> MetricsReport:
+    """``resolution``: "H×W" of the generated images, for the report's protocol."""
     wanted = METRIC_SETS[metrics]
     stats, features, logits = stream_features(extractor, batches, "is" in wanted, work_dir, progress)
+    implementation, weights = protocol_of(extractor)
     report = MetricsReport(label=label, num_images=stats.count, feature_net=extractor.name, resize_mode=resize_mode,
-                           reference=reference.name if reference else "")
+                           reference=reference.name if reference else "", implementation=implementation,
+                           feature_weights=weights, reference_count=reference.count if reference else None,
+                           resolution=resolution)
     if stats.count < 2:
         raise ValueError(f"{label}: at least 2 images are needed, got {stats.count}")
     if reference is not None and "fid" in wanted:
@@ -131,4 +140,5 @@ def evaluate(extractor: FeatureExtractor, batches: Iterator[Batch], reference: R
             report.precision, report.recall = precision_recall(reference.features, features)
     if "is" in wanted and logits is not None:
         report.is_mean, report.is_std = inception_score(logits, splits=min(10, len(logits)))
+        report.is_splits = IS_SPLIT_RULE.format(splits=min(10, len(logits)))
     return report

@@ -16,13 +16,17 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from engine.metrics.inception import FIDInceptionV3
+from engine.metrics.inception import WEIGHTS_FILE, FIDInceptionV3
 from engine.metrics.names import RESIZE_MODES
 
 Progress = Callable[[int], None] | None
+IMPLEMENTATIONS = {"pytorch-fid": "pytorch-fid (bilinear resize)", "clean-fid": "clean-fid (PIL bicubic)"}
 
 
 class FeatureExtractor(Protocol):
+    """``implementation`` (how images are prepared) and ``weights`` (the weights file) are optional: reports state
+    them beside every number (``protocol_of``)."""
+
     name: str
     dims: int
 
@@ -57,6 +61,8 @@ class InceptionFeatures:
         self.resize_mode = resize_mode
         self.batch_size = batch_size
         self.name = f"inception-v3-fid/{resize_mode}"
+        self.implementation = IMPLEMENTATIONS.get(resize_mode, resize_mode)
+        self.weights = WEIGHTS_FILE
 
     def _run(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features, logits = [], []
@@ -76,6 +82,11 @@ class InceptionFeatures:
 
     def both(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self._run(images)
+
+
+def protocol_of(extractor: FeatureExtractor) -> tuple[str, str]:
+    """(implementation, weights file) of a feature extractor, "" where it does not say."""
+    return str(getattr(extractor, "implementation", "")), str(getattr(extractor, "weights", ""))
 
 
 def extract_features(extractor: FeatureExtractor, batches: Iterable[torch.Tensor],

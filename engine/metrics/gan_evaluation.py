@@ -43,4 +43,5 @@ def evaluate_gan(gan: GANGenerator, extractor: FeatureExtractor, reference: Refe
     work_dir = work_root / work_folder_name(gan, seed, truncation, extractor, metrics)
     work_dir.mkdir(parents=True, exist_ok=True)
     return evaluate(extractor, generated_batches(gan, num_images, seed, truncation), reference, metrics, label,
-                    resize_mode, work_dir=work_dir, progress=progress)
+                    resize_mode, work_dir=work_dir, progress=progress,
+                    resolution=f"{gan.resolution}×{gan.resolution}")

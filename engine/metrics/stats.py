@@ -32,6 +32,14 @@ class RunningStats:
         self.total += features.sum(axis=0)
         self.outer += features.T @ features
 
+    def merge(self, other: RunningStats) -> None:
+        """Adds another set's sums (another shard of the same images' run)."""
+        if other.dims != self.dims:
+            raise ValueError(f"cannot merge statistics of {other.dims} features into {self.dims}")
+        self.count += other.count
+        self.total = self.total + other.total
+        self.outer = self.outer + other.outer
+
     def mean(self) -> np.ndarray:
         return self.total / self.count
 
@@ -49,16 +57,24 @@ class RunningStats:
             return cls(int(data["dims"]), int(data["count"]), data["total"], data["outer"])
 
 
-def save_stats(path: Path, mu: np.ndarray, sigma: np.ndarray) -> None:
-    """``mu``/``sigma`` in an ``.npz`` that pytorch-fid reads (its ``--save-stats`` format)."""
-    np.savez_compressed(path, mu=mu, sigma=sigma)
+def save_stats(path: Path, mu: np.ndarray, sigma: np.ndarray, count: int | None = None) -> None:
+    """``mu``/``sigma`` in an ``.npz`` that pytorch-fid reads (its ``--save-stats`` format), plus how many images
+    they were computed from when known (an extra array ``count``, which pytorch-fid ignores)."""
+    extra = {"count": np.int64(count)} if count is not None else {}
+    np.savez_compressed(path, mu=mu, sigma=sigma, **extra)
 
 
 def load_stats(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with np.load(path) as data:
+    with np.load(path, allow_pickle=False) as data:
         if "mu" not in data or "sigma" not in data:
             raise ValueError(f"{path.name} is not a statistics file (expected arrays 'mu' and 'sigma')")
         return data["mu"], data["sigma"]
+
+
+def load_stats_count(path: Path) -> int | None:
+    """How many images a statistics file was computed from; None when it does not say (pytorch-fid's files)."""
+    with np.load(path, allow_pickle=False) as data:
+        return int(data["count"]) if "count" in data else None
 
 
 def folder_key(files: list[Path], feature_net: str, extra: str = "") -> str:
@@ -81,5 +97,5 @@ def cached_folder_stats(files: list[Path], feature_net: str, resize_mode: str, c
         return load_stats(path)
     mu, sigma = compute(files)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_stats(path, mu, sigma)
+    save_stats(path, mu, sigma, len(files))
     return mu, sigma

@@ -14,11 +14,13 @@ if TYPE_CHECKING:
     import torch
 
     from engine.gan.generator import GANGenerator
+    from engine.metrics.clip_score import ClipScorer
     from engine.metrics.evaluate import Reference
     from engine.metrics.features import FeatureExtractor
     from engine.metrics.report import MetricsReport
 
 NO_STATS = "none"
+PUBLISHED_EXAMPLE = "label,fid,clip_score,protocol\nSD 1.5 (paper),9.62,,COCO-30k val2014 256px pytorch-fid"
 
 
 def input_subfolders(folders: Folders) -> list[str]:
@@ -112,12 +114,14 @@ class MetricsEvaluator(Node):
                 reference_images: torch.Tensor | None = None, reference_stats: str = NO_STATS,
                 kid_subset_size: int = 1000, *, context: ExecutionContext) -> NodeResult:
         from engine.metrics.evaluate import evaluate, in_batches
+        from engine.metrics.report import resolution_of
 
         extractor = feature_extractor(feature_net, resize_mode, context)
         real = load_reference(extractor, reference_images, reference_stats, context.folders)
         total = len(images)
         report = evaluate(extractor, in_batches(images), real, metrics, label, resize_mode,
-                          progress=lambda done: context.progress(done, total), kid_subset_size=kid_subset_size)
+                          progress=lambda done: context.progress(done, total), kid_subset_size=kid_subset_size,
+                          resolution=resolution_of([tuple(images.shape[1:3])]))
         return shown(report)
 
 
@@ -133,6 +137,17 @@ def clip_folder(folders: Folders, name: str) -> Path | None:
         if (path / "config.json").is_file() and (path / "model.safetensors").is_file():
             return path
     return None
+
+
+def load_clip_model(context: ExecutionContext, name: str) -> ClipScorer:
+    """The CLIP scorer of models/fid/<name>, loaded once through the model cache."""
+    from engine.metrics.clip_score import load_clip_scorer
+
+    folder = clip_folder(context.folders, name)
+    if folder is None:
+        raise FileNotFoundError(f"no CLIP model folder {name!r} (config.json + model.safetensors) in models/fid")
+    return context.models.load(folder / "model.safetensors", "clip-score",
+                               lambda weights: load_clip_scorer(weights.parent))
 
 
 class CLIPScore(Node):
@@ -154,19 +169,13 @@ class CLIPScore(Node):
                 metrics: MetricsReport | None = None, *, context: ExecutionContext) -> NodeResult:
         from dataclasses import replace
 
-        from engine.metrics.clip_score import load_clip_scorer
-        from engine.metrics.report import MetricsReport
+        from engine.metrics.report import CLIP_SCALING, MetricsReport, resolution_of
 
-        folder = clip_folder(context.folders, clip_model)
-        if folder is None:
-            raise FileNotFoundError(f"no CLIP model folder {clip_model!r} (config.json + model.safetensors) in "
-                                    "models/fid")
         prompts = [line for line in prompt.splitlines() if line.strip()] or [""]
-        scorer = context.models.load(folder / "model.safetensors", "clip-score",
-                                     lambda weights: load_clip_scorer(weights.parent))
-        scores = scorer.scores(images, prompts)
-        report = replace(metrics) if metrics is not None else MetricsReport(label, len(images), "")
-        report.clip_score, report.clip_model = float(scores.mean()), clip_model
+        scores = load_clip_model(context, clip_model).scores(images, prompts)
+        report = (replace(metrics) if metrics is not None else
+                  MetricsReport(label, len(images), "", resolution=resolution_of([tuple(images.shape[1:3])])))
+        report.clip_score, report.clip_model, report.clip_scaling = float(scores.mean()), clip_model, CLIP_SCALING
         return shown(report)
 
 
@@ -217,7 +226,8 @@ class SaveReferenceStats(Node):
 
 
 class CompareModels(Node):
-    """A table and bar chart of several models' metrics; CSV and JSON go to the output folder."""
+    """A table and bar chart of several models' metrics, each with its protocol; CSV and JSON go to the output
+    folder. Published figures pasted in ``published`` are shown beside them, in grey and marked "published"."""
 
     display_name = "Compare Models"
     category = "metrics"
@@ -225,19 +235,24 @@ class CompareModels(Node):
     inputs = [Socket("metrics_1", "METRICS"), Socket("metrics_2", "METRICS", optional=True),
               Socket("metrics_3", "METRICS", optional=True), Socket("metrics_4", "METRICS", optional=True),
               Socket("metrics_5", "METRICS", optional=True), Socket("metrics_6", "METRICS", optional=True),
-              String("title", "Which model generates best?"), String("filename_prefix", "compare_models")]
+              String("title", "Which model generates best?"), String("filename_prefix", "compare_models"),
+              String("published", "", multiline=True, optional=True, placeholder=PUBLISHED_EXAMPLE,
+                     tooltip="Published figures to show beside the measured ones (never mixed with them): CSV with "
+                     "a header, one model per line; columns label, fid, kid, is, precision, recall, clip_score, "
+                     "protocol.")]
     outputs = [Output("IMAGE")]
 
     def execute(self, metrics_1: MetricsReport, title: str, filename_prefix: str = "compare_models",
                 metrics_2: MetricsReport | None = None, metrics_3: MetricsReport | None = None,
                 metrics_4: MetricsReport | None = None, metrics_5: MetricsReport | None = None,
-                metrics_6: MetricsReport | None = None, *, context: ExecutionContext) -> NodeResult:
+                metrics_6: MetricsReport | None = None, published: str = "", *,
+                context: ExecutionContext) -> NodeResult:
         import torch
 
-        from engine.metrics.report import render_comparison
+        from engine.metrics.report import parse_published, render_comparison
 
         more = (metrics_2, metrics_3, metrics_4, metrics_5, metrics_6)
-        reports = [metrics_1, *(report for report in more if report is not None)]
+        reports = [metrics_1, *(report for report in more if report is not None), *parse_published(published)]
         stem = write_comparison_files(reports, context.folders.output_dir, filename_prefix)
         chart = torch.from_numpy(render_comparison(reports, title).astype("float32") / 255)[None]
         lines = [report.summary() for report in reports] + [f"wrote {stem}.csv and {stem}.json"]
