@@ -1,0 +1,260 @@
+"""Mergeable statistics of one shard of generated images, computed where the images are.
+
+A dataset run is split into shards that run on different workers; each records the statistics of its images in
+one ``.npz`` file, and merging the files gives what one pass over every image would:
+
+- FID: (n, Σx, Σxxᵀ) of the features in float64 (``RunningStats``); sums merge exactly.
+- Inception Score, the sharded protocol: an item's split is its global index mod 10, and each split keeps n_s,
+  Σ p(y|x) and Σ_x Σ_y p log p (float64), so IS_s = exp((1/n_s) Σ p log p − Σ_y p̄_y log p̄_y) with p̄ = Σp / n_s.
+  The report gives mean and std over the splits that have images. This differs from the shuffled contiguous
+  splits of ``engine.metrics.scores.inception_score`` (the report's ``is_splits`` says which was used).
+- CLIP score: (Σ score, n), each item scored against its own text.
+- KID and precision/recall need the features themselves: a shard keeps those of its KEEP_FEATURES lowest global
+  indices (float32), and the merge keeps the KEEP_FEATURES lowest indices of all shards, so the kept set does not
+  depend on how the run was sharded.
+
+Files are written with ``np.savez`` and read with ``allow_pickle=False``; the text fields are one JSON string.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from engine.metrics.evaluate import BATCH, KEEP_FEATURES, Reference, features_and_logits
+from engine.metrics.features import FeatureExtractor, protocol_of
+from engine.metrics.names import METRIC_SETS
+from engine.metrics.report import CLIP_SCALING, MetricsReport, resolution_of
+from engine.metrics.scores import frechet_distance, kernel_inception_distance, precision_recall
+from engine.metrics.stats import RunningStats
+
+IS_SPLITS = 10
+IS_SPLIT_RULE = "10 splits by item index mod 10 (sharded)"
+FORMAT = 1
+
+
+class ClipScorer(Protocol):
+    def scores(self, images: torch.Tensor, prompts: list[str]) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class ShardProtocol:
+    """How a shard's statistics were made; every shard of a run must agree."""
+
+    feature_net: str
+    resize_mode: str = ""
+    implementation: str = ""
+    feature_weights: str = ""
+    clip_model: str = ""
+
+
+@dataclass
+class ShardStatistics:
+    protocol: ShardProtocol
+    stats: RunningStats
+    indices: np.ndarray  # int64: the global index of every item
+    feature_indices: np.ndarray  # int64, ascending: the items whose features are kept
+    features: np.ndarray  # float32 [len(feature_indices), dims]
+    is_count: np.ndarray  # int64 [IS_SPLITS]
+    is_probabilities: np.ndarray  # float64 [IS_SPLITS, classes]: Σ p(y|x) per split (0 classes: no logits)
+    is_plogp: np.ndarray  # float64 [IS_SPLITS]: Σ_x Σ_y p log p per split
+    clip_sum: float = 0.0
+    clip_count: int = 0
+    sizes: list[tuple[int, int]] = field(default_factory=list)  # distinct (H, W) of the images
+
+    @property
+    def count(self) -> int:
+        return self.stats.count
+
+    def save(self, path: Path) -> None:
+        """Written to a temporary file in the same folder, then renamed: a reader never sees half a file."""
+        arrays = {"format": np.int64(FORMAT), "protocol": np.array(json.dumps(asdict(self.protocol))),
+                  "count": np.int64(self.stats.count), "total": self.stats.total, "outer": self.stats.outer,
+                  "indices": self.indices, "feature_indices": self.feature_indices, "features": self.features,
+                  "is_count": self.is_count, "is_probabilities": self.is_probabilities, "is_plogp": self.is_plogp,
+                  "clip_sum": np.float64(self.clip_sum), "clip_count": np.int64(self.clip_count),
+                  "sizes": np.array(self.sizes, dtype=np.int64).reshape(-1, 2)}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                np.savez(file, **arrays)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> ShardStatistics:
+        with np.load(path, allow_pickle=False) as data:
+            if "format" not in data or int(data["format"]) != FORMAT:
+                raise ValueError(f"{path.name} is not a shard statistics file of format {FORMAT}")
+            total = data["total"]
+            return cls(protocol=ShardProtocol(**json.loads(str(data["protocol"]))),
+                       stats=RunningStats(len(total), int(data["count"]), total, data["outer"]),
+                       indices=data["indices"], feature_indices=data["feature_indices"], features=data["features"],
+                       is_count=data["is_count"], is_probabilities=data["is_probabilities"],
+                       is_plogp=data["is_plogp"], clip_sum=float(data["clip_sum"]),
+                       clip_count=int(data["clip_count"]), sizes=[tuple(size) for size in data["sizes"].tolist()])
+
+    @classmethod
+    def merge(cls, shards: Sequence[ShardStatistics]) -> ShardStatistics:
+        """The statistics of every shard's items together (sums; the lowest-index features are kept)."""
+        if not shards:
+            raise ValueError("no shard statistics to merge")
+        first = shards[0]
+        for shard in shards[1:]:
+            if shard.protocol != first.protocol:
+                raise ValueError(f"shards were made differently: {first.protocol} and {shard.protocol}")
+            if shard.is_probabilities.shape != first.is_probabilities.shape:
+                raise ValueError("shards differ in their Inception Score classes (some have no logits)")
+        indices = np.concatenate([shard.indices for shard in shards])
+        if len(np.unique(indices)) != len(indices):
+            raise ValueError("shards overlap: some items were recorded by two shards")
+        stats = RunningStats(first.stats.dims)
+        for shard in shards:
+            stats.merge(shard.stats)
+        feature_indices, features = _lowest(np.concatenate([shard.feature_indices for shard in shards]),
+                                            np.concatenate([shard.features for shard in shards]))
+        return cls(protocol=first.protocol, stats=stats, indices=indices, feature_indices=feature_indices,
+                   features=features, is_count=sum(shard.is_count for shard in shards),
+                   is_probabilities=sum(shard.is_probabilities for shard in shards),
+                   is_plogp=sum(shard.is_plogp for shard in shards),
+                   clip_sum=sum(shard.clip_sum for shard in shards),
+                   clip_count=sum(shard.clip_count for shard in shards),
+                   sizes=sorted({size for shard in shards for size in shard.sizes}))
+
+    def inception_score(self) -> tuple[float, float] | None:
+        """(mean, std) of IS over the splits that have images; None without logits."""
+        used = self.is_count > 0
+        if self.is_probabilities.shape[1] == 0 or not used.any():
+            return None
+        count = self.is_count[used].astype(np.float64)
+        marginal = self.is_probabilities[used] / count[:, None]
+        marginal_plogp = (marginal * np.log(np.where(marginal > 0, marginal, 1.0))).sum(axis=1)
+        scores = np.exp(self.is_plogp[used] / count - marginal_plogp)
+        return float(scores.mean()), float(scores.std())
+
+    def finalize(self, reference: Reference | None, metrics: str, label: str,
+                 kid_subset_size: int = 1000) -> MetricsReport:
+        """The report of these statistics against ``reference`` (FID needs it; KID and precision/recall need
+        its features), with the protocol filled in."""
+        if self.count < 2:
+            raise ValueError(f"{label}: at least 2 images are needed, got {self.count}")
+        wanted = METRIC_SETS[metrics]
+        protocol = self.protocol
+        report = MetricsReport(label=label, num_images=self.count, feature_net=protocol.feature_net,
+                               resize_mode=protocol.resize_mode, reference=reference.name if reference else "",
+                               implementation=protocol.implementation, feature_weights=protocol.feature_weights,
+                               reference_count=reference.count if reference else None,
+                               resolution=resolution_of(self.sizes))
+        if reference is not None and "fid" in wanted:
+            report.fid = frechet_distance(self.stats.mean(), self.stats.covariance(), *reference.statistics())
+        if reference is not None and reference.features is not None:
+            if "kid" in wanted:
+                report.kid_mean, report.kid_std = kernel_inception_distance(self.features, reference.features,
+                                                                            subset_size=kid_subset_size)
+            if "precision_recall" in wanted:
+                report.precision, report.recall = precision_recall(reference.features, self.features)
+        score = self.inception_score() if "is" in wanted else None
+        if score is not None:
+            (report.is_mean, report.is_std), report.is_splits = score, IS_SPLIT_RULE
+        if self.clip_count:
+            report.clip_score, report.clip_model = self.clip_sum / self.clip_count, protocol.clip_model
+            report.clip_scaling = CLIP_SCALING
+        return report
+
+
+def _lowest(indices: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The KEEP_FEATURES rows of lowest global index, in index order."""
+    order = np.argsort(indices, kind="stable")[:KEEP_FEATURES]
+    return indices[order], features[order]
+
+
+def _chunks(images: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """IMAGE batches (one tensor, or several of any sizes) as chunks of at most BATCH images, in item order."""
+    batches = [images] if isinstance(images, torch.Tensor) else list(images)
+    return [batch[start:start + BATCH] for batch in batches for start in range(0, len(batch), BATCH)]
+
+
+def shard_statistics(extractor: FeatureExtractor, images: torch.Tensor | Sequence[torch.Tensor],
+                     indices: Sequence[int], texts: Sequence[str], clip_scorer: ClipScorer | None,
+                     want_logits: bool, *, resize_mode: str = "", clip_model: str = "",
+                     progress: Callable[[int], None] | None = None) -> ShardStatistics:
+    """The statistics of one shard: ``images`` in item order, item i with global index ``indices[i]`` and text
+    ``texts[i]`` (used only with a CLIP scorer)."""
+    count = sum(len(chunk) for chunk in _chunks(images))
+    if count != len(indices) or (clip_scorer is not None and len(texts) != count):
+        raise ValueError(f"{count} images for {len(indices)} items ({len(texts)} texts): give one image per item")
+    implementation, weights = protocol_of(extractor)
+    protocol = ShardProtocol(extractor.name, resize_mode, implementation, weights,
+                             clip_model if clip_scorer is not None else "")
+    accumulator = _Accumulator(extractor.dims)
+    done = 0
+    for chunk in _chunks(images):
+        chunk_indices = np.asarray(indices[done:done + len(chunk)], dtype=np.int64)
+        features, logits = features_and_logits(extractor, chunk, want_logits)
+        accumulator.add(chunk_indices, features, logits)
+        if clip_scorer is not None:
+            accumulator.add_clip(clip_scorer.scores(chunk, list(texts[done:done + len(chunk)])))
+        accumulator.sizes.add((int(chunk.shape[1]), int(chunk.shape[2])))
+        done += len(chunk)
+        if progress is not None:
+            progress(done)
+    return accumulator.statistics(protocol, np.asarray(indices, dtype=np.int64))
+
+
+class _Accumulator:
+    """Running sums of one shard, batch by batch."""
+
+    def __init__(self, dims: int) -> None:
+        self.stats = RunningStats(dims)
+        self.kept_indices = [np.zeros(0, dtype=np.int64)]
+        self.kept = [np.zeros((0, dims), dtype=np.float32)]
+        self.is_count = np.zeros(IS_SPLITS, dtype=np.int64)
+        self.is_probabilities = np.zeros((IS_SPLITS, 0))
+        self.is_plogp = np.zeros(IS_SPLITS)
+        self.clip_sum, self.clip_count = 0.0, 0
+        self.sizes: set[tuple[int, int]] = set()
+
+    def add(self, indices: np.ndarray, features: np.ndarray, logits: np.ndarray | None) -> None:
+        self.stats.add(features)
+        self.kept_indices.append(indices)
+        self.kept.append(features.astype(np.float32))
+        if sum(map(len, self.kept_indices)) > 2 * KEEP_FEATURES:  # compact now and then: linear time overall
+            self._compact()
+        if logits is not None:
+            self._add_logits(indices, logits)
+
+    def _add_logits(self, indices: np.ndarray, logits: np.ndarray) -> None:
+        log_p = torch.as_tensor(logits, dtype=torch.float64).log_softmax(dim=1)
+        p = log_p.exp()
+        if self.is_probabilities.shape[1] == 0:
+            self.is_probabilities = np.zeros((IS_SPLITS, logits.shape[1]))
+        splits = indices % IS_SPLITS
+        np.add.at(self.is_count, splits, 1)
+        np.add.at(self.is_probabilities, splits, p.numpy())
+        np.add.at(self.is_plogp, splits, (p * log_p).sum(dim=1).numpy())
+
+    def add_clip(self, scores: torch.Tensor) -> None:
+        self.clip_sum += float(scores.double().sum())
+        self.clip_count += len(scores)
+
+    def _compact(self) -> None:
+        lowest = _lowest(np.concatenate(self.kept_indices), np.concatenate(self.kept))
+        self.kept_indices, self.kept = [lowest[0]], [lowest[1]]
+
+    def statistics(self, protocol: ShardProtocol, indices: np.ndarray) -> ShardStatistics:
+        self._compact()
+        return ShardStatistics(protocol, self.stats, indices, self.kept_indices[0], self.kept[0], self.is_count,
+                               self.is_probabilities, self.is_plogp, self.clip_sum, self.clip_count,
+                               sorted(self.sizes))
+
