@@ -9,7 +9,7 @@ from core.definition import NodeDefinition
 # Each module lists its node classes in NODES.
 MODULES = ["primitives", "image", "latent", "conditioning", "sd", "sdxl", "model_parts", "adapters", "inpaint",
            "masks", "compositing", "upscaling", "custom_sampling", "merging", "gan", "gan_translate", "gan_stages",
-           "metrics", "vision", "sd_addons", "vqgan", "datasets"]
+           "metrics", "vision", "sd_addons", "vqgan", "datasets", "dataset_metrics"]
 
 
 def builtin_definitions() -> list[NodeDefinition]:

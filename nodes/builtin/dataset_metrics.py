@@ -1,0 +1,162 @@
+"""Scoring a sharded dataset run: each shard records the mergeable statistics of its images, the last one merges.
+
+A dataset run is queued as one prompt per shard (core.shards), and each may run on another worker. This node
+computes its shard's statistics (engine.metrics.shard_stats) and records them in
+
+    <user_dir>/evaluations/<evaluation_key(prompt, node)>/shard_<k>_of_<n>.npz     (k, n: five digits)
+    <user_dir>/evaluations/<evaluation_key(prompt, node)>/merged_of_<n>            (the marker: the merging shard)
+
+then looks at every recorded shard of the same key. Until all n are recorded it outputs ExecutionBlocker(None),
+so the nodes after it (Compare Models) wait. The shard that finds all n recorded and creates the marker first
+(O_EXCL: one winner among shards finishing together) merges them and outputs the METRICS; the marker holds its
+number. A shard that starts when the marker exists already (a finished run queued again, or a shard re-run by
+hand) merges and outputs the METRICS again, so a finished run never blocks for ever. Re-running a shard overwrites
+only its own file. The key leaves out the shard numbers, so a run resumed after an interruption finds the shards
+it recorded before; delete the key's folder to start an evaluation afresh.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.blocker import ExecutionBlocker
+from core.shards import DatasetShard, evaluation_key
+from engine.metrics.names import FEATURE_NETWORKS, METRIC_SETS, RESIZE_MODES
+from nodes.api import Combo, ExecutionContext, Folders, Hidden, Node, NodeResult, Output, Socket, String
+from nodes.builtin.metrics import (
+    NO_STATS,
+    clip_models,
+    feature_extractor,
+    load_clip_model,
+    load_reference,
+    shown,
+    stats_files,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from engine.metrics.shard_stats import ShardStatistics
+
+NO_CLIP = "none"
+
+
+def clip_choices(folders: Folders) -> list[str]:
+    return [NO_CLIP, *clip_models(folders)]
+
+
+def shard_file(folder: Path, shard: int, shards: int) -> Path:
+    return folder / f"shard_{shard:05d}_of_{shards:05d}.npz"
+
+
+def marker_file(folder: Path, shards: int) -> Path:
+    return folder / f"merged_of_{shards:05d}"
+
+
+def recorded_shards(folder: Path, shards: int) -> list[Path]:
+    """The shard files of an n-shard run recorded so far (files of a run split otherwise are left alone)."""
+    return [path for shard in range(shards) if (path := shard_file(folder, shard, shards)).is_file()]
+
+
+def claim(marker: Path, shard: int) -> bool:
+    """Creates the marker holding ``shard``; False when another shard created it first."""
+    try:
+        handle = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    with os.fdopen(handle, "w") as file:
+        file.write(str(shard))
+    return True
+
+
+def _one(value: Any) -> Any:
+    """A constant input's value: with ``input_is_list`` a connected or typed input arrives as a one-item list."""
+    return value[0] if isinstance(value, list) else value
+
+
+def _items(values: list[DatasetShard] | DatasetShard) -> DatasetShard:
+    items = values if isinstance(values, list) else [values]
+    if len(items) != 1:
+        raise ValueError(f"items: expected the DATASET_SHARD of one dataset node, got {len(items)} values")
+    return items[0]
+
+
+class EvaluateDataset(Node):
+    """Scores a sharded dataset run (FID, KID, IS, precision/recall, CLIP score per item's text): each shard
+    records its statistics under user/evaluations, and the METRICS come out once every shard is recorded (until
+    then this node blocks what follows it). The result equals one pass over all the images."""
+
+    display_name = "Evaluate Dataset (sharded)"
+    category = "metrics"
+    input_is_list = True
+    inputs = [Socket("images", "IMAGE", tooltip="The images made from this shard's items, one per item, in order."),
+              Socket("items", "DATASET_SHARD", tooltip="The shard the images were made from."),
+              String("label", "model", tooltip="The name this model gets in comparisons."),
+              Combo("metrics", list(METRIC_SETS), default="fid"),
+              Combo("feature_net", FEATURE_NETWORKS),
+              Combo("resize_mode", RESIZE_MODES, tooltip="How images are resized for the feature net; "
+                    "this moves FID by points, so compare numbers made the same way."),
+              Socket("reference_images", "IMAGE", optional=True, tooltip="Real images to compare with."),
+              Combo("reference_stats", stats_files, optional=True,
+                    tooltip="Or mu/sigma of real images in models/fid (.npz, pytorch-fid's format)."),
+              Combo("clip_model", clip_choices, optional=True, tooltip="A Hugging Face CLIP folder in models/fid "
+                    "to score each image against its item's text, or none."),
+              Hidden("prompt", "PROMPT"), Hidden("unique_id", "UNIQUE_ID")]
+    outputs = [Output("METRICS")]
+
+    @classmethod
+    def fingerprint(cls, folders: Folders, **inputs: Any) -> Any:
+        return float("nan")  # the result depends on the other shards' files: never reuse a cached one
+
+    def execute(self, images: list[torch.Tensor], items: list[DatasetShard], label: list[str], metrics: list[str],
+                feature_net: list[str], resize_mode: list[str], prompt: list[dict], unique_id: list[str],
+                reference_images: list[torch.Tensor] | None = None, reference_stats: list[str] | str = NO_STATS,
+                clip_model: list[str] | str = NO_CLIP, *, context: ExecutionContext) -> NodeResult:
+        from engine.metrics.shard_stats import ShardStatistics
+
+        shard = _items(items)
+        folder = context.folders.user_dir / "evaluations" / evaluation_key(_one(prompt), str(_one(unique_id)))
+        marker = marker_file(folder, shard.shards)
+        finished_before = marker.is_file()
+        extractor = feature_extractor(_one(feature_net), _one(resize_mode), context)
+        statistics = self._statistics(images, shard, extractor, _one(metrics), _one(resize_mode),
+                                      _one(clip_model), context)
+        statistics.save(shard_file(folder, shard.shard, shard.shards))
+        recorded = recorded_shards(folder, shard.shards)
+        done = f"shard {shard.shard + 1} of {shard.shards} recorded ({len(recorded)} of {shard.shards} done)"
+        if len(recorded) < shard.shards:
+            return NodeResult((ExecutionBlocker(None),), {"text": [done]})
+        if shard.shards > 1 and not finished_before and not claim(marker, shard.shard):
+            return NodeResult((ExecutionBlocker(None),), {"text": [done + "; another shard merges them"]})
+        merged = ShardStatistics.merge([ShardStatistics.load(path) for path in recorded])
+        if len(merged.indices) != shard.total:
+            raise ValueError(f"the {shard.shards} recorded shards in {folder} hold {len(merged.indices)} items, the "
+                             f"run has {shard.total}: delete that folder to evaluate afresh")
+        real = load_reference(extractor, _concatenated(reference_images), _one(reference_stats), context.folders)
+        return shown(merged.finalize(real, _one(metrics), _one(label)))
+
+    def _statistics(self, images: list[torch.Tensor], shard: DatasetShard, extractor: Any, metrics: str,
+                    resize_mode: str, clip_model: str, context: ExecutionContext) -> ShardStatistics:
+        from engine.metrics.shard_stats import shard_statistics
+
+        count = sum(len(batch) for batch in images)
+        if count != len(shard.indices):
+            raise ValueError(f"{count} images for the {len(shard.indices)} items of shard {shard.shard + 1} of "
+                             f"{shard.shards}: connect one image per item")
+        scorer = load_clip_model(context, clip_model) if clip_model != NO_CLIP else None
+        return shard_statistics(extractor, images, shard.indices, shard.texts, scorer, "is" in METRIC_SETS[metrics],
+                                resize_mode=resize_mode, clip_model=clip_model if scorer is not None else "",
+                                progress=lambda done: context.progress(done, count))
+
+
+def _concatenated(images: list[torch.Tensor] | None) -> torch.Tensor | None:
+    if not images:
+        return None
+    import torch
+
+    return images[0] if len(images) == 1 else torch.cat(images)
+
+
+NODES = [EvaluateDataset]
