@@ -166,3 +166,36 @@ def test_a_malformed_published_line_is_refused_with_its_number(harness, publishe
     assert outcome.status == "error"
     message = next(m[1]["exception_message"] for m in outcome.messages if m[0] == "execution_error")
     assert f"published line {line}: " in message and complaint in message, message
+
+
+class SeedImage(Node):
+    """One random 32x32 image from a seed (runs once per item of a dataset's seed list)."""
+
+    inputs = [Int("seed", 0, min=0, max=0xFFFFFFFFFFFFFFFF)]
+    outputs = [Output("IMAGE")]
+
+    def execute(self, seed: int) -> tuple:
+        return (torch.rand(1, 32, 32, 3, generator=torch.Generator().manual_seed(seed)),)
+
+
+def test_with_the_prompt_dataset_node_shards_merge_to_the_run_of_every_item(tmp_path):
+    from nodes.builtin import datasets
+
+    folders = Folders.under(tmp_path)
+    folders.create()
+    shutil.copy(REPO_FID / "atelier-digits-classifier.safetensors", folders.models_dir / "fid")
+    harness = harness_for(folders, datasets, dataset_metrics, metrics, SimpleNamespace(NODES=[SeedImage]))
+
+    def prompt(shard: int) -> dict:
+        return {"1": node("LoadPromptDataset", dataset="digit_prompts.txt", format="auto", captions="one per image",
+                          start=0, count=30, shuffle=False, seed=3, shard_size=12, shard=shard),
+                "2": node("SeedImage", seed=("1", 1)),
+                "3": node("EvaluateDataset", images=("2", 0), items=("1", 3), label="digits", metrics="all",
+                          feature_net="atelier-digits (classifier)", resize_mode="pytorch-fid", clip_model="none"),
+                "4": node("Keep", value=("3", 0))}
+
+    assert harness.registry.get("LoadPromptDataset").shard_count(folders, **prompt(ALL_SHARDS)["1"]["inputs"]) == 3
+    results = [harness.output(prompt(shard), "3") for shard in (0, 1, 2, ALL_SHARDS)]
+    assert [isinstance(result, ExecutionBlocker) for result in results] == [True, True, False, False]
+    merged, single = results[2:]
+    assert merged.num_images == single.num_images == 30 and merged.is_mean == pytest.approx(single.is_mean, rel=1e-12)
