@@ -12,6 +12,7 @@ from execution.queue import QueueItem
 from runtime.settings import Settings
 from tests.conftest import serve, stop_server
 from tests.runtime.worker_helpers import PACK, die_once, queue, wait_for_history, who_runs
+from tests.server.api_client import run_prompt
 
 ray = pytest.importorskip("ray")
 
@@ -39,6 +40,13 @@ def test_one_actor_per_gpu_each_seeing_only_its_own(ray_server):
     assert sorted(gpus for _, gpus, _ in seen) == [("0",), ("1",)]  # one logical GPU each, never shared
     for _, gpus, visible in seen:  # Ray set CUDA_VISIBLE_DEVICES to the actor's one GPU
         assert visible == gpus[0]
+
+
+def test_progress_streams_from_an_actor_while_its_prompt_runs(ray_server):
+    prompt = {"1": {"class_type": "SlowSteps", "inputs": {"steps": 3, "seconds": 0.05}}}
+    _, messages, _ = run_prompt(ray_server.url, ray_server.ws_url, prompt)
+    assert [m["data"]["value"] for m in messages if m["type"] == "progress"] == [1, 2, 3]
+    assert any(m["type"] == "executed" and m["data"]["output"] == {"steps": [3]} for m in messages)
 
 
 def test_an_actor_that_dies_mid_prompt_loses_nothing(ray_server, tmp_path):
