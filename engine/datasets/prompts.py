@@ -12,7 +12,8 @@ Formats (``detect_format`` picks one from the path: a folder is CUB, otherwise t
 - ``cub`` (a folder): the ``text_c10`` layout of StackGAN/AttnGAN, ``<folder>/<class>/<image>.txt`` with one caption
   a line (ten per image). metadata: class (the class folder), image (the file's stem), line (0-based line number).
 - ``partiprompts`` (``.tsv``): ``PartiPrompts.tsv``, tab-separated with the header ``Prompt Category Challenge
-  Note``, read with the csv module (quoted fields may hold tabs or newlines). metadata: category, challenge.
+  Note``, read with the csv module (quoted fields may hold tabs or newlines); a file that is not valid quoted TSV,
+  as the official one, is split at tabs alone, so its quotes stay in the prompts. metadata: category, challenge.
 - ``csv`` (``.csv``; a ``.tsv`` read as csv is split at tabs): a header row; the prompt is the column named prompt,
   caption or text (any case, in that preference), else the first column. metadata: the other columns.
 - ``jsonl`` (``.jsonl``): one JSON object a line with a prompt, caption or text key (any case), or one JSON string a
@@ -268,11 +269,19 @@ def _load_json(path: Path) -> Any:
 
 
 def _read_rows(path: Path, delimiter: str) -> list[list[str]]:
-    """The non-empty rows of a delimited file, quoted fields as the csv module reads them."""
-    try:
-        return [row for row in csv.reader(io.StringIO(_read_text(path), newline=""), delimiter=delimiter) if row]
-    except csv.Error as error:
-        raise ValueError(f"{path}: not a readable {'TSV' if delimiter == chr(9) else 'CSV'} file ({error})") from None
+    """The non-empty rows of a delimited file, quoted fields as the csv module reads them (strictly: a quote that
+    closes a field early is an error, not dropped). A TSV file that is not valid quoted TSV is split at tabs alone:
+    the official PartiPrompts.tsv quotes nothing, and one of its prompts starts with a quoted word
+    ('"G I G G L E" painted ...')."""
+    text = _read_text(path)
+    quotings = [csv.QUOTE_MINIMAL, csv.QUOTE_NONE] if delimiter == "\t" else [csv.QUOTE_MINIMAL]
+    for quoting in quotings:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
+        try:
+            return [row for row in reader if row]
+        except csv.Error as error:
+            problem = f"line {reader.line_num}: {error}"
+    raise ValueError(f"{path}: not a readable {'TSV' if delimiter == chr(9) else 'CSV'} file ({problem})")
 
 
 def _table_items(rows: list[list[str]], header: list[str], column: int, metadata: list[int]) -> list[PromptItem]:

@@ -96,6 +96,23 @@ def test_partiprompts_tsv_with_quoted_fields(tmp_path):
     assert items[1].metadata == {"category": "World Knowledge", "challenge": "Writing & Symbols"}
 
 
+def test_the_official_unquoted_partiprompts_keeps_a_prompt_that_starts_with_a_quote(tmp_path):
+    # google-research/parti's PartiPrompts.tsv quotes no field; this prompt (a text-rendering one) starts with a quote
+    path = tmp_path / "PartiPrompts.tsv"
+    prompts = ['"G I G G L E" painted in thick colorful lettering as graffiti.',
+               'A robot painted as graffiti. The words "Fly an airplane" are written on the wall.']
+    path.write_text(f"Prompt\tCategory\tChallenge\tNote\n{prompts[0]}\tIllustrations\tWriting & Symbols\t\n"
+                    f"{prompts[1]}\tArts\tComplex\t\n")
+    assert [item.text for item in read_prompts(path)] == prompts
+
+
+def test_a_csv_quote_that_closes_a_field_early_is_refused_not_dropped(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text('prompt\nfine\n"Hello" world, in red\n')
+    with pytest.raises(ValueError, match=r"bad.csv: not a readable CSV file \(line 3: "):
+        read_prompts(path)
+
+
 def test_csv_prompt_column_by_name_or_the_first(tmp_path):
     named = tmp_path / "named.csv"
     named.write_text('id,Caption,style\n7,"a cat, sleeping",photo\n8,,empty\n9,a fox,painting\n')
