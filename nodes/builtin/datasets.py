@@ -26,6 +26,8 @@ KIND = "datasets"
 # Atelier's shipped example datasets, listed after the user's own folders and read where they are (never copied)
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "datasets"
 MAX_SEED = 0xFFFFFFFFFFFFFFFF
+# the inputs that decide how many items (and so shards) a run has; shuffle and seed only reorder or pick
+COUNT_INPUTS = ("dataset", "format", "captions", "start", "count", "shard_size", SHARD_INPUT)
 
 
 def dataset_dirs(folders: Folders) -> list[Path]:
@@ -106,15 +108,17 @@ class LoadPromptDataset(Node):
     @classmethod
     def shard_count(cls, folders: Folders, **inputs: Any) -> int:
         """The number of shards of a run of every item (shard -1) with a shard size; 1 on any doubt (a linked or
-        bad input: validation or the run reports the problem)."""
+        bad input: validation or the run reports the problem). ``inputs`` holds the constant inputs only, so an
+        input that decides the count but is missing is linked: its value is unknown until the run."""
+        if any(name not in inputs for name in COUNT_INPUTS):
+            return 1
         try:
-            shard_size = int(inputs.get("shard_size", 64))
-            if inputs.get(SHARD_INPUT, ALL_SHARDS) != ALL_SHARDS or shard_size <= 0:
+            shard_size = int(inputs["shard_size"])
+            if inputs[SHARD_INPUT] != ALL_SHARDS or shard_size <= 0:
                 return 1
-            _, selected = selected_prompts(folders, inputs["dataset"], inputs.get("format", "auto"),
-                                           inputs.get("captions", CAPTION_MODES[0]), int(inputs.get("start", 0)),
-                                           int(inputs.get("count", 0)), bool(inputs.get("shuffle", False)),
-                                           int(inputs.get("seed", 0)))
+            _, selected = selected_prompts(folders, inputs["dataset"], inputs["format"], inputs["captions"],
+                                           int(inputs["start"]), int(inputs["count"]),
+                                           bool(inputs.get("shuffle", False)), int(inputs.get("seed", 0)))
             return shard_items(len(selected), shard_size)
         except Exception:
             return 1

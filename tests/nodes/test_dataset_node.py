@@ -76,8 +76,9 @@ def test_shard_count_splits_only_a_whole_run_and_never_raises(harness):
     for bad in ({"dataset": "missing.txt"}, {"dataset": "../../etc/passwd"}, {"start": -5}, {"start": 1000},
                 {"seed": "not a number"}, {"format": "coco"}):
         assert LoadPromptDataset.shard_count(folders, **inputs(shard_size=1, **bad)) == 1, bad
-    without_dataset = {name: value for name, value in inputs(shard_size=1).items() if name != "dataset"}
-    assert LoadPromptDataset.shard_count(folders, **without_dataset) == 1  # a linked input is left out
+    for linked in ("dataset", "count", "start", "shard_size", "shard"):  # the server passes constants only
+        constants = {name: value for name, value in inputs(shard_size=1).items() if name != linked}
+        assert LoadPromptDataset.shard_count(folders, **constants) == 1, linked  # its value is not known yet
 
 
 def test_cub_folder_one_caption_per_image_or_all(harness):
