@@ -4,10 +4,13 @@ A dataset run is split into shards that run on different workers; each records t
 one ``.npz`` file, and merging the files gives what one pass over every image would:
 
 - FID: (n, Σx, Σxxᵀ) of the features in float64 (``RunningStats``); sums merge exactly.
-- Inception Score, the sharded protocol: an item's split is its global index mod 10, and each split keeps n_s,
-  Σ p(y|x) and Σ_x Σ_y p log p (float64), so IS_s = exp((1/n_s) Σ p log p − Σ_y p̄_y log p̄_y) with p̄ = Σp / n_s.
-  The report gives mean and std over the splits that have images. This differs from the shuffled contiguous
-  splits of ``engine.metrics.scores.inception_score`` (the report's ``is_splits`` says which was used).
+- Inception Score: an item's split is the one torch-fidelity (and ``engine.metrics.scores.inception_score``) puts
+  it in when the run's items come in global index order: the run is shuffled with ``RandomState(2020)`` and cut
+  into min(10, items) contiguous splits; that needs only the item's index and the run's size, so every shard
+  agrees. Each split keeps n_s, Σ p(y|x) and Σ_x Σ_y p log p (float64), so
+  IS_s = exp((1/n_s) Σ p log p − Σ_y p̄_y log p̄_y) with p̄ = Σp / n_s, and the report gives mean and std over the
+  splits: what one pass over every image in index order gives. (Splitting by index mod 10 would follow the prompt
+  list: prompts cycling through ten classes would put one class in each split and score about 1.)
 - CLIP score: (Σ score, n), each item scored against its own text.
 - KID and precision/recall need the features themselves: a shard keeps those of its KEEP_FEATURES lowest global
   indices (float32), and the merge keeps the KEEP_FEATURES lowest indices of all shards, so the kept set does not
@@ -29,7 +32,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from engine.metrics.evaluate import BATCH, KEEP_FEATURES, Reference, features_and_logits
+from engine.metrics.evaluate import BATCH, IS_SPLIT_RULE, KEEP_FEATURES, Reference, features_and_logits
 from engine.metrics.features import FeatureExtractor, protocol_of
 from engine.metrics.names import METRIC_SETS
 from engine.metrics.report import CLIP_SCALING, MetricsReport, resolution_of
@@ -37,8 +40,8 @@ from engine.metrics.scores import frechet_distance, kernel_inception_distance, p
 from engine.metrics.stats import RunningStats
 
 IS_SPLITS = 10
-IS_SPLIT_RULE = "10 splits by item index mod 10 (sharded)"
-FORMAT = 1
+IS_SHUFFLE_SEED = 2020  # torch-fidelity's rng_seed, as engine.metrics.scores.inception_score
+FORMAT = 2
 
 
 class ClipScorer(Protocol):
@@ -59,6 +62,7 @@ class ShardProtocol:
 @dataclass
 class ShardStatistics:
     protocol: ShardProtocol
+    run_size: int  # how many items the whole run has (an item's Inception Score split depends on it)
     stats: RunningStats
     indices: np.ndarray  # int64: the global index of every item
     feature_indices: np.ndarray  # int64, ascending: the items whose features are kept
@@ -77,6 +81,7 @@ class ShardStatistics:
     def save(self, path: Path) -> None:
         """Written to a temporary file in the same folder, then renamed: a reader never sees half a file."""
         arrays = {"format": np.int64(FORMAT), "protocol": np.array(json.dumps(asdict(self.protocol))),
+                  "run_size": np.int64(self.run_size),
                   "count": np.int64(self.stats.count), "total": self.stats.total, "outer": self.stats.outer,
                   "indices": self.indices, "feature_indices": self.feature_indices, "features": self.features,
                   "is_count": self.is_count, "is_probabilities": self.is_probabilities, "is_plogp": self.is_plogp,
@@ -98,7 +103,7 @@ class ShardStatistics:
             if "format" not in data or int(data["format"]) != FORMAT:
                 raise ValueError(f"{path.name} is not a shard statistics file of format {FORMAT}")
             total = data["total"]
-            return cls(protocol=ShardProtocol(**json.loads(str(data["protocol"]))),
+            return cls(protocol=ShardProtocol(**json.loads(str(data["protocol"]))), run_size=int(data["run_size"]),
                        stats=RunningStats(len(total), int(data["count"]), total, data["outer"]),
                        indices=data["indices"], feature_indices=data["feature_indices"], features=data["features"],
                        is_count=data["is_count"], is_probabilities=data["is_probabilities"],
@@ -114,6 +119,8 @@ class ShardStatistics:
         for shard in shards[1:]:
             if shard.protocol != first.protocol:
                 raise ValueError(f"shards were made differently: {first.protocol} and {shard.protocol}")
+            if shard.run_size != first.run_size:
+                raise ValueError(f"shards of runs of {first.run_size} and {shard.run_size} items cannot be merged")
             if shard.is_probabilities.shape != first.is_probabilities.shape:
                 raise ValueError("shards differ in their Inception Score classes (some have no logits)")
         indices = np.concatenate([shard.indices for shard in shards])
@@ -124,7 +131,8 @@ class ShardStatistics:
             stats.merge(shard.stats)
         feature_indices, features = _lowest(np.concatenate([shard.feature_indices for shard in shards]),
                                             np.concatenate([shard.features for shard in shards]))
-        return cls(protocol=first.protocol, stats=stats, indices=indices, feature_indices=feature_indices,
+        return cls(protocol=first.protocol, run_size=first.run_size, stats=stats, indices=indices,
+                   feature_indices=feature_indices,
                    features=features, is_count=sum(shard.is_count for shard in shards),
                    is_probabilities=sum(shard.is_probabilities for shard in shards),
                    is_plogp=sum(shard.is_plogp for shard in shards),
@@ -166,11 +174,22 @@ class ShardStatistics:
                 report.precision, report.recall = precision_recall(reference.features, self.features)
         score = self.inception_score() if "is" in wanted else None
         if score is not None:
-            (report.is_mean, report.is_std), report.is_splits = score, IS_SPLIT_RULE
+            report.is_mean, report.is_std = score
+            report.is_splits = IS_SPLIT_RULE.format(splits=min(IS_SPLITS, self.run_size))
         if self.clip_count:
             report.clip_score, report.clip_model = self.clip_sum / self.clip_count, protocol.clip_model
             report.clip_scaling = CLIP_SCALING
         return report
+
+
+def inception_score_splits(indices: np.ndarray, run_size: int) -> np.ndarray:
+    """The Inception Score split of each global index of a run of ``run_size`` items: torch-fidelity's, which
+    shuffles the items with RandomState(2020) and cuts them into min(10, run_size) contiguous splits."""
+    splits = min(IS_SPLITS, run_size)
+    position = np.empty(run_size, dtype=np.int64)  # where each item lands in the shuffled order
+    position[np.random.RandomState(IS_SHUFFLE_SEED).permutation(run_size)] = np.arange(run_size)
+    starts = [split * run_size // splits for split in range(1, splits)]  # as inception_score's slices
+    return np.searchsorted(starts, position[indices], side="right")
 
 
 def _lowest(indices: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -187,17 +206,19 @@ def _chunks(images: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]
 
 def shard_statistics(extractor: FeatureExtractor, images: torch.Tensor | Sequence[torch.Tensor],
                      indices: Sequence[int], texts: Sequence[str], clip_scorer: ClipScorer | None,
-                     want_logits: bool, *, resize_mode: str = "", clip_model: str = "",
+                     want_logits: bool, *, run_size: int, resize_mode: str = "", clip_model: str = "",
                      progress: Callable[[int], None] | None = None) -> ShardStatistics:
-    """The statistics of one shard: ``images`` in item order, item i with global index ``indices[i]`` and text
-    ``texts[i]`` (used only with a CLIP scorer)."""
+    """The statistics of one shard of a run of ``run_size`` items: ``images`` in item order, item i with global
+    index ``indices[i]`` and text ``texts[i]`` (used only with a CLIP scorer)."""
     count = sum(len(chunk) for chunk in _chunks(images))
     if count != len(indices) or (clip_scorer is not None and len(texts) != count):
         raise ValueError(f"{count} images for {len(indices)} items ({len(texts)} texts): give one image per item")
+    if any(not 0 <= index < run_size for index in indices):
+        raise ValueError(f"item indices must be 0 to {run_size - 1}, the run has {run_size} items")
     implementation, weights = protocol_of(extractor)
     protocol = ShardProtocol(extractor.name, resize_mode, implementation, weights,
                              clip_model if clip_scorer is not None else "")
-    accumulator = _Accumulator(extractor.dims)
+    accumulator = _Accumulator(extractor.dims, run_size)
     done = 0
     for chunk in _chunks(images):
         chunk_indices = np.asarray(indices[done:done + len(chunk)], dtype=np.int64)
@@ -215,7 +236,8 @@ def shard_statistics(extractor: FeatureExtractor, images: torch.Tensor | Sequenc
 class _Accumulator:
     """Running sums of one shard, batch by batch."""
 
-    def __init__(self, dims: int) -> None:
+    def __init__(self, dims: int, run_size: int) -> None:
+        self.run_size = run_size
         self.stats = RunningStats(dims)
         self.kept_indices = [np.zeros(0, dtype=np.int64)]
         self.kept = [np.zeros((0, dims), dtype=np.float32)]
@@ -239,7 +261,7 @@ class _Accumulator:
         p = log_p.exp()
         if self.is_probabilities.shape[1] == 0:
             self.is_probabilities = np.zeros((IS_SPLITS, logits.shape[1]))
-        splits = indices % IS_SPLITS
+        splits = inception_score_splits(indices, self.run_size)
         np.add.at(self.is_count, splits, 1)
         np.add.at(self.is_probabilities, splits, p.numpy())
         np.add.at(self.is_plogp, splits, (p * log_p).sum(dim=1).numpy())
@@ -254,7 +276,7 @@ class _Accumulator:
 
     def statistics(self, protocol: ShardProtocol, indices: np.ndarray) -> ShardStatistics:
         self._compact()
-        return ShardStatistics(protocol, self.stats, indices, self.kept_indices[0], self.kept[0], self.is_count,
-                               self.is_probabilities, self.is_plogp, self.clip_sum, self.clip_count,
+        return ShardStatistics(protocol, self.run_size, self.stats, indices, self.kept_indices[0], self.kept[0],
+                               self.is_count, self.is_probabilities, self.is_plogp, self.clip_sum, self.clip_count,
                                sorted(self.sizes))
 

@@ -147,7 +147,8 @@ class EvaluateDataset(Node):
                              f"{shard.shards}: connect one image per item")
         scorer = load_clip_model(context, clip_model) if clip_model != NO_CLIP else None
         return shard_statistics(extractor, images, shard.indices, shard.texts, scorer, "is" in METRIC_SETS[metrics],
-                                resize_mode=resize_mode, clip_model=clip_model if scorer is not None else "",
+                                run_size=shard.total, resize_mode=resize_mode,
+                                clip_model=clip_model if scorer is not None else "",
                                 progress=lambda done: context.progress(done, count))
 
 

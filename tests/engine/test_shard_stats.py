@@ -8,7 +8,13 @@ import torch
 
 from engine.metrics import shard_stats
 from engine.metrics.evaluate import Reference
-from engine.metrics.scores import frechet_distance, kernel_inception_distance, mean_and_covariance, precision_recall
+from engine.metrics.scores import (
+    frechet_distance,
+    inception_score,
+    kernel_inception_distance,
+    mean_and_covariance,
+    precision_recall,
+)
 from engine.metrics.shard_stats import ShardStatistics, shard_statistics
 
 COUNT, DIMS, CLASSES = 47, 6, 5
@@ -58,7 +64,7 @@ def sharded(tmp_path, extractor, bounds: list[int], want_logits: bool = True) ->
     paths = []
     for shard, (start, stop) in enumerate(zip(bounds, bounds[1:], strict=False)):
         statistics = shard_statistics(extractor, images[start:stop], indices[start:stop], texts[start:stop],
-                                      LengthScorer(), want_logits, clip_model="clip-test")
+                                      LengthScorer(), want_logits, run_size=COUNT, clip_model="clip-test")
         paths.append(tmp_path / f"shard_{shard}.npz")
         statistics.save(paths[-1])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)  # no temporary files left
@@ -89,19 +95,43 @@ def test_merged_fid_clip_and_counts_equal_one_pass(tmp_path):
     assert report.is_mean is None  # not asked for with "fid"
 
 
-def test_inception_score_per_split_is_the_direct_computation_on_index_mod_10(tmp_path):
+def test_merged_inception_score_is_one_pass_over_the_run_in_index_order(tmp_path):
     extractor = Projection()
     report = sharded(tmp_path, extractor, [0, 11, 12, 30, COUNT]).finalize(None, "all", "model")
     images, indices, _ = dataset()
-    log_p = torch.log_softmax(extractor.logits(images), dim=1).numpy()
-    scores = []
-    for split in range(10):
-        part = log_p[indices % 10 == split]
-        marginal = np.log(np.exp(part).mean(axis=0))
-        scores.append(np.exp((np.exp(part) * (part - marginal)).sum(axis=1).mean()))
-    assert report.is_mean == pytest.approx(np.mean(scores), rel=1e-12)
-    assert report.is_std == pytest.approx(np.std(scores), rel=1e-9)
-    assert "mod 10" in report.is_splits and report.is_mean > 1
+    in_index_order = extractor.logits(images).numpy()[np.argsort(indices)]
+    expected = inception_score(in_index_order, splits=10)  # torch-fidelity's shuffled contiguous splits
+    assert report.is_mean == pytest.approx(expected[0], rel=1e-12)
+    assert report.is_std == pytest.approx(expected[1], rel=1e-9)
+    assert report.is_splits == "10 shuffled contiguous splits (torch-fidelity)" and report.is_mean > 1
+
+
+class Cycling(Projection):
+    """Item i is confidently class i mod 10, as images of a prompt list cycling through the digits 0..9."""
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.one_hot(images[:, 0, 0, 0].long() % 10, 10).double() * 8
+
+
+def test_the_inception_score_splits_do_not_follow_a_prompt_list_that_cycles_through_the_classes(tmp_path):
+    count = 100
+    images = torch.rand(count, 4, 4, 3, generator=torch.Generator().manual_seed(0))
+    images[:, 0, 0, 0] = torch.arange(count).float()  # the class of item i is i mod 10
+    shards = [shard_statistics(Cycling(), images[start:start + 25], range(start, start + 25), [], None, True,
+                               run_size=count) for start in range(0, count, 25)]
+    mean, _ = ShardStatistics.merge(shards).inception_score()
+    assert mean == pytest.approx(inception_score(Cycling().logits(images).numpy())[0], rel=1e-12)
+    assert mean > 4  # split by index mod 10, each split held one class and scored 1.0
+
+
+def test_every_shard_puts_an_item_in_the_split_one_pass_would():
+    whole = shard_stats.inception_score_splits(np.arange(COUNT), COUNT)
+    shuffled = whole[np.random.RandomState(2020).permutation(COUNT)]  # the order inception_score cuts
+    assert np.bincount(shuffled).tolist() == [(i + 1) * COUNT // 10 - i * COUNT // 10 for i in range(10)]
+    assert (np.diff(shuffled) >= 0).all()  # contiguous splits of the shuffled run
+    part = np.array([40, 3, 17])
+    assert shard_stats.inception_score_splits(part, COUNT).tolist() == whole[part].tolist()
+    assert sorted(shard_stats.inception_score_splits(np.arange(4), 4).tolist()) == [0, 1, 2, 3]  # 4 items, 4 splits
 
 
 def test_kid_and_precision_recall_from_shard_files_equal_the_in_memory_computation(tmp_path):
@@ -126,15 +156,21 @@ def test_kept_features_are_the_lowest_global_indices_however_the_run_is_sharded(
 
 def test_overlapping_or_differently_made_shards_are_refused(tmp_path):
     images, indices, texts = dataset()
-    part = shard_statistics(Projection(), images[:5], indices[:5], texts[:5], None, False)
+    part = shard_statistics(Projection(), images[:5], indices[:5], texts[:5], None, False, run_size=COUNT)
     with pytest.raises(ValueError, match="overlap"):
         ShardStatistics.merge([part, part])
     other = Projection()
     other.name = "another net"
     with pytest.raises(ValueError, match="made differently"):
-        ShardStatistics.merge([part, shard_statistics(other, images[5:9], indices[5:9], texts[5:9], None, False)])
+        ShardStatistics.merge([part, shard_statistics(other, images[5:9], indices[5:9], texts[5:9], None, False,
+                                                      run_size=COUNT)])
+    with pytest.raises(ValueError, match="runs of 47 and 48 items"):
+        ShardStatistics.merge([part, shard_statistics(Projection(), images[5:9], indices[5:9], texts[5:9], None,
+                                                      False, run_size=COUNT + 1)])
     with pytest.raises(ValueError, match="one image per item"):
-        shard_statistics(Projection(), images[:5], indices[:4], texts[:4], None, False)
+        shard_statistics(Projection(), images[:5], indices[:4], texts[:4], None, False, run_size=COUNT)
+    with pytest.raises(ValueError, match="indices must be 0 to 46"):
+        shard_statistics(Projection(), images[:1], [COUNT], texts[:1], None, False, run_size=COUNT)
 
 
 def test_a_file_that_is_not_shard_statistics_is_refused_without_unpickling(tmp_path):
