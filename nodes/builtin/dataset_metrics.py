@@ -130,7 +130,7 @@ class EvaluateDataset(Node):
             return NodeResult((ExecutionBlocker(None),), {"text": [done]})
         if shard.shards > 1 and not finished_before and not claim(marker, shard.shard):
             return NodeResult((ExecutionBlocker(None),), {"text": [done + "; another shard merges them"]})
-        merged = ShardStatistics.merge([ShardStatistics.load(path) for path in recorded])
+        merged = ShardStatistics.merge(ShardStatistics.load(path) for path in recorded)  # one file at a time
         if len(merged.indices) != shard.total:
             raise ValueError(f"the {shard.shards} recorded shards in {folder} hold {len(merged.indices)} items, the "
                              f"run has {shard.total}: delete that folder to evaluate afresh")

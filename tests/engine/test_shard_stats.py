@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 import torch
@@ -152,6 +156,29 @@ def test_kept_features_are_the_lowest_global_indices_however_the_run_is_sharded(
     assert one.feature_indices.tolist() == three.feature_indices.tolist() == list(range(8))
     np.testing.assert_array_equal(one.features, three.features)
     assert one.inception_score() is None
+
+
+def test_merging_holds_one_shard_at_a_time(tmp_path):
+    images, indices, texts = dataset()
+    paths = []
+    for start in range(0, COUNT, 10):
+        paths.append(tmp_path / f"shard_{start}.npz")
+        shard_statistics(Projection(), images[start:start + 10], indices[start:start + 10], [], None, True,
+                         run_size=COUNT).save(paths[-1])
+    alive: list[weakref.ref] = []
+
+    def loaded() -> Iterator[ShardStatistics]:
+        for path in paths:
+            gc.collect()
+            assert sum(ref() is not None for ref in alive) <= 1  # the shard before the running sum is gone
+            shard = ShardStatistics.load(path)
+            alive.append(weakref.ref(shard))
+            yield shard
+
+    merged = ShardStatistics.merge(loaded())
+    together = ShardStatistics.merge([ShardStatistics.load(path) for path in paths])
+    assert merged.count == COUNT and merged.stats.outer.tolist() == together.stats.outer.tolist()
+    assert merged.inception_score() == together.inception_score()
 
 
 def test_overlapping_or_differently_made_shards_are_refused(tmp_path):
