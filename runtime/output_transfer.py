@@ -9,6 +9,7 @@ counter when the name is taken, and the event (and the history) names the file a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,25 +53,34 @@ def store_files(files: list[SavedFile], folders: Folders) -> dict[tuple[str, str
     for saved in files:
         folder = safe_join(_root(folders, saved.kind), saved.subfolder)
         folder.mkdir(parents=True, exist_ok=True)
-        name = _free_name(folder, Path(saved.filename).name)
-        (folder / name).write_bytes(saved.data)
+        name = _write_new(folder, Path(saved.filename).name, saved.data)
         if name != saved.filename:
             renamed[(saved.kind, saved.subfolder, saved.filename)] = name
     return renamed
 
 
-def _free_name(folder: Path, name: str) -> str:
-    """``name``, or the same name with the next free counter (``x_00003_.png`` -> ``x_00004_.png``)."""
-    if not (folder / name).exists():
-        return name
+def _write_new(folder: Path, name: str, data: bytes) -> str:
+    """Write ``data`` to a new file named ``name``, or the same name with the next free counter (``x_00003_.png``
+    -> ``x_00004_.png``); the name it got. Each name is claimed with O_EXCL, so two workers' files relayed at the
+    same time never overwrite each other, and no existing file or link (even a dangling one) is written through."""
+    for candidate in _names(name):
+        try:
+            with (folder / candidate).open("xb") as file:
+                file.write(data)
+            return candidate
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable: the names never run out")
+
+
+def _names(name: str) -> Iterator[str]:
+    yield name
     match = re.fullmatch(r"(.*?)(\d+)(_?\.[^.]+)", name)
     stem, number, suffix = (match.group(1), int(match.group(2)), match.group(3)) if match else (name + "_", 0, "")
     width = len(match.group(2)) if match else 5
     while True:
         number += 1
-        candidate = f"{stem}{number:0{width}d}{suffix}"
-        if not (folder / candidate).exists():
-            return candidate
+        yield f"{stem}{number:0{width}d}{suffix}"
 
 
 def rename_entries(ui: dict[str, Any], renamed: dict[tuple[str, str, str], str]) -> dict[str, Any]:
