@@ -25,16 +25,42 @@ class Interrupted(Exception):
 
 
 class InterruptFlag:
-    """A thread-safe flag the server sets and the worker polls."""
+    """A thread-safe flag the server sets and the executor polls.
+
+    An interrupt may name its prompt. The server sends it to the worker it leased the prompt to, where it can arrive
+    before that prompt starts (the worker is still starting) or after it ended (it finished meanwhile): one naming
+    the prompt that starts next survives the start, one naming another prompt than the running one is ignored. An
+    interrupt naming no prompt stops whatever runs, and a prompt's start clears it (ComfyUI's flag)."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._target: str | None = None  # the prompt the pending interrupt names
+        self._running: str | None = None
 
-    def set(self) -> None:
-        self._event.set()
+    def set(self, prompt_id: str | None = None) -> None:
+        with self._lock:
+            if prompt_id is not None and self._running not in (None, prompt_id):
+                return  # meant for a prompt that has ended
+            self._target = prompt_id
+            self._event.set()
 
     def clear(self) -> None:
-        self._event.clear()
+        with self._lock:
+            self._target = None
+            self._event.clear()
+
+    def begin(self, prompt_id: str) -> None:
+        """``prompt_id`` starts: an interrupt that named it stays, any other is cleared."""
+        with self._lock:
+            self._running = prompt_id
+            if self._target is None or self._target != prompt_id:
+                self._target = None
+                self._event.clear()
+
+    def end(self) -> None:
+        with self._lock:
+            self._running = None
 
     def is_set(self) -> bool:
         return self._event.is_set()

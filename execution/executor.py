@@ -69,7 +69,16 @@ class Executor:
                 events: PromptEvents | None = None) -> ExecutionOutcome:
         started = time.perf_counter()
         run = PromptRun(prompt_id, prompt, extra_data or {}, events or PromptEvents(EventHub()))
-        self.interrupt.clear()
+        self.interrupt.begin(prompt_id)  # an interrupt sent for this prompt before it started still stops it
+        try:
+            self._run(run, outputs)
+        finally:
+            self.interrupt.end()
+        run.outcome.seconds = time.perf_counter() - started
+        return run.outcome
+
+    def _run(self, run: PromptRun, outputs: list[str]) -> None:
+        prompt_id, prompt = run.prompt_id, run.prompt
         self._message(run, "execution_start", {"prompt_id": prompt_id, "timestamp": now_ms()})
         needed = ancestors(prompt, outputs)
         run.signatures = compute_signatures(self.registry, prompt, needed, lambda nid: self._fingerprint(run, nid))
@@ -81,8 +90,6 @@ class Executor:
             self._message(run, "execution_success", {"prompt_id": prompt_id, "timestamp": now_ms()})
         except NodeExecutionError as failure:
             self._report_failure(run, failure)
-        run.outcome.seconds = time.perf_counter() - started
-        return run.outcome
 
     def _fingerprint(self, run: PromptRun, node_id: str) -> Any:
         node = run.prompt[node_id]

@@ -38,8 +38,9 @@ class PromptRunner(Protocol):
         """Run ``item`` to the end; events are sent to ``events`` as they happen. Raises WorkerLost."""
         ...
 
-    def interrupt(self) -> None:
-        """Stop the prompt running now (if any) at its next check."""
+    def interrupt(self, prompt_id: str) -> None:
+        """Stop prompt ``prompt_id`` at its next check: the prompt this runner runs, or the one it is about to start
+        (an interrupt can overtake the start of a prompt); ignored once that prompt has ended."""
         ...
 
     def free(self, unload_models: bool, free_memory: bool) -> None:
@@ -75,8 +76,8 @@ class LocalRunner:
             if self._after_prompt is not None:
                 self._after_prompt()
 
-    def interrupt(self) -> None:
-        self.executor.interrupt.set()
+    def interrupt(self, prompt_id: str) -> None:
+        self.executor.interrupt.set(prompt_id)
 
     def free(self, unload_models: bool, free_memory: bool) -> None:
         if self._free is not None:

@@ -79,10 +79,11 @@ class RunnerSlot:
             self.runner.free(request.unload_models, request.free_memory)
 
     def interrupt(self, prompt_id: str | None) -> None:
+        """Interrupt the prompt this slot runs if it is ``prompt_id`` (None: whichever it is)."""
         with self.lock:
             running = self.current
-        if running is not None and prompt_id in (None, running.prompt_id):
-            self.runner.interrupt()
+            if running is not None and prompt_id in (None, running.prompt_id):
+                self.runner.interrupt(running.prompt_id)
 
 
 class Worker:
@@ -110,7 +111,7 @@ class Worker:
         A prompt cut short stays queued (it runs again at the next start)."""
         self.stopping.set()
         for slot in self.slots:
-            slot.runner.interrupt()
+            slot.interrupt(None)
         for slot in self.slots:
             if slot.thread.is_alive():
                 slot.thread.join(timeout)

@@ -49,6 +49,7 @@ class ProcessRunner:
         self._process: Any = None
         self._conn: Connection | None = None
         self._send_lock = threading.Lock()
+        self._interrupted: str | None = None  # the latest prompt interrupted, in case it came while starting
         self._info: dict[str, Any] = {"name": name, "kind": "process", "gpu": gpu}
 
     def info(self) -> dict[str, Any]:
@@ -78,6 +79,8 @@ class ProcessRunner:
     def run(self, item: QueueItem, events: EventHub) -> ExecutionOutcome:
         self.start()
         self._send(("run", item))
+        if self._interrupted == item.prompt_id:
+            self._send(("interrupt", item.prompt_id))  # it came while the process was starting
         return relay(self._messages(), events, self.settings.folders)
 
     def _messages(self):
@@ -99,8 +102,9 @@ class ProcessRunner:
         with self._send_lock, contextlib.suppress(OSError, ValueError):  # gone: the running prompt notices on read
             self._conn.send(message)
 
-    def interrupt(self) -> None:
-        self._send(("interrupt",))
+    def interrupt(self, prompt_id: str) -> None:
+        self._interrupted = prompt_id
+        self._send(("interrupt", prompt_id))
 
     def free(self, unload_models: bool, free_memory: bool) -> None:
         self._send(("free", unload_models, free_memory))
@@ -146,7 +150,7 @@ def _read_requests(conn: Connection, host: Any, requests: queue_module.Queue) ->
         except (EOFError, OSError):
             break  # the server went away
         if request[0] == "interrupt":
-            host.interrupt()
+            host.interrupt(request[1])
         elif request[0] == "stop":
             break
         else:

@@ -45,8 +45,8 @@ class WorkerActor:
     def run(self, item: QueueItem):
         yield from self.host.run(item)
 
-    def interrupt(self) -> None:
-        self.host.interrupt()
+    def interrupt(self, prompt_id: str) -> None:
+        self.host.interrupt(prompt_id)
 
     def free(self, unload_models: bool, free_memory: bool) -> None:
         self.host.free(unload_models, free_memory)
@@ -86,6 +86,7 @@ class RayRunner:
         self.transfer_outputs = transfer_outputs
         self.actor: Any = None
         self._info: dict[str, Any] = {"name": name, "kind": "ray"}
+        self._interrupted: str | None = None  # the latest prompt interrupted, in case it came while starting
 
     def info(self) -> dict[str, Any]:
         return dict(self._info)
@@ -110,14 +111,18 @@ class RayRunner:
         self.start()
         try:
             stream = self.actor.run.remote(item)
+            if self._interrupted == item.prompt_id:
+                self.actor.interrupt.remote(item.prompt_id)  # it came while the actor was starting
             return relay((ray.get(ref) for ref in stream), events, self.settings.folders)
         except ray.exceptions.RayActorError as error:
             self.actor = None  # the next prompt starts a fresh actor
             raise WorkerLost(f"{self.name} died: {type(error).__name__}") from error
 
-    def interrupt(self) -> None:
-        if self.actor is not None:
-            self.actor.interrupt.remote()
+    def interrupt(self, prompt_id: str) -> None:
+        self._interrupted = prompt_id
+        actor = self.actor  # the worker thread may drop it meanwhile
+        if actor is not None:
+            actor.interrupt.remote(prompt_id)
 
     def free(self, unload_models: bool, free_memory: bool) -> None:
         if self.actor is not None:

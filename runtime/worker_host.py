@@ -91,8 +91,12 @@ class WorkerHost:
         finally:
             self.messages.put(DONE)
 
-    def interrupt(self) -> None:
-        self.runner.interrupt()
+    def interrupt(self, prompt_id: str | None = None) -> None:
+        """Stop prompt ``prompt_id`` (running or about to start), or with None whatever runs now."""
+        if prompt_id is None:
+            self.runtime.interrupt.set()
+        else:
+            self.runner.interrupt(prompt_id)
 
     def free(self, unload_models: bool, free_memory: bool) -> None:
         with self._busy:  # between prompts only

@@ -43,7 +43,7 @@ class FlakyRunner:
             raise WorkerLost(f"{self.name} died")
         return self.inner.run(item, events)
 
-    def interrupt(self) -> None:
+    def interrupt(self, prompt_id: str) -> None:
         self.interrupts += 1
 
     def free(self, unload_models: bool, free_memory: bool) -> None:
@@ -194,3 +194,47 @@ def test_a_shard_is_recorded_finished_only_when_it_succeeded(parts):
         queue.task_done(item, {"status": {"completed": completed}, "worker": {"name": "w"}})
     assert store.finished_shards("r", 2) == {0}
     assert store.finished_shards("r", 3) == set()  # the same run split differently is another run
+
+
+def test_an_interrupt_that_comes_before_the_executor_starts_is_not_lost(parts):
+    harness, store, queue = parts
+    release = threading.Event()
+
+    class Starting(FlakyRunner):  # a worker process still starting when the user interrupts
+        def run(self, item, events):
+            release.wait(10)
+            return self.inner.run(item, events)
+
+        def interrupt(self, prompt_id):
+            self.inner.interrupt(prompt_id)
+
+    worker = Worker(queue, [Starting(LocalRunner(harness.executor), "starting", 0)], EventHub())
+    prompt = number_prompt(harness, 4)
+    queue.put("p", 0, prompt.prompt, {}, prompt.good_outputs)
+    worker.start()
+    try:
+        wait_for(lambda: "p" in queue.running_on())
+        worker.interrupt("p")
+        release.set()
+        wait_for(lambda: "p" in store.history())
+    finally:
+        release.set()
+        worker.stop()
+    assert store.history()["p"]["status"]["messages"][-1][0] == "execution_interrupted"
+
+
+def test_an_interrupt_names_its_prompt_so_a_late_one_spares_the_next(parts):
+    harness, store, queue = parts
+    flag = harness.executor.interrupt
+    flag.begin("b")
+    flag.set("a")  # sent while "a" ran, delivered after "b" started
+    assert not flag.is_set()
+    flag.end()
+    flag.set("c")  # before "c" starts: it survives the start of "c" only
+    flag.begin("c")
+    assert flag.is_set()
+    flag.end()
+    flag.begin("d")
+    assert not flag.is_set()
+    flag.set()  # an interrupt naming no prompt stops whatever runs, as ComfyUI's
+    assert flag.is_set()
