@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 MAX_LOSSES = 3  # a prompt that kills its worker this often is recorded as an error instead of retried forever
 LOSS_BACKOFF = 1.0  # seconds a runner whose worker died waits before leasing again, so a live one takes the prompt
+START_RETRY = 2.0  # seconds before starting a runner that failed to start again, doubling up to MAX_START_RETRY
+MAX_START_RETRY = 300.0
 
 
 @dataclass
@@ -38,14 +40,12 @@ class RunnerSlot:
         self.runner = runner
         self.current: QueueItem | None = None
         self.free_request = FreeRequest()
+        self.error: str | None = None  # why the runner failed to start, until it starts
+        self._retry = START_RETRY
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._loop, name=f"atelier-{runner.name}", daemon=True)
 
     def _loop(self) -> None:
-        try:
-            self.runner.start()  # warm before the first prompt; a failure is retried when a prompt comes
-        except Exception:
-            log.exception("runner %s failed to start", self.runner.name)
         while not self.worker.stopping.is_set():
             try:
                 self._step()
@@ -54,6 +54,8 @@ class RunnerSlot:
 
     def _step(self) -> None:
         self._free_if_requested()
+        if not self._started():
+            return
         item = self.worker.queue.get(timeout=0.5, worker=self.runner.name)
         if item is None:
             return
@@ -66,6 +68,20 @@ class RunnerSlot:
                 self.current = None
         if requeued:
             self.worker.stopping.wait(LOSS_BACKOFF)
+
+    def _started(self) -> bool:
+        """Start the runner (again, when its worker died) before it leases a prompt, so a worker that cannot start
+        costs no prompt a try; it is tried again after a growing pause, its error shown in /atelier/workers."""
+        try:
+            self.runner.start()
+        except Exception as error:
+            self.error = f"{type(error).__name__}: {error}"
+            log.error("runner %s cannot start (%s); trying again in %.0f s", self.runner.name, self.error, self._retry)
+            self.worker.stopping.wait(self._retry)
+            self._retry = min(2 * self._retry, MAX_START_RETRY)
+            return False
+        self.error, self._retry = None, START_RETRY
+        return True
 
     def request_free(self, unload_models: bool, free_memory: bool) -> None:
         with self.lock:
@@ -138,7 +154,7 @@ class Worker:
         for slot in self.slots:
             with slot.lock:
                 running = slot.current.prompt_id if slot.current is not None else None
-            described.append({**slot.runner.info(), "running": running})
+            described.append({**slot.runner.info(), "running": running, "error": slot.error})
         return described
 
     def run_item(self, runner: PromptRunner, item: QueueItem) -> bool:

@@ -71,7 +71,11 @@ class ProcessRunner:
         try:
             ready = parent.recv()
         except (EOFError, OSError) as error:
+            process.join(5)
             raise WorkerLost(f"{self.name} failed to start (exit code {process.exitcode})") from error
+        if ready[0] == "failed":
+            process.join(5)
+            raise WorkerLost(f"{self.name} failed to start: {ready[1]}")
         self._process, self._conn = process, parent
         self._info = ready[1]
         log.info("%s started: pid %s on %s", self.name, self._info.get("pid"), self._info.get("device"))
@@ -124,7 +128,11 @@ def serve(conn: Connection, settings: Settings, name: str, gpu: int | None, thre
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s")
     from runtime.worker_host import WorkerHost
 
-    host = WorkerHost(settings, name, threads=threads)
+    try:
+        host = WorkerHost(settings, name, threads=threads)
+    except Exception as error:  # the server reports why (the traceback is in this process's log)
+        conn.send(("failed", f"{type(error).__name__}: {error}"))
+        raise
     send_lock = threading.Lock()
 
     def send(message: tuple[Any, ...]) -> None:

@@ -13,6 +13,7 @@ Models, inputs and dataset files must be at the same paths on every machine (a s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -24,6 +25,7 @@ from runtime.relay import relay
 from runtime.settings import ROOT, Settings
 
 log = logging.getLogger(__name__)
+START_TIMEOUT = 600.0  # seconds an actor may take to be placed and to load its node types and plug-ins
 UPLOAD_EXCLUDES = [".git", ".venv", "web/node_modules", "models", "input", "output", "temp", "user", "tests"]
 
 
@@ -98,9 +100,11 @@ class RayRunner:
 
         actor_class = ray.remote(num_cpus=1, num_gpus=self.num_gpus, max_concurrency=4)(WorkerActor)
         actor = actor_class.remote(self.settings, self.name, self.transfer_outputs)
-        try:
-            self._info = ray.get(actor.info.remote())
+        try:  # an actor that waits for a GPU the cluster does not have would wait for ever
+            self._info = ray.get(actor.info.remote(), timeout=START_TIMEOUT)
         except ray.exceptions.RayError as error:
+            with contextlib.suppress(Exception):
+                ray.kill(actor)
             raise WorkerLost(f"{self.name} failed to start: {error}") from error
         self.actor = actor
         log.info("%s started on node %s, GPUs %s", self.name, self._info.get("node"), self._info.get("gpu_ids"))

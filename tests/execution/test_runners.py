@@ -238,3 +238,32 @@ def test_an_interrupt_names_its_prompt_so_a_late_one_spares_the_next(parts):
     assert not flag.is_set()
     flag.set()  # an interrupt naming no prompt stops whatever runs, as ComfyUI's
     assert flag.is_set()
+
+
+def test_a_runner_that_cannot_start_costs_no_prompt_and_says_why(parts, monkeypatch):
+    harness, store, queue = parts
+    monkeypatch.setattr("execution.worker.START_RETRY", 0.01)
+
+    class Unstartable(FlakyRunner):  # a worker process whose plug-ins fail to import
+        starts = 0
+
+        def start(self):
+            self.starts += 1
+            raise RuntimeError("worker-0 failed to start: ImportError: no module named 'missing'")
+
+        def run(self, item, events):
+            self.start()
+            return self.inner.run(item, events)
+
+    runner = Unstartable(LocalRunner(harness.executor), "broken", 0)
+    worker = Worker(queue, [runner], EventHub())
+    prompt = number_prompt(harness, 6)
+    queue.put("p", 0, prompt.prompt, {}, prompt.good_outputs)
+    worker.start()
+    try:
+        wait_for(lambda: runner.starts >= MAX_LOSSES + 2)
+        described = worker.describe()[0]
+    finally:
+        worker.stop()
+    assert "p" not in store.history() and queue.snapshot()[1][0][1] == "p"  # still waiting for a worker
+    assert "no module named 'missing'" in described["error"]

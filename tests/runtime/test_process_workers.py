@@ -8,6 +8,10 @@ import time
 
 import pytest
 
+from core.folders import Folders
+from execution.runner import WorkerLost
+from runtime.process_workers import ProcessRunner
+from runtime.settings import Settings
 from tests.conftest import serve, stop_server
 from tests.runtime.worker_helpers import PACK, die_once, queue, wait_for_history, who_runs
 from tests.server.api_client import get_json, http, run_prompt
@@ -64,3 +68,10 @@ def test_progress_and_interrupts_cross_the_process_boundary(two_workers):
     entry = wait_for_history(url, [long_id], timeout=60)[long_id]
     assert entry["status"]["status_str"] == "error"
     assert entry["status"]["messages"][-1][0] == "execution_interrupted"
+
+
+def test_a_worker_process_that_cannot_start_says_why(tmp_path):
+    (tmp_path / "user").write_text("a file where the user folder should be")
+    runner = ProcessRunner(Settings(Folders.under(tmp_path)), "worker-9", None, 1)
+    with pytest.raises(WorkerLost, match="worker-9 failed to start: FileExistsError: .*user"):
+        runner.start()
