@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +60,10 @@ class RunnerSlot:
         item = self.worker.queue.get(timeout=0.5, worker=self.runner.name)
         if item is None:
             return
-        with self.lock:
+        with self.lock:  # stop() sets stopping, then interrupts under this lock: the item is either seen or put back
+            if self.worker.stopping.is_set():
+                self.worker.queue.requeue(item)
+                return
             self.current = item
         try:
             requeued = self.worker.run_item(self.runner, item)
@@ -128,9 +132,10 @@ class Worker:
         self.stopping.set()
         for slot in self.slots:
             slot.interrupt(None)
+        deadline = time.monotonic() + timeout
         for slot in self.slots:
             if slot.thread.is_alive():
-                slot.thread.join(timeout)
+                slot.thread.join(max(0.0, deadline - time.monotonic()))
         stopped = not any(slot.thread.is_alive() for slot in self.slots)
         for slot in self.slots:
             slot.runner.close()
@@ -169,6 +174,10 @@ class Worker:
         except Exception as error:  # the worker must survive anything a prompt does
             log.exception("prompt %s crashed the executor", item.prompt_id)
             outcome = _error_outcome(item, error)
+        if outcome.status == "interrupted" and self.stopping.is_set():
+            log.info("prompt %s was cut short by the shutdown; it stays queued", item.prompt_id)
+            self.queue.requeue(item)
+            return True
         self._losses.pop(item.prompt_id, None)
         self.queue.task_done(item, history_entry(item, outcome, runner.info()))
         log.info("prompt %s %s in %.2f s on %s", item.prompt_id, outcome.status, outcome.seconds, runner.name)

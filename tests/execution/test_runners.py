@@ -267,3 +267,26 @@ def test_a_runner_that_cannot_start_costs_no_prompt_and_says_why(parts, monkeypa
         worker.stop()
     assert "p" not in store.history() and queue.snapshot()[1][0][1] == "p"  # still waiting for a worker
     assert "no module named 'missing'" in described["error"]
+
+
+def test_a_prompt_cut_short_by_a_shutdown_stays_queued(parts, tmp_path):
+    harness, store, queue = parts
+    started, stopped = threading.Event(), threading.Event()
+
+    class UntilInterrupted(FlakyRunner):
+        def run(self, item, events):
+            started.set()
+            stopped.wait(10)
+            return ExecutionOutcome("interrupted")
+
+        def interrupt(self, prompt_id):
+            stopped.set()
+
+    worker = Worker(queue, [UntilInterrupted(LocalRunner(harness.executor), "busy", 0)], EventHub())
+    prompt = number_prompt(harness, 7)
+    queue.put("p", 0, prompt.prompt, {}, prompt.good_outputs)
+    worker.start()
+    started.wait(10)
+    assert worker.stop()
+    assert "p" not in store.history()
+    assert PromptQueue(PromptStore(tmp_path / "queue.sqlite3")).snapshot()[1][0][1] == "p"  # runs at the next start
