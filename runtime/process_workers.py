@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import queue as queue_module
 import threading
+from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -36,15 +37,22 @@ def gpu_count() -> int:
 def process_runners(settings: Settings) -> list[ProcessRunner]:
     gpus = 0 if settings.cpu_only else gpu_count()
     threads = 0 if gpus else max(1, (os.cpu_count() or 1) // settings.workers)  # CPU workers share the cores
-    return [ProcessRunner(settings, f"worker-{index}", index % gpus if gpus else None, threads)
+    return [ProcessRunner(settings, f"worker-{index}", visible_gpu(index % gpus) if gpus else None, threads)
             for index in range(settings.workers)]
 
 
+def visible_gpu(index: int, environ: Mapping[str, str] = os.environ) -> str:
+    """The ``CUDA_VISIBLE_DEVICES`` value that shows a worker the server's GPU number ``index``: the server may see
+    only some of the machine's GPUs (its own ``CUDA_VISIBLE_DEVICES``), and its GPU 0 is then not the machine's."""
+    visible = [gpu.strip() for gpu in environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if gpu.strip()]
+    return visible[index] if index < len(visible) else str(index)
+
+
 class ProcessRunner:
-    def __init__(self, settings: Settings, name: str, gpu: int | None, threads: int) -> None:
+    def __init__(self, settings: Settings, name: str, gpu: str | None, threads: int) -> None:
         self.name = name
         self.settings = settings
-        self.gpu = gpu
+        self.gpu = gpu  # its CUDA_VISIBLE_DEVICES
         self.threads = threads
         self._process: Any = None
         self._conn: Connection | None = None
@@ -121,10 +129,10 @@ class ProcessRunner:
                 self._process.kill()
 
 
-def serve(conn: Connection, settings: Settings, name: str, gpu: int | None, threads: int) -> None:
+def serve(conn: Connection, settings: Settings, name: str, gpu: str | None, threads: int) -> None:
     """The worker process: build the host, say ready, then run what the server sends until it says stop or goes."""
     if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)  # before torch is imported: this process sees one GPU
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before torch is imported: this process sees one GPU
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s")
     from runtime.worker_host import WorkerHost
 

@@ -10,7 +10,7 @@ import pytest
 
 from core.folders import Folders
 from execution.runner import WorkerLost
-from runtime.process_workers import ProcessRunner
+from runtime.process_workers import ProcessRunner, visible_gpu
 from runtime.settings import Settings
 from tests.conftest import serve, stop_server
 from tests.runtime.worker_helpers import PACK, die_once, queue, wait_for_history, who_runs
@@ -75,3 +75,9 @@ def test_a_worker_process_that_cannot_start_says_why(tmp_path):
     runner = ProcessRunner(Settings(Folders.under(tmp_path)), "worker-9", None, 1)
     with pytest.raises(WorkerLost, match="worker-9 failed to start: FileExistsError: .*user"):
         runner.start()
+
+
+def test_a_worker_process_sees_the_gpu_the_server_numbered():
+    assert visible_gpu(1, {}) == "1"
+    assert visible_gpu(0, {"CUDA_VISIBLE_DEVICES": "2,3"}) == "2"  # the server was given GPUs 2 and 3
+    assert visible_gpu(1, {"CUDA_VISIBLE_DEVICES": "GPU-aa, GPU-bb"}) == "GPU-bb"
