@@ -8,7 +8,9 @@ while the prompt runs. An actor that dies mid-prompt (its machine went away, it 
 
 Files: on one machine (``--ray local``) or with ``--shared-output`` the actors write into the server's folders;
 otherwise each actor writes into a scratch folder and sends the files it saved with its ``executed`` events.
-Models, inputs and dataset files must be at the same paths on every machine (a shared filesystem, or copies).
+Models, inputs and dataset files must be at the same paths on every machine (a shared filesystem, or copies); the
+user folder must be one shared folder, since a dataset run's shards record their statistics there for the last one
+to merge (only output and temp files travel).
 """
 
 from __future__ import annotations
@@ -113,13 +115,15 @@ class RayRunner:
         import ray
 
         self.start()
+        errors = ray.exceptions
+        lost = (errors.RayActorError, errors.NodeDiedError, errors.WorkerCrashedError, errors.ObjectLostError)
         try:
             stream = self.actor.run.remote(item)
             if self._interrupted == item.prompt_id:
                 self.actor.interrupt.remote(item.prompt_id)  # it came while the actor was starting
             return relay((ray.get(ref) for ref in stream), events, self.settings.folders)
-        except ray.exceptions.RayActorError as error:
-            self.actor = None  # the next prompt starts a fresh actor
+        except lost as error:
+            self.close()  # an actor that is only unreachable would keep its GPU; the next prompt starts a fresh one
             raise WorkerLost(f"{self.name} died: {type(error).__name__}") from error
 
     def interrupt(self, prompt_id: str) -> None:
@@ -136,5 +140,6 @@ class RayRunner:
         if self.actor is not None:
             import ray
 
-            ray.kill(self.actor)
-            self.actor = None
+            actor, self.actor = self.actor, None
+            with contextlib.suppress(Exception):  # already gone
+                ray.kill(actor)
