@@ -34,6 +34,9 @@ class DatasetShard:
     shards: int  # how many shards the run has
     total: int  # items in the whole run
     metadata: list[dict[str, Any]] = field(default_factory=list)  # per item: image_id, class, category, ...
+    # items_digest(every text and seed of the run), the same in every shard; it changes when a dataset file is edited
+    # in place, which the prompt does not show. "" when the dataset node does not give one.
+    digest: str = ""
 
 
 def item_seed(base_seed: int, index: int) -> int:
@@ -41,6 +44,11 @@ def item_seed(base_seed: int, index: int) -> int:
     neighbouring base seeds never share noise, and the seed does not depend on the shard or batch."""
     digest = hashlib.blake2b(f"{int(base_seed)}:{int(index)}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & 0x7FFFFFFFFFFFFFFF  # positive: any torch generator takes it
+
+
+def items_digest(texts: list[str], seeds: list[int]) -> str:
+    """A digest of a run's items (every text and seed, in order): what ``DatasetShard.digest`` holds."""
+    return _digest([list(texts), [int(seed) for seed in seeds]])
 
 
 def without_shards(prompt: dict[str, Any]) -> dict[str, Any]:

@@ -3,8 +3,12 @@
 A dataset run is queued as one prompt per shard (core.shards), and each may run on another worker. This node
 computes its shard's statistics (engine.metrics.shard_stats) and records them in
 
-    <user_dir>/evaluations/<evaluation_key(prompt, node)>/shard_<k>_of_<n>.npz     (k, n: five digits)
-    <user_dir>/evaluations/<evaluation_key(prompt, node)>/merged_of_<n>            (the marker: the merging shard)
+    <user_dir>/evaluations/<key>/shard_<k>_of_<n>.npz     (k, n: five digits)
+    <user_dir>/evaluations/<key>/merged_of_<n>            (the marker: the merging shard)
+
+where the key is ``evaluation_key(prompt, node)-<the run's items digest>`` (``evaluation_folder``): the digest of
+every text and seed (``DatasetShard.digest``) changes when a dataset file is edited in place, which the prompt
+does not show, so shards recorded from the old items are never merged with new ones.
 
 then looks at every recorded shard of the same key. Until all n are recorded it outputs ExecutionBlocker(None),
 so the nodes after it (Compare Models) wait. The shard that finds all n recorded and creates the marker first
@@ -45,6 +49,11 @@ NO_CLIP = "none"
 
 def clip_choices(folders: Folders) -> list[str]:
     return [NO_CLIP, *clip_models(folders)]
+
+
+def evaluation_folder(user_dir: Path, prompt: dict[str, Any], node_id: str, shard: DatasetShard) -> Path:
+    key = evaluation_key(prompt, node_id)
+    return user_dir / "evaluations" / (f"{key}-{shard.digest[:12]}" if shard.digest else key)
 
 
 def shard_file(folder: Path, shard: int, shards: int) -> Path:
@@ -117,7 +126,7 @@ class EvaluateDataset(Node):
         from engine.metrics.shard_stats import ShardStatistics
 
         shard = _items(items)
-        folder = context.folders.user_dir / "evaluations" / evaluation_key(_one(prompt), str(_one(unique_id)))
+        folder = evaluation_folder(context.folders.user_dir, _one(prompt), str(_one(unique_id)), shard)
         marker = marker_file(folder, shard.shards)
         finished_before = marker.is_file()
         extractor = feature_extractor(_one(feature_net), _one(resize_mode), context)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.folders import safe_join
-from core.shards import ALL_SHARDS, SHARD_INPUT, DatasetShard, item_seed
+from core.shards import ALL_SHARDS, SHARD_INPUT, DatasetShard, item_seed, items_digest
 from engine.datasets.prompts import (
     CAPTION_MODES,
     FORMATS,
@@ -99,10 +99,12 @@ class LoadPromptDataset(Node):
             indices, shard, shards = range(total), 0, 1
         else:
             indices, shards = shard_range(total, shard_size, shard), shard_items(total, shard_size)
-        seeds = [item_seed(seed, index) for index in indices]
+        every_seed = [item_seed(seed, index) for index in range(total)]
+        seeds = [every_seed[index] for index in indices]
         texts = [selected[index].text for index in indices]
         items = DatasetShard(f"{chosen}:{dataset}", list(indices), texts, seeds, shard, shards, total,
-                             [dict(selected[index].metadata) for index in indices])
+                             [dict(selected[index].metadata) for index in indices],
+                             items_digest([item.text for item in selected], every_seed))
         return texts, seeds, list(indices), items
 
     @classmethod

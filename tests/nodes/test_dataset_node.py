@@ -59,6 +59,7 @@ def test_every_shard_is_its_slice_of_the_whole_run(harness):
             assert shard_seeds == part.seeds == [seeds[i] for i in expected]
             assert part.metadata == [whole.metadata[i] for i in expected]
             assert (part.shard, part.shards, part.total) == (shard, shards, 70)
+            assert part.digest == whole.digest != ""  # one run: the evaluation's shards are recorded together
 
 
 def test_a_shard_past_the_end_fails_clearly(harness):

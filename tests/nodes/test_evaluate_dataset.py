@@ -5,6 +5,7 @@ in Compare Models."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -200,3 +201,30 @@ def test_with_the_prompt_dataset_node_shards_merge_to_the_run_of_every_item(tmp_
     assert [isinstance(result, ExecutionBlocker) for result in results] == [True, True, False, False]
     merged, single = results[2:]
     assert merged.num_images == single.num_images == 30 and merged.is_mean == pytest.approx(single.is_mean, rel=1e-12)
+
+
+def test_a_dataset_file_edited_in_place_is_not_merged_with_shards_of_its_old_items(tmp_path):
+    from nodes.builtin import datasets
+
+    folders = Folders.under(tmp_path)
+    folders.create()
+    shutil.copy(REPO_FID / "atelier-digits-classifier.safetensors", folders.models_dir / "fid")
+    harness = harness_for(folders, datasets, dataset_metrics, metrics, SimpleNamespace(NODES=[SeedImage]))
+    dataset = folders.models_dir / "datasets" / "mine.txt"
+    dataset.write_text("".join(f"a digit {index % 10}\n" for index in range(24)))
+
+    def prompt(shard: int) -> dict:
+        return {"1": node("LoadPromptDataset", dataset="mine.txt", format="auto", captions="one per image",
+                          start=0, count=0, shuffle=False, seed=3, shard_size=8, shard=shard),
+                "2": node("SeedImage", seed=("1", 1)),
+                "3": node("EvaluateDataset", images=("2", 0), items=("1", 3), label="digits", metrics="fid",
+                          feature_net="atelier-digits (classifier)", resize_mode="pytorch-fid", clip_model="none"),
+                "4": node("Keep", value=("3", 0))}
+
+    results = [harness.output(prompt(shard), "3") for shard in (0, 1, 2)]
+    assert [isinstance(result, ExecutionBlocker) for result in results] == [True, True, False]
+    dataset.write_text("".join(f"a digit {9 - index % 10}\n" for index in range(24)))  # same count, new prompts
+    os.utime(dataset, ns=(1, 1))  # a new modification time, however coarse the file system's clock
+    again = harness.output(prompt(2), "3")  # queued again, the server runs only the last shard
+    assert isinstance(again, ExecutionBlocker)  # shards 0 and 1 were made from the old prompts
+    assert [isinstance(harness.output(prompt(shard), "3"), ExecutionBlocker) for shard in (0, 1)] == [True, False]
