@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import struct
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,8 @@ from aiohttp import web
 
 log = logging.getLogger(__name__)
 
+PROMPT_ENDS = {"execution_success", "execution_error", "execution_interrupted"}
+MAX_TRACKERS = 64  # prompts whose end never came (their worker died, a plug-in's late message): the oldest go first
 PREVIEW_IMAGE = 1
 PREVIEW_IMAGE_WITH_METADATA = 4
 JPEG = 1
@@ -84,7 +87,9 @@ class ProgressTracker:
 class WebSocketHub:
     def __init__(self) -> None:
         self.clients: dict[str, Client] = {}
-        self.progress: ProgressTracker | None = None  # the prompt running now (ComfyUI keeps one registry too)
+        # one per running prompt: with several workers, prompts run at once and their events interleave
+        self.progress: dict[str, ProgressTracker] = {}
+        self._progress_lock = threading.Lock()  # events come from every runner's thread
         self.loop: asyncio.AbstractEventLoop | None = None
         self._outbox: asyncio.Queue[tuple[str | bytes, str | None]] | None = None
         self._publisher: asyncio.Task | None = None
@@ -117,9 +122,15 @@ class WebSocketHub:
         prompt_id = data.get("prompt_id") if isinstance(data, dict) else None  # plug-ins send any JSON value
         if not isinstance(prompt_id, str):
             return [], []
-        if event == "execution_start" or self.progress is None or self.progress.prompt_id != prompt_id:
-            self.progress = ProgressTracker(prompt_id)
-        return self.progress.around(event, data)
+        with self._progress_lock:
+            if event == "execution_start" or prompt_id not in self.progress:
+                self.progress[prompt_id] = ProgressTracker(prompt_id)
+                while len(self.progress) > MAX_TRACKERS:
+                    del self.progress[next(iter(self.progress))]
+            tracker = self.progress[prompt_id]
+            if event in PROMPT_ENDS or (event == "executing" and data.get("node") is None):  # the prompt ended
+                del self.progress[prompt_id]
+        return tracker.around(event, data)
 
     def _send_json(self, event: str, data: Any, client_id: str | None) -> None:
         self._enqueue(json.dumps({"type": event, "data": data}, default=repr), client_id)
