@@ -93,7 +93,13 @@ class ProcessRunner:
         self._send(("run", item))
         if self._interrupted == item.prompt_id:
             self._send(("interrupt", item.prompt_id))  # it came while the process was starting
-        return relay(self._messages(), events, self.settings.folders)
+        try:
+            return relay(self._messages(), events, self.settings.folders)
+        except WorkerLost:
+            raise
+        except Exception:  # a message that cannot be read: the rest of this prompt's would pass for the next one's
+            self._kill()
+            raise
 
     def _messages(self):
         assert self._conn is not None
@@ -123,10 +129,18 @@ class ProcessRunner:
 
     def close(self) -> None:
         self._send(("stop",))
-        if self._process is not None:
-            self._process.join(5)
-            if self._process.is_alive():
-                self._process.kill()
+        process = self._process  # the worker thread may drop it meanwhile
+        if process is not None:
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+
+    def _kill(self) -> None:
+        """End the process now; the next prompt starts a fresh one."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.join(5)
 
 
 def serve(conn: Connection, settings: Settings, name: str, gpu: str | None, threads: int) -> None:

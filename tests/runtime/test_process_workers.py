@@ -9,6 +9,9 @@ import time
 import pytest
 
 from core.folders import Folders
+from execution.events import EventHub
+from execution.executor import ExecutionOutcome
+from execution.queue import QueueItem
 from execution.runner import WorkerLost
 from runtime.process_workers import ProcessRunner, visible_gpu
 from runtime.settings import Settings
@@ -81,3 +84,46 @@ def test_a_worker_process_sees_the_gpu_the_server_numbered():
     assert visible_gpu(1, {}) == "1"
     assert visible_gpu(0, {"CUDA_VISIBLE_DEVICES": "2,3"}) == "2"  # the server was given GPUs 2 and 3
     assert visible_gpu(1, {"CUDA_VISIBLE_DEVICES": "GPU-aa, GPU-bb"}) == "GPU-bb"
+
+
+class FakeProcess:
+    def __init__(self) -> None:
+        self.killed = False
+
+    def is_alive(self) -> bool:
+        return not self.killed
+
+    def kill(self) -> None:
+        self.killed = True
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+
+class FakePipe:
+    """A worker's pipe whose second message cannot be read (a plug-in's class the server cannot unpickle)."""
+
+    def __init__(self, messages: list) -> None:
+        self.messages = messages
+
+    def send(self, message) -> None:
+        pass
+
+    def recv(self):
+        message = self.messages.pop(0)
+        if isinstance(message, Exception):
+            raise message
+        return message
+
+
+def test_a_message_that_cannot_be_read_ends_the_worker_process_so_the_next_prompt_is_not_given_its_outcome(tmp_path):
+    runner = ProcessRunner(Settings(Folders.under(tmp_path)), "worker-0", None, 1)
+    process = FakeProcess()
+    outcome_of_the_first = ("outcome", ExecutionOutcome("success"))
+    runner._process, runner._conn = process, FakePipe([("event", "executing", {"node": "1"}, None),
+                                                       AttributeError("Can't get attribute 'Odd'"),
+                                                       outcome_of_the_first])
+    item = QueueItem(0, 0, "p", {}, {}, [])
+    with pytest.raises(AttributeError, match="Odd"):
+        runner.run(item, EventHub())
+    assert process.killed and runner._process is None  # the next prompt starts a fresh process
