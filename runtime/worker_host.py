@@ -83,13 +83,24 @@ class WorkerHost:
 
     def _execute(self, item: QueueItem, outcome: list[ExecutionOutcome]) -> None:
         try:
+            self._check_node_types(item)
             outcome.append(self.runner.run(item, self.runtime.events))
-        except Exception as error:  # reported to the server as the prompt's error
+        except BaseException as error:  # reported to the server as the prompt's error (a node's sys.exit too)
             outcome.append(ExecutionOutcome("error", messages=[["execution_error", {
                 "prompt_id": item.prompt_id, "exception_message": str(error),
                 "exception_type": type(error).__name__}]]))
         finally:
             self.messages.put(DONE)
+
+    def _check_node_types(self, item: QueueItem) -> None:
+        """The server validated the prompt against its own node types; a plug-in that failed to load only here
+        would otherwise end in a bare AssertionError."""
+        registry = self.runtime.registry
+        missing = sorted({str(node.get("class_type")) for node in item.prompt.values()} - set(registry.definitions))
+        if missing:
+            failed = "; ".join(f"{failure.module}: {failure.error}" for failure in registry.failures) or "none"
+            raise RuntimeError(f"{self.name} has no node type {', '.join(missing)} (plug-ins that failed to load "
+                               f"in this worker: {failed})")
 
     def interrupt(self, prompt_id: str | None = None) -> None:
         """Stop prompt ``prompt_id`` (running or about to start), or with None whatever runs now."""
