@@ -100,6 +100,8 @@ class RayRunner:
             return
         import ray
 
+        # A threaded actor: interrupt() must run while the run() generator holds a thread for the whole prompt, and
+        # a free() waits in another for that prompt to end (WorkerHost serialises run and free with its lock).
         actor_class = ray.remote(num_cpus=1, num_gpus=self.num_gpus, max_concurrency=4)(WorkerActor)
         actor = actor_class.remote(self.settings, self.name, self.transfer_outputs)
         try:  # an actor that waits for a GPU the cluster does not have would wait for ever
