@@ -133,6 +133,8 @@ def evaluate(extractor: FeatureExtractor, batches: Iterator[Batch], reference: R
     if reference is not None and "fid" in wanted:
         report.fid = frechet_distance(stats.mean(), stats.covariance(), *reference.statistics())
     if reference is not None and reference.features is not None:
+        if "kid" in wanted or "precision_recall" in wanted:
+            report.feature_images = len(features)
         if "kid" in wanted:
             report.kid_mean, report.kid_std = kernel_inception_distance(features, reference.features,
                                                                         subset_size=kid_subset_size)

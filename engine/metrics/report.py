@@ -47,6 +47,7 @@ class MetricsReport:
     resolution: str = ""  # H×W of the generated images ("mixed: ..." when they differ)
     is_splits: str = ""  # how the Inception Score splits its images
     clip_scaling: str = ""  # how a cosine becomes the CLIP score
+    feature_images: int | None = None  # generated images behind KID and precision/recall (at most KEEP_FEATURES)
     source: str = MEASURED  # "measured" here, or "published" (copied from a paper, see parse_published)
     protocol_note: str = ""  # free text: a published row's protocol as its source states it
 
@@ -68,6 +69,8 @@ class MetricsReport:
             count = "image count unknown" if self.reference_count is None else f"{self.reference_count} images"
             parts.append(f"vs {self.reference} ({count})")
         parts.append(f"{self.num_images} images" + (f" at {self.resolution}" if self.resolution else ""))
+        if self.feature_images is not None and self.feature_images < self.num_images:
+            parts.append(f"KID/PR on the first {self.feature_images}")
         if self.is_mean is not None and self.is_splits:
             parts.append(f"IS {self.is_splits}")
         if self.clip_score is not None:

@@ -169,6 +169,8 @@ class ShardStatistics:
         if reference is not None and "fid" in wanted:
             report.fid = frechet_distance(self.stats.mean(), self.stats.covariance(), *reference.statistics())
         if reference is not None and reference.features is not None:
+            if "kid" in wanted or "precision_recall" in wanted:
+                report.feature_images = len(self.features)
             if "kid" in wanted:
                 report.kid_mean, report.kid_std = kernel_inception_distance(self.features, reference.features,
                                                                             subset_size=kid_subset_size)

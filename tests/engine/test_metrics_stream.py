@@ -52,6 +52,17 @@ def test_resume_after_interrupt_gives_the_same_result_as_one_pass(tmp_path):
     assert len(calls) == 2  # only the two batches that were not stored ran through the network
     assert resumed == one_pass
     assert one_pass.fid is not None and one_pass.fid > 0
+    assert one_pass.feature_images == 48 and "KID/PR" not in one_pass.protocol()  # every image: nothing to say
+
+
+def test_the_protocol_says_kid_and_precision_recall_used_only_the_first_images(monkeypatch):
+    from engine.metrics import evaluate as evaluation
+
+    monkeypatch.setattr(evaluation, "KEEP_FEATURES", 16)
+    reference = Reference("ref", features=MeanColour().features(torch.cat(batches(4))).double().numpy())
+    report = evaluate(MeanColour(), iter(batches(6)), reference, "all", "model", kid_subset_size=16)
+    assert report.num_images == 48 and report.feature_images == 16
+    assert "48 images; KID/PR on the first 16;" in report.protocol()
 
 
 def test_streamed_statistics_match_a_single_array():

@@ -149,6 +149,16 @@ def test_kid_and_precision_recall_from_shard_files_equal_the_in_memory_computati
     assert report.reference_count == 40 and "(40 images)" in report.protocol()
 
 
+def test_the_protocol_says_kid_and_precision_recall_used_only_the_kept_features(tmp_path, monkeypatch):
+    monkeypatch.setattr(shard_stats, "KEEP_FEATURES", 30)
+    report = sharded(tmp_path, Projection(), [0, 20, COUNT]).finalize(reference(with_features=True), "all", "model",
+                                                                      kid_subset_size=20)
+    assert report.num_images == COUNT and report.feature_images == 30
+    assert f"{COUNT} images at 4×4; KID/PR on the first 30;" in report.protocol()
+    fid_only = sharded(tmp_path / "fid", Projection(), [0, COUNT]).finalize(reference(with_features=True), "fid", "m")
+    assert fid_only.feature_images is None and "KID/PR" not in fid_only.protocol()
+
+
 def test_kept_features_are_the_lowest_global_indices_however_the_run_is_sharded(tmp_path, monkeypatch):
     monkeypatch.setattr(shard_stats, "KEEP_FEATURES", 8)
     one = sharded(tmp_path / "one", Projection(), [0, COUNT], want_logits=False)
