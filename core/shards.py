@@ -20,6 +20,9 @@ from typing import Any
 
 SHARD_INPUT = "shard"
 ALL_SHARDS = -1  # the shard input's default: every item in one prompt (the server splits it when queued)
+# The shard input of a run's report prompt, which the server queues once every shard has finished: the dataset node
+# gives no items (so nothing generates) and evaluation nodes merge the shards' recorded statistics.
+REPORT_SHARD = -2
 
 
 @dataclass(frozen=True)
