@@ -3,7 +3,9 @@
 A dataset run is split into shards that run on different workers; each records the statistics of its images in
 one ``.npz`` file, and merging the files gives what one pass over every image would:
 
-- FID: (n, Σx, Σxxᵀ) of the features in float64 (``RunningStats``); sums merge exactly.
+- FID: (n, Σx, Σxxᵀ) of the features in float64 (``RunningStats``); sums merge exactly. Σxxᵀ is dims² numbers
+  (33.5 MB for Inception's 2048), so a shard of fewer images than dims stores its float64 features instead
+  (n·dims numbers) and loading forms Σxxᵀ from them: a COCO-30k run in shards of 64 records ~1 GB, not ~16 GB.
 - Inception Score: an item's split is the one torch-fidelity (and ``engine.metrics.scores.inception_score``) puts
   it in when the run's items come in global index order: the run is shuffled with ``RandomState(2020)`` and cut
   into min(10, items) contiguous splits; that needs only the item's index and the run's size, so every shard
@@ -16,7 +18,8 @@ one ``.npz`` file, and merging the files gives what one pass over every image wo
   indices (float32), and the merge keeps the KEEP_FEATURES lowest indices of all shards, so the kept set does not
   depend on how the run was sharded.
 
-Files are written with ``np.savez`` and read with ``allow_pickle=False``; the text fields are one JSON string.
+Files are written with ``np.savez`` and read with ``allow_pickle=False``; the text fields are one JSON string. A file
+holds either ``outer`` (Σxxᵀ) or ``fid_features`` (format 3).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from engine.metrics.stats import RunningStats
 
 IS_SPLITS = 10
 IS_SHUFFLE_SEED = 2020  # torch-fidelity's rng_seed, as engine.metrics.scores.inception_score
-FORMAT = 2
+FORMAT = 3  # 3: fid_features instead of outer for a shard of fewer images than dims
 
 
 class ClipScorer(Protocol):
@@ -73,6 +76,9 @@ class ShardStatistics:
     clip_sum: float = 0.0
     clip_count: int = 0
     sizes: list[tuple[int, int]] = field(default_factory=list)  # distinct (H, W) of the images
+    # float64 [count, dims], item order: a shard of fewer images than dims keeps its features, and its file stores
+    # them instead of Σxxᵀ (smaller); None otherwise, and for merged statistics
+    fid_features: np.ndarray | None = None
 
     @property
     def count(self) -> int:
@@ -82,7 +88,8 @@ class ShardStatistics:
         """Written to a temporary file in the same folder, then renamed: a reader never sees half a file."""
         arrays = {"format": np.int64(FORMAT), "protocol": np.array(json.dumps(asdict(self.protocol))),
                   "run_size": np.int64(self.run_size),
-                  "count": np.int64(self.stats.count), "total": self.stats.total, "outer": self.stats.outer,
+                  "count": np.int64(self.stats.count), "total": self.stats.total,
+                  **({"outer": self.stats.outer} if self.fid_features is None else {"fid_features": self.fid_features}),
                   "indices": self.indices, "feature_indices": self.feature_indices, "features": self.features,
                   "is_count": self.is_count, "is_probabilities": self.is_probabilities, "is_plogp": self.is_plogp,
                   "clip_sum": np.float64(self.clip_sum), "clip_count": np.int64(self.clip_count),
@@ -103,12 +110,15 @@ class ShardStatistics:
             if "format" not in data or int(data["format"]) != FORMAT:
                 raise ValueError(f"{path.name} is not a shard statistics file of format {FORMAT}")
             total = data["total"]
+            fid_features = data.get("fid_features")
+            outer = data["outer"] if fid_features is None else fid_features.T @ fid_features
             return cls(protocol=ShardProtocol(**json.loads(str(data["protocol"]))), run_size=int(data["run_size"]),
-                       stats=RunningStats(len(total), int(data["count"]), total, data["outer"]),
+                       stats=RunningStats(len(total), int(data["count"]), total, outer),
                        indices=data["indices"], feature_indices=data["feature_indices"], features=data["features"],
                        is_count=data["is_count"], is_probabilities=data["is_probabilities"],
                        is_plogp=data["is_plogp"], clip_sum=float(data["clip_sum"]),
-                       clip_count=int(data["clip_count"]), sizes=[tuple(size) for size in data["sizes"].tolist()])
+                       clip_count=int(data["clip_count"]), sizes=[tuple(size) for size in data["sizes"].tolist()],
+                       fid_features=fid_features)
 
     @classmethod
     def merge(cls, shards: Iterable[ShardStatistics]) -> ShardStatistics:
@@ -250,9 +260,14 @@ class _Accumulator:
         self.is_plogp = np.zeros(IS_SPLITS)
         self.clip_sum, self.clip_count = 0.0, 0
         self.sizes: set[tuple[int, int]] = set()
+        self.fid_rows: list[np.ndarray] | None = [np.zeros((0, dims))]  # None once there are dims images
 
     def add(self, indices: np.ndarray, features: np.ndarray, logits: np.ndarray | None) -> None:
         self.stats.add(features)
+        if self.fid_rows is not None:
+            self.fid_rows.append(np.asarray(features, dtype=np.float64))
+            if self.stats.count >= self.stats.dims:
+                self.fid_rows = None
         self.kept_indices.append(indices)
         self.kept.append(features.astype(np.float32))
         if sum(map(len, self.kept_indices)) > 2 * KEEP_FEATURES:  # compact now and then: linear time overall
@@ -282,5 +297,6 @@ class _Accumulator:
         self._compact()
         return ShardStatistics(protocol, self.run_size, self.stats, indices, self.kept_indices[0], self.kept[0],
                                self.is_count, self.is_probabilities, self.is_plogp, self.clip_sum, self.clip_count,
-                               sorted(self.sizes))
+                               sorted(self.sizes),
+                               np.concatenate(self.fid_rows) if self.fid_rows is not None else None)
 

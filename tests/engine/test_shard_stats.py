@@ -218,3 +218,23 @@ def test_a_file_that_is_not_shard_statistics_is_refused_without_unpickling(tmp_p
     np.savez(path, mu=np.zeros(2))
     with pytest.raises(ValueError, match="not a shard statistics file"):
         ShardStatistics.load(path)
+
+
+def test_a_shard_of_fewer_images_than_dims_stores_its_features_and_merges_the_same(tmp_path):
+    extractor = Projection()
+    merged = sharded(tmp_path, extractor, [0, 4, 4 + DIMS, 30, COUNT])  # 4 < DIMS, then DIMS, 20 and 17 images
+    layouts = []
+    for path in sorted(tmp_path.iterdir()):
+        with np.load(path, allow_pickle=False) as data:
+            layouts.append(("outer" in data, data["fid_features"].shape if "fid_features" in data else None))
+    assert layouts == [(False, (4, DIMS)), (True, None), (True, None), (True, None)]  # shard_0 .. shard_3
+    images, _, _ = dataset()
+    features = extractor.features(images).numpy()
+    np.testing.assert_allclose(merged.stats.outer, features.T @ features, rtol=1e-12)
+    np.testing.assert_allclose(merged.stats.total, features.sum(axis=0), rtol=1e-12)
+    real = reference(with_features=False)
+    expected = frechet_distance(*mean_and_covariance(features), *real.statistics())
+    assert merged.count == COUNT and merged.finalize(real, "fid", "m").fid == pytest.approx(expected, abs=1e-6)
+    small = ShardStatistics.load(tmp_path / "shard_0.npz")
+    np.testing.assert_array_equal(small.fid_features, features[:4])  # float64, in item order
+    np.testing.assert_allclose(small.stats.outer, features[:4].T @ features[:4], rtol=1e-12)
