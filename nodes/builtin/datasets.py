@@ -1,5 +1,5 @@
 """Prompt datasets: COCO captions, CUB caption folders, PartiPrompts and plain prompt lists, one item per image,
-split into shards the server queues as separate prompts (core.shards)."""
+split into shards the server queues as separate prompts (core.shards), then one report prompt (no items)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.folders import safe_join
-from core.shards import ALL_SHARDS, SHARD_INPUT, DatasetShard, item_seed, items_digest
+from core.shards import ALL_SHARDS, REPORT_SHARD, SHARD_INPUT, DatasetShard, item_seed, items_digest
 from engine.datasets.prompts import (
     CAPTION_MODES,
     FORMATS,
@@ -85,18 +85,23 @@ class LoadPromptDataset(Node):
             "it also shuffles and picks the captions."),
         Int("shard_size", 64, min=0, max=100_000_000, tooltip="Items per shard: the server queues one prompt per "
             "shard. 0 runs every item in one prompt."),
-        Int(SHARD_INPUT, ALL_SHARDS, min=ALL_SHARDS, max=100_000_000,
-            tooltip="Set by the server for each shard prompt; leave it at -1 (every item)."),
+        Int(SHARD_INPUT, ALL_SHARDS, min=REPORT_SHARD, max=100_000_000,
+            tooltip="Set by the server for each shard prompt (and -2 for the run's report); leave it at -1 "
+            "(every item)."),
     ]
     outputs = [Output("STRING", "text", is_list=True), Output("INT", "seed", is_list=True),
                Output("INT", "index", is_list=True), Output("DATASET_SHARD", "items")]
 
     def execute(self, dataset: str, format: str, captions: str, start: int, count: int, shuffle: bool, seed: int,
                 shard_size: int, shard: int, *, context: ExecutionContext) -> tuple:
+        """Shard k's items; every item as one shard (ALL_SHARDS); or, for the report prompt (REPORT_SHARD), no items
+        (so nothing after the lists runs) and the run's shard count, total and digest, for evaluation nodes."""
         chosen, selected = selected_prompts(context.folders, dataset, format, captions, start, count, shuffle, seed)
         total = len(selected)
         if shard == ALL_SHARDS:
             indices, shard, shards = range(total), 0, 1
+        elif shard == REPORT_SHARD:
+            indices, shards = range(0), shard_items(total, shard_size)
         else:
             indices, shards = shard_range(total, shard_size, shard), shard_items(total, shard_size)
         every_seed = [item_seed(seed, index) for index in range(total)]

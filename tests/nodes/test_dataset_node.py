@@ -1,5 +1,6 @@
 """Load Prompt Dataset through the executor: each shard holds exactly the items and seeds of its slice of the whole
-run, shard_count splits the run as the server will, and the shipped example is listed."""
+run, the report prompt's shard holds none, shard_count splits the run as the server will, and the shipped example is
+listed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from core.folders import Folders
 from core.registry import Registry
-from core.shards import ALL_SHARDS, DatasetShard, item_seed
+from core.shards import ALL_SHARDS, REPORT_SHARD, DatasetShard, item_seed
 from nodes.builtin import builtin_definitions, datasets
 from nodes.builtin.datasets import LoadPromptDataset
 from tests.harness import Harness
@@ -62,6 +63,15 @@ def test_every_shard_is_its_slice_of_the_whole_run(harness):
             assert part.digest == whole.digest != ""  # one run: the evaluation's shards are recorded together
 
 
+def test_the_report_shard_gives_no_items_and_describes_the_run(harness):
+    _, _, _, whole = run(harness)
+    texts, seeds, indices, report = run(harness, shard_size=32, shard=REPORT_SHARD)
+    assert texts == seeds == indices == [] and report.indices == report.texts == report.seeds == report.metadata == []
+    assert (report.shard, report.shards, report.total) == (REPORT_SHARD, 3, 70)  # 70 items in shards of 32
+    assert report.dataset == whole.dataset and report.digest == whole.digest != ""  # the shards' evaluation folder
+    assert LoadPromptDataset.shard_count(harness.folders, **inputs(shard_size=32, shard=REPORT_SHARD)) == 1
+
+
 def test_a_shard_past_the_end_fails_clearly(harness):
     prompt = {"1": node("LoadPromptDataset", **inputs(shard_size=64, shard=2)), "2": node("Keep", value=("1", 3))}
     outcome = harness.run(prompt)
@@ -99,6 +109,7 @@ def test_the_combo_lists_user_datasets_then_the_shipped_example(harness):
     assert info["output"] == ["STRING", "INT", "INT", "DATASET_SHARD"]
     assert info["output_is_list"] == [True, True, True, False]
     assert info["input"]["required"]["shard"][1]["default"] == ALL_SHARDS
+    assert info["input"]["required"]["shard"][1]["min"] == REPORT_SHARD  # the report prompt passes validation
     assert registry.get("LoadPromptDataset").shard_count is not None  # the server asks it to split runs
 
 
