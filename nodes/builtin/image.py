@@ -8,7 +8,7 @@ import re
 import string
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from core.folders import PathEscapeError, safe_join
 from engine.image_names import RESAMPLE_METHODS
@@ -131,11 +131,25 @@ def save_images(images: torch.Tensor, base: Path, prefix: str, kind: str, prompt
     counter = next_counter(folder, stem)
     results = []
     for batch_number, image in enumerate(images):
-        filename = f"{stem.replace('%batch_num%', str(batch_number))}_{counter:05}_.png"
-        to_pil(image).save(folder / filename, pnginfo=png_info(prompt, extra_pnginfo), compress_level=compress_level)
-        results.append({"filename": filename, "subfolder": "" if subfolder == "." else subfolder, "type": kind})
+        name = stem.replace('%batch_num%', str(batch_number))
+        file, counter = claim_numbered_file(folder, name, counter, ".png")
+        with file:
+            to_pil(image).save(file, format="PNG", pnginfo=png_info(prompt, extra_pnginfo),
+                               compress_level=compress_level)
+        results.append({"filename": Path(file.name).name, "subfolder": "" if subfolder == "." else subfolder,
+                        "type": kind})
         counter += 1
     return results
+
+
+def claim_numbered_file(folder: Path, stem: str, counter: int, suffix: str) -> tuple[BinaryIO, int]:
+    """``<stem>_<counter>_<suffix>`` opened for writing, created only if no one has it (several workers may save
+    into one folder at once), with the next counter when it is taken; the file and its counter."""
+    while True:
+        try:
+            return open(folder / f"{stem}_{counter:05}_{suffix}", "xb"), counter
+        except FileExistsError:
+            counter += 1
 
 
 class SaveImage(Node):
