@@ -65,8 +65,10 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=repr).encode()).hexdigest()[:20]
 
 
-def run_key(prompt: dict[str, Any]) -> str:
-    return _digest(without_shards(prompt))
+def run_key(prompt: dict[str, Any], dataset_fingerprint: Any = None) -> str:
+    """The run's key: its prompt without shard inputs, and the dataset node's fingerprint (a dataset file edited in
+    place makes another run)."""
+    return _digest([without_shards(prompt), dataset_fingerprint])
 
 
 def evaluation_key(prompt: dict[str, Any], node_id: str) -> str:

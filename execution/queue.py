@@ -9,10 +9,14 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from core.shards import REPORT_SHARD
+from execution.shards import shard_prompt
 from execution.store import PromptStore
 
 SECRET_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
-SHARD_EXTRA = "atelier_shard"  # extra_data of a dataset run's shard prompt: {"run", "shard", "shards"}
+# extra_data of a dataset run's shard and report prompts: {"run", "shard", "shards", "node", "report"}, where "node"
+# is the dataset node and "report" the prompt id of the report prompt queued once every shard has finished
+SHARD_EXTRA = "atelier_shard"
 
 
 @dataclass(order=True)
@@ -92,12 +96,34 @@ class PromptQueue:
             self._cond.notify()
 
     def task_done(self, item: QueueItem, entry: dict[str, Any]) -> None:
-        """Record a finished prompt; a dataset shard that succeeded is also recorded as done for its run."""
-        shard = item.extra_data.get(SHARD_EXTRA) if entry.get("status", {}).get("completed") else None
+        """Record a finished prompt. A dataset shard that succeeded is also recorded as done for its run, and the
+        last one to finish queues the run's report prompt at the front (once: these steps hold the queue's lock)."""
+        shard = item.extra_data.get(SHARD_EXTRA)
+        finished = shard if entry.get("status", {}).get("completed") and shard and shard["shard"] >= 0 else None
         with self._cond:
-            self.store.finish(item.prompt_id, entry, shard)
+            self.store.finish(item.prompt_id, entry, finished)
             self._running.pop(item.prompt_id, None)
             self._leased_by.pop(item.prompt_id, None)
+            if finished is not None and self.store.finished_shards(finished["run"], finished["shards"]) == set(
+                    range(finished["shards"])):
+                self._queue_report(item, finished)
+
+    def _queue_report(self, shard_item: QueueItem, shard: dict[str, Any]) -> None:
+        report_id = str(shard["report"])
+        if report_id in self._running or any(queued.prompt_id == report_id for queued in self._heap):
+            return
+        if self.store.history_entry(report_id) is not None:
+            return  # a shard re-run by hand after its run was reported
+        prompt = shard_prompt(shard_item.prompt, str(shard["node"]), REPORT_SHARD)
+        extra = {**shard_item.extra_data, SHARD_EXTRA: {**shard, "shard": REPORT_SHARD}}
+        self.put(report_id, -self.next_number(), prompt, extra, shard_item.outputs)
+
+    def run_in_queue(self, run: str) -> tuple[set[int], str | None]:
+        """The shards of dataset run ``run`` queued or running now, and the report prompt they will queue."""
+        with self._cond:
+            shards = [item.extra_data[SHARD_EXTRA] for item in [*self._heap, *self._running.values()]
+                      if item.extra_data.get(SHARD_EXTRA, {}).get("run") == run]
+        return {int(shard["shard"]) for shard in shards}, (str(shards[0]["report"]) if shards else None)
 
     def snapshot(self) -> tuple[list[list[Any]], list[list[Any]]]:
         with self._cond:

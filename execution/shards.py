@@ -27,8 +27,12 @@ class ShardPlan:
     node_id: str
     shards: int
     run: str
-    todo: list[int] = field(default_factory=list)  # shards still to run, in order
+    todo: list[int] = field(default_factory=list)  # shards still to run, in order (none: only the report is due)
     done: list[int] = field(default_factory=list)  # shards recorded finished earlier
+
+
+def _constants(node: dict[str, Any]) -> dict[str, Any]:
+    return {name: unwrap(value) for name, value in node["inputs"].items() if not is_link(value)}
 
 
 def shard_counts(registry: Registry, folders: Folders, prompt: Prompt) -> dict[str, int]:
@@ -38,7 +42,7 @@ def shard_counts(registry: Registry, folders: Folders, prompt: Prompt) -> dict[s
         definition = registry.get(node["class_type"])
         if definition is None or definition.shard_count is None:
             continue
-        constants = {name: unwrap(value) for name, value in node["inputs"].items() if not is_link(value)}
+        constants = _constants(node)
         if constants.get(SHARD_INPUT, ALL_SHARDS) != ALL_SHARDS:
             continue  # already one shard (a client that drives the shards itself)
         try:
@@ -50,9 +54,20 @@ def shard_counts(registry: Registry, folders: Folders, prompt: Prompt) -> dict[s
     return counts
 
 
-def plan_shards(registry: Registry, folders: Folders, prompt: Prompt,
-                finished: Callable[[str, int], set[int]]) -> ShardPlan | None:
-    """How to queue ``prompt``: None when it is not split; ``finished(run, shards)`` gives the recorded shards."""
+def dataset_fingerprint(registry: Registry, folders: Folders, node: dict[str, Any]) -> Any:
+    definition = registry.get(node["class_type"])
+    if definition is None or definition.fingerprint is None:
+        return None
+    try:
+        return repr(definition.fingerprint(folders, **_constants(node)))
+    except Exception:
+        return None
+
+
+def plan_shards(registry: Registry, folders: Folders, prompt: Prompt, finished: Callable[[str, int], set[int]],
+                in_queue: Callable[[str], set[int]] = lambda run: set()) -> ShardPlan | None:
+    """How to queue ``prompt``: None when it is not split. ``finished(run, shards)`` gives the shards recorded
+    finished, ``in_queue(run)`` those queued or running now; neither is queued again."""
     counts = shard_counts(registry, folders, prompt)
     if not counts:
         return None
@@ -61,9 +76,10 @@ def plan_shards(registry: Registry, folders: Folders, prompt: Prompt,
         raise ShardingError(f"dataset nodes {names} would each split the run; link every generator to one dataset "
                             "node, or set a shard on all but one")
     (node_id, shards), = counts.items()
-    run = run_key(prompt)
+    run = run_key(prompt, dataset_fingerprint(registry, folders, prompt[node_id]))
     done = sorted(finished(run, shards) & set(range(shards)))
-    todo = [shard for shard in range(shards) if shard not in done] or [shards - 1]  # all done: report again
+    busy = in_queue(run)
+    todo = [shard for shard in range(shards) if shard not in done and shard not in busy]
     return ShardPlan(node_id, shards, run, todo, done)
 
 

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from core.errors import error
+from core.shards import REPORT_SHARD
 from execution.queue import SHARD_EXTRA
 from execution.shards import ShardingError, ShardPlan, plan_shards, shard_prompt
 from execution.validation import validate_prompt
@@ -21,7 +22,8 @@ def submit_prompt(runtime: Runtime, prompt: Any, extra_data: dict[str, Any] | No
     if not result.ok:
         return 400, {"error": result.error, "node_errors": result.node_errors}
     try:
-        plan = plan_shards(runtime.registry, runtime.folders, result.prompt, runtime.store.finished_shards)
+        plan = plan_shards(runtime.registry, runtime.folders, result.prompt, runtime.store.finished_shards,
+                           lambda run: runtime.queue.run_in_queue(run)[0])
     except ShardingError as problem:
         return 400, {"error": error("invalid_prompt", "The dataset run cannot be split", str(problem)),
                      "node_errors": {}}
@@ -42,19 +44,29 @@ def submit_prompt(runtime: Runtime, prompt: Any, extra_data: dict[str, Any] | No
 
 
 def queue_shards(runtime: Runtime, plan: ShardPlan, prompt: dict[str, Any], extra: dict[str, Any],
-                 outputs: list[str], last_id: str | None, node_errors: dict[str, Any]) -> dict[str, Any]:
-    """Queue one prompt per shard still to run, at the back; the answer's ``prompt_id`` is the last shard's (the
-    one a single worker finishes last), ``shards`` lists them all."""
-    ids = [str(uuid.uuid4()) for _ in plan.todo[:-1]] + [str(last_id or uuid.uuid4())]
-    number = 0
-    for shard, shard_id in zip(plan.todo, ids, strict=True):
+                 outputs: list[str], report_id: str | None, node_errors: dict[str, Any]) -> dict[str, Any]:
+    """Queue a prompt for each shard still to run, at the back. When the last shard finishes, the queue adds the
+    run's report prompt at the front; it merges the shards' statistics, and its id is the answer's ``prompt_id``
+    (so a client waiting for that prompt gets the run's result). Shards already queued or running are not queued
+    again, and keep the report they will queue."""
+    busy, pending_report = runtime.queue.run_in_queue(plan.run)
+    report = pending_report or str(report_id or uuid.uuid4())
+    marker = {"run": plan.run, "shards": plan.shards, "node": plan.node_id, "report": report}
+    queued, number = [], runtime.queue.peek_number()
+    for shard in plan.todo:
+        queued.append(str(uuid.uuid4()))
         number = runtime.queue.next_number()
-        shard_extra = {**extra, SHARD_EXTRA: {"run": plan.run, "shard": shard, "shards": plan.shards}}
-        runtime.queue.put(shard_id, number, shard_prompt(prompt, plan.node_id, shard), shard_extra, outputs)
+        runtime.queue.put(queued[-1], number, shard_prompt(prompt, plan.node_id, shard),
+                          {**extra, SHARD_EXTRA: {**marker, "shard": shard}}, outputs)
+    if not plan.todo and not busy:  # every shard finished earlier: only the report is due
+        number = -runtime.queue.next_number()
+        runtime.queue.put(report, number, shard_prompt(prompt, plan.node_id, REPORT_SHARD),
+                          {**extra, SHARD_EXTRA: {**marker, "shard": REPORT_SHARD}}, outputs)
     runtime.events.send("status", runtime.worker.status())
-    return {"prompt_id": ids[-1], "number": number, "node_errors": node_errors,
-            "shards": {"run": plan.run, "count": plan.shards, "node": plan.node_id, "queued": ids,
-                       "queued_shards": plan.todo, "done_shards": plan.done}}
+    return {"prompt_id": report, "number": number, "node_errors": node_errors,
+            "shards": {"run": plan.run, "count": plan.shards, "node": plan.node_id, "report": report,
+                       "queued": queued, "queued_shards": plan.todo, "done_shards": plan.done,
+                       "running_shards": sorted(busy)}}
 
 
 def convert(runtime: Runtime, workflow: Any) -> tuple[int, dict[str, Any]]:

@@ -9,7 +9,7 @@ import pytest
 
 from core.folders import Folders
 from core.registry import Registry
-from core.shards import ALL_SHARDS, run_key
+from core.shards import ALL_SHARDS, REPORT_SHARD, run_key
 from execution.events import EventHub
 from execution.executor import ExecutionOutcome
 from execution.queue import SHARD_EXTRA, PromptQueue, QueueItem
@@ -170,11 +170,13 @@ def test_a_dataset_prompt_is_planned_as_one_prompt_per_shard_leaving_out_finishe
               "2": {"class_type": "Show", "inputs": {"value": ["1", 0]}}}
     plan = plan_shards(registry, folders, prompt, lambda run, shards: set())
     assert (plan.node_id, plan.shards, plan.todo, plan.run) == ("1", 3, [0, 1, 2], run_key(prompt))
+    busy = plan_shards(registry, folders, prompt, lambda run, shards: set(), lambda run: {1})
+    assert busy.todo == [0, 2]  # a shard queued or running now is not queued again
     assert shard_prompt(prompt, "1", 2)["1"]["inputs"]["shard"] == 2 and prompt["1"]["inputs"]["shard"] == -1
     resumed = plan_shards(registry, folders, prompt, lambda run, shards: {0, 2} if run == plan.run else set())
     assert (resumed.todo, resumed.done) == ([1], [0, 2])
     finished = plan_shards(registry, folders, prompt, lambda run, shards: {0, 1, 2})
-    assert finished.todo == [2]  # every shard is recorded: the last runs again, so the report is made again
+    assert finished.todo == []  # every shard is recorded: only the report is due
     one = {**prompt, "1": {"class_type": "Items", "inputs": {"size": 3, "shard_size": 4, "shard": ALL_SHARDS}}}
     assert plan_shards(registry, folders, one, lambda run, shards: set()) is None
     pinned = {**prompt, "1": {"class_type": "Items", "inputs": {"size": 10, "shard_size": 4, "shard": 1}}}
@@ -184,16 +186,35 @@ def test_a_dataset_prompt_is_planned_as_one_prompt_per_shard_leaving_out_finishe
         plan_shards(registry, folders, two, lambda run, shards: set())
 
 
-def test_a_shard_is_recorded_finished_only_when_it_succeeded(parts):
-    harness, store, queue = parts
-    prompt = number_prompt(harness, 1)
-    for prompt_id, shard, completed in (("a", 0, True), ("b", 1, False)):
-        queue.put(prompt_id, 0, prompt.prompt, {SHARD_EXTRA: {"run": "r", "shard": shard, "shards": 2}},
-                  prompt.good_outputs)
-        item = queue.get(timeout=1)
-        queue.task_done(item, {"status": {"completed": completed}, "worker": {"name": "w"}})
-    assert store.finished_shards("r", 2) == {0}
+def finish(queue: PromptQueue, completed: bool) -> None:
+    queue.task_done(queue.get(timeout=1), {"status": {"completed": completed}, "worker": {"name": "w"}})
+
+
+def test_the_last_shard_to_finish_queues_the_report_prompt_once(tmp_path):
+    store = PromptStore(tmp_path / "queue.sqlite3")
+    queue = PromptQueue(store)
+    prompt = {"1": {"class_type": "Items", "inputs": {"size": 8, "shard_size": 4, "shard": 0}},
+              "2": {"class_type": "Show", "inputs": {"value": ["1", 0]}}}
+    marker = {"run": "r", "shards": 2, "node": "1", "report": "the-report"}
+    for prompt_id, shard in (("a", 0), ("b", 1)):
+        queue.put(prompt_id, 10 + shard, shard_prompt(prompt, "1", shard), {"client_id": "c",
+                  SHARD_EXTRA: {**marker, "shard": shard}}, ["2"])
+    finish(queue, completed=False)  # shard 0 failed: not recorded, no report
+    assert store.finished_shards("r", 2) == set() and queue.remaining() == 1
+    queue.put("a2", 12, shard_prompt(prompt, "1", 0), {"client_id": "c", SHARD_EXTRA: {**marker, "shard": 0}}, ["2"])
+    finish(queue, completed=True)  # shard 1
+    assert queue.snapshot()[1][0][1] == "a2"
+    queue.put("later", 50, prompt, {}, ["2"])
+    finish(queue, completed=True)  # shard 0 again: the run is complete
+    assert store.finished_shards("r", 2) == {0, 1}
     assert store.finished_shards("r", 3) == set()  # the same run split differently is another run
+    report, later = queue.snapshot()[1]  # the report goes before prompts queued after the run
+    _, prompt_id, report_prompt, extra, outputs = report
+    assert (prompt_id, report_prompt["1"]["inputs"]["shard"], outputs) == ("the-report", REPORT_SHARD, ["2"])
+    assert later[1] == "later" and extra["client_id"] == "c" and extra[SHARD_EXTRA]["shard"] == REPORT_SHARD
+    finish(queue, completed=True)  # the report itself is not a shard
+    assert queue.remaining() == 1 and "the-report" in store.history()
+    store.close()
 
 
 def test_an_interrupt_that_comes_before_the_executor_starts_is_not_lost(parts):

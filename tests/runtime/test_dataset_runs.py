@@ -49,10 +49,12 @@ def test_a_sharded_run_on_two_workers_equals_one_process(two_workers, tmp_path):
     assert status == 200, body
     answer = json.loads(body)
     shards = answer["shards"]
-    assert (shards["count"], shards["queued_shards"], answer["prompt_id"]) == (3, [0, 1, 2], shards["queued"][-1])
-    history = wait_for_history(url, shards["queued"], timeout=300)
+    assert (shards["count"], shards["queued_shards"], answer["prompt_id"]) == (3, [0, 1, 2], shards["report"])
+    history = wait_for_history(url, [*shards["queued"], shards["report"]], timeout=300)
     assert all(entry["status"]["status_str"] == "success" for entry in history.values())
-    assert {entry["worker"]["name"] for entry in history.values()} == {"worker-0", "worker-1"}
+    assert {history[shard_id]["worker"]["name"] for shard_id in shards["queued"]} == {"worker-0", "worker-1"}
+    assert "11" in history[shards["report"]]["outputs"]  # Compare Models ran in the report prompt
+    assert not any("11" in history[shard_id]["outputs"] for shard_id in shards["queued"])
     sharded = compared(two_workers.base / "output")
 
     # One process running every item (shard -1), with the workers' arithmetic: each of the 2 workers computes on
@@ -75,5 +77,5 @@ def test_a_sharded_run_on_two_workers_equals_one_process(two_workers, tmp_path):
             assert merged[key] == pytest.approx(whole[key], rel=1e-6, abs=1e-9), key
 
     again = json.loads(http(url + "/prompt", {"prompt": prompt})[1])["shards"]
-    assert (again["done_shards"], again["queued_shards"]) == ([0, 1, 2], [2])  # recorded: only the report again
-    wait_for_history(url, again["queued"])
+    assert (again["done_shards"], again["queued_shards"]) == ([0, 1, 2], [])  # recorded: only the report again
+    assert wait_for_history(url, [again["report"]])[again["report"]]["status"]["status_str"] == "success"
