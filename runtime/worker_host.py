@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import queue as queue_module
+import shutil
 import socket
 import tempfile
 import threading
@@ -79,6 +80,8 @@ class WorkerHost:
             while (message := self.messages.get()) is not DONE:
                 yield message
             thread.join()
+            if self.transfer_outputs:
+                self._empty_scratch()  # its files went to the server with their events
             yield ("outcome", outcome[0])
 
     def _execute(self, item: QueueItem, outcome: list[ExecutionOutcome]) -> None:
@@ -91,6 +94,12 @@ class WorkerHost:
                 "exception_type": type(error).__name__}]]))
         finally:
             self.messages.put(DONE)
+
+    def _empty_scratch(self) -> None:
+        folders = self.runtime.folders
+        for folder in (folders.output_dir, folders.temp_dir):
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True, exist_ok=True)
 
     def _check_node_types(self, item: QueueItem) -> None:
         """The server validated the prompt against its own node types; a plug-in that failed to load only here
