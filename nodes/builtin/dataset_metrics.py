@@ -1,32 +1,33 @@
-"""Scoring a sharded dataset run: each shard records the mergeable statistics of its images, the last one merges.
+"""Scoring a sharded dataset run: each shard records the mergeable statistics of its images, the report merges them.
 
-A dataset run is queued as one prompt per shard (core.shards), and each may run on another worker. This node
-computes its shard's statistics (engine.metrics.shard_stats) and records them in
+A dataset run is queued as one prompt per shard (core.shards), and each may run on another worker. In a shard
+prompt (the dataset node's shard k of n, n > 1) this node computes its shard's statistics
+(engine.metrics.shard_stats), records them in
 
     <user_dir>/evaluations/<key>/shard_<k>_of_<n>.npz     (k, n: five digits)
-    <user_dir>/evaluations/<key>/merged_of_<n>            (the marker: the merging shard)
 
-where the key is ``evaluation_key(prompt, node)-<the run's items digest>`` (``evaluation_folder``): the digest of
-every text and seed (``DatasetShard.digest``) changes when a dataset file is edited in place, which the prompt
-does not show, so shards recorded from the old items are never merged with new ones.
+and outputs ExecutionBlocker(None), so the nodes after it (Compare Models) do not run. Once every shard has
+finished, the server queues one *report prompt*: the same graph with the dataset node's shard input set to
+REPORT_SHARD. Its dataset node gives no items (nothing generates) and this node, given no images, loads the n
+recorded shards one at a time, merges them and outputs the METRICS: every evaluation node of the graph reports in
+that one prompt, and Compare Models runs once. A run of every item in one prompt (one shard) outputs its METRICS
+directly and records nothing.
 
-then looks at every recorded shard of the same key. Until all n are recorded it outputs ExecutionBlocker(None),
-so the nodes after it (Compare Models) wait. The shard that finds all n recorded and creates the marker first
-(O_EXCL: one winner among shards finishing together) merges them and outputs the METRICS; the marker holds its
-number. A shard that starts when the marker exists already (a finished run queued again, or a shard re-run by
-hand) merges and outputs the METRICS again, so a finished run never blocks for ever. Re-running a shard overwrites
-only its own file. The key leaves out the shard numbers, so a run resumed after an interruption finds the shards
-it recorded before; delete the key's folder to start an evaluation afresh.
+The key is ``evaluation_key(prompt, node)-<the run's items digest>`` (``evaluation_folder``): it leaves out the shard
+numbers, so a run resumed after an interruption finds the shards it recorded before, and re-running a shard
+overwrites only its own file. The digest of every text and seed (``DatasetShard.digest``) changes when a dataset file
+is edited in place, which the prompt does not show, so shards recorded from the old items are never merged with new
+ones. Delete the key's folder to start an evaluation afresh.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.blocker import ExecutionBlocker
-from core.shards import DatasetShard, evaluation_key
+from core.shards import REPORT_SHARD, DatasetShard, evaluation_key
 from engine.metrics.names import FEATURE_NETWORKS, METRIC_SETS, RESIZE_MODES
 from nodes.api import Combo, ExecutionContext, Folders, Hidden, Node, NodeResult, Output, Socket, String
 from nodes.builtin.metrics import (
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from engine.metrics.shard_stats import ShardStatistics
 
 NO_CLIP = "none"
+LISTED = 10  # missing shards named in an error
 
 
 def clip_choices(folders: Folders) -> list[str]:
@@ -60,24 +62,28 @@ def shard_file(folder: Path, shard: int, shards: int) -> Path:
     return folder / f"shard_{shard:05d}_of_{shards:05d}.npz"
 
 
-def marker_file(folder: Path, shards: int) -> Path:
-    return folder / f"merged_of_{shards:05d}"
+def every_shard_file(folder: Path, shards: int) -> list[Path]:
+    """The files of all ``shards`` shards of a run; an error naming the shards not recorded."""
+    paths = [shard_file(folder, shard, shards) for shard in range(shards)]
+    missing = [shard for shard, path in enumerate(paths) if not path.is_file()]
+    if missing:
+        named = ", ".join(str(shard + 1) for shard in missing[:LISTED])
+        more = f" and {len(missing) - LISTED} more" if len(missing) > LISTED else ""
+        plural = "s" if len(missing) > 1 else ""
+        raise FileNotFoundError(
+            f"the report needs the statistics of all {shards} shards, but {folder} lacks shard{plural} {named}{more} "
+            f"of {shards} (file{plural} {paths[missing[0]].name}{', ...' if plural else ''}). A shard run with "
+            "another user folder or on other dataset items is recorded elsewhere.")
+    return paths
 
 
-def recorded_shards(folder: Path, shards: int) -> list[Path]:
-    """The shard files of an n-shard run recorded so far (files of a run split otherwise are left alone)."""
-    return [path for shard in range(shards) if (path := shard_file(folder, shard, shards)).is_file()]
+def _loaded(paths: list[Path], progress: Callable[[int, int], None]) -> Iterator[ShardStatistics]:
+    """The shard files read one at a time, so a merge holds one shard beside its running sums."""
+    from engine.metrics.shard_stats import ShardStatistics
 
-
-def claim(marker: Path, shard: int) -> bool:
-    """Creates the marker holding ``shard``; False when another shard created it first."""
-    try:
-        handle = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return False
-    with os.fdopen(handle, "w") as file:
-        file.write(str(shard))
-    return True
+    for done, path in enumerate(paths):
+        yield ShardStatistics.load(path)
+        progress(done + 1, len(paths))
 
 
 def _one(value: Any) -> Any:
@@ -94,8 +100,9 @@ def _items(values: list[DatasetShard] | DatasetShard) -> DatasetShard:
 
 class EvaluateDataset(Node):
     """Scores a sharded dataset run (FID, KID, IS, precision/recall, CLIP score per item's text): each shard
-    records its statistics under user/evaluations, and the METRICS come out once every shard is recorded (until
-    then this node blocks what follows it). The result equals one pass over all the images."""
+    records its statistics under user/evaluations and blocks what follows this node; the run's report prompt,
+    which the server queues once every shard has finished, merges them and outputs the METRICS. The result equals
+    one pass over all the images."""
 
     display_name = "Evaluate Dataset (sharded)"
     category = "metrics"
@@ -117,34 +124,40 @@ class EvaluateDataset(Node):
 
     @classmethod
     def fingerprint(cls, folders: Folders, **inputs: Any) -> Any:
-        return float("nan")  # the result depends on the other shards' files: never reuse a cached one
+        return float("nan")  # the report depends on the shards' files: never reuse a cached result
 
     def execute(self, images: list[torch.Tensor], items: list[DatasetShard], label: list[str], metrics: list[str],
                 feature_net: list[str], resize_mode: list[str], prompt: list[dict], unique_id: list[str],
                 reference_images: list[torch.Tensor] | None = None, reference_stats: list[str] | str = NO_STATS,
                 clip_model: list[str] | str = NO_CLIP, *, context: ExecutionContext) -> NodeResult:
-        from engine.metrics.shard_stats import ShardStatistics
-
         shard = _items(items)
         folder = evaluation_folder(context.folders.user_dir, _one(prompt), str(_one(unique_id)), shard)
-        marker = marker_file(folder, shard.shards)
-        finished_before = marker.is_file()
         extractor = feature_extractor(_one(feature_net), _one(resize_mode), context)
-        statistics = self._statistics(images, shard, extractor, _one(metrics), _one(resize_mode),
-                                      _one(clip_model), context)
-        statistics.save(shard_file(folder, shard.shard, shard.shards))
-        recorded = recorded_shards(folder, shard.shards)
-        done = f"shard {shard.shard + 1} of {shard.shards} recorded ({len(recorded)} of {shard.shards} done)"
-        if len(recorded) < shard.shards:
-            return NodeResult((ExecutionBlocker(None),), {"text": [done]})
-        if shard.shards > 1 and not finished_before and not claim(marker, shard.shard):
-            return NodeResult((ExecutionBlocker(None),), {"text": [done + "; another shard merges them"]})
-        merged = ShardStatistics.merge(ShardStatistics.load(path) for path in recorded)  # one file at a time
+        if shard.shard == REPORT_SHARD:
+            statistics = self._merged(images, shard, folder, context)
+        else:
+            statistics = self._statistics(images, shard, extractor, _one(metrics), _one(resize_mode),
+                                          _one(clip_model), context)
+            if shard.shards > 1:
+                statistics.save(shard_file(folder, shard.shard, shard.shards))
+                return NodeResult((ExecutionBlocker(None),),
+                                  {"text": [f"shard {shard.shard + 1} of {shard.shards} recorded"]})
+        real = load_reference(extractor, _concatenated(reference_images), _one(reference_stats), context.folders)
+        return shown(statistics.finalize(real, _one(metrics), _one(label)))
+
+    def _merged(self, images: list[torch.Tensor], shard: DatasetShard, folder: Path,
+                context: ExecutionContext) -> ShardStatistics:
+        """The report prompt's statistics: every recorded shard of the run, merged one file at a time."""
+        from engine.metrics.shard_stats import ShardStatistics
+
+        count = sum(len(batch) for batch in images)
+        if count:
+            raise ValueError(f"the report prompt makes no images (its dataset node gives no items), got {count}")
+        merged = ShardStatistics.merge(_loaded(every_shard_file(folder, shard.shards), context.progress))
         if len(merged.indices) != shard.total:
             raise ValueError(f"the {shard.shards} recorded shards in {folder} hold {len(merged.indices)} items, the "
                              f"run has {shard.total}: delete that folder to evaluate afresh")
-        real = load_reference(extractor, _concatenated(reference_images), _one(reference_stats), context.folders)
-        return shown(merged.finalize(real, _one(metrics), _one(label)))
+        return merged
 
     def _statistics(self, images: list[torch.Tensor], shard: DatasetShard, extractor: Any, metrics: str,
                     resize_mode: str, clip_model: str, context: ExecutionContext) -> ShardStatistics:
