@@ -37,6 +37,10 @@ def _entries(ui: dict[str, Any]) -> list[dict[str, Any]]:
             if isinstance(entry, dict) and isinstance(entry.get("filename"), str) and entry.get("type") in KINDS]
 
 
+def file_path(folders: Folders, saved: SavedFile) -> Path:
+    return safe_join(_root(folders, saved.kind), saved.subfolder, saved.filename)
+
+
 def collect_files(ui: dict[str, Any], folders: Folders) -> list[SavedFile]:
     """The files an ``executed`` event's ``output`` names, read from the worker's folders."""
     files = []

@@ -91,6 +91,7 @@ class RayRunner:
         self.actor: Any = None
         self._info: dict[str, Any] = {"name": name, "kind": "ray"}
         self._interrupted: str | None = None  # the latest prompt interrupted, in case it came while starting
+        self._renamed: dict[tuple[str, str, str], str] = {}  # the actor's file names -> the names stored here
 
     def info(self) -> dict[str, Any]:
         return dict(self._info)
@@ -111,6 +112,7 @@ class RayRunner:
                 ray.kill(actor)
             raise WorkerLost(f"{self.name} failed to start: {error}") from error
         self.actor = actor
+        self._renamed = {}  # a fresh actor has a fresh scratch folder
         log.info("%s started on node %s, GPUs %s", self.name, self._info.get("node"), self._info.get("gpu_ids"))
 
     def run(self, item: QueueItem, events: EventHub) -> ExecutionOutcome:
@@ -123,7 +125,7 @@ class RayRunner:
             stream = self.actor.run.remote(item)
             if self._interrupted == item.prompt_id:
                 self.actor.interrupt.remote(item.prompt_id)  # it came while the actor was starting
-            return relay((ray.get(ref) for ref in stream), events, self.settings.folders)
+            return relay((ray.get(ref) for ref in stream), events, self.settings.folders, self._renamed)
         except lost as error:
             self.close()  # an actor that is only unreachable would keep its GPU; the next prompt starts a fresh one
             raise WorkerLost(f"{self.name} died: {type(error).__name__}") from error

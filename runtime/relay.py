@@ -13,10 +13,13 @@ from execution.runner import WorkerLost
 from runtime.output_transfer import rename_entries, store_files
 
 
-def relay(messages: Iterable[tuple[Any, ...]], events: EventHub, folders: Folders) -> ExecutionOutcome:
+def relay(messages: Iterable[tuple[Any, ...]], events: EventHub, folders: Folders,
+          renamed: dict[tuple[str, str, str], str] | None = None) -> ExecutionOutcome:
     """Send each event on as it arrives, store transferred files, and return the outcome (files named as stored).
-    Raises WorkerLost when the messages end without an outcome."""
-    renamed: dict[tuple[str, str, str], str] = {}
+    ``renamed`` maps a worker's file names to the names they were stored under; a runner keeps it for its worker's
+    life, since a cached output node names files an earlier prompt sent. Raises WorkerLost when the messages end
+    without an outcome."""
+    renamed = {} if renamed is None else renamed
     for message in messages:
         kind = message[0]
         if kind == "event":

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import queue as queue_module
-import shutil
 import socket
 import tempfile
 import threading
@@ -27,7 +26,7 @@ from typing import Any
 
 from execution.executor import ExecutionOutcome
 from execution.queue import QueueItem
-from runtime.output_transfer import collect_files
+from runtime.output_transfer import SavedFile, collect_files, file_path
 from runtime.settings import Settings
 
 Message = tuple[Any, ...]
@@ -41,10 +40,8 @@ class Forwarder:
         self.host = host
 
     def on_event(self, event: str, data: dict[str, Any], client_id: str | None) -> None:
-        if event == "executed" and self.host.transfer_outputs and isinstance(data.get("output"), dict):
-            files = collect_files(data["output"], self.host.runtime.folders)
-            if files:
-                self.host.messages.put(("files", files))
+        if event == "executed" and isinstance(data.get("output"), dict):
+            self.host.send_files(data["output"])
         self.host.messages.put(("event", event, data, client_id))
 
     def on_preview(self, image: Any, client_id: str | None, prompt_id: str, node_id: str) -> None:
@@ -66,6 +63,8 @@ class WorkerHost:
         self.runtime.events.subscribe(Forwarder(self))
         self.runner = self.runtime.worker.runners[0]
         self._busy = threading.Lock()
+        self._sent: set[tuple[str, str, str]] = set()  # every file sent to the server (never sent twice)
+        self._unreleased: list[SavedFile] = []  # files sent during the running prompt, emptied when it ends
 
     def info(self, kind: str, **extra: Any) -> dict[str, Any]:
         return {"name": self.name, "kind": kind, "host": socket.gethostname(), "pid": os.getpid(),
@@ -80,9 +79,23 @@ class WorkerHost:
             while (message := self.messages.get()) is not DONE:
                 yield message
             thread.join()
-            if self.transfer_outputs:
-                self._empty_scratch()  # its files went to the server with their events
+            for ui in outcome[0].ui_outputs.values():  # a prompt without a client sends no executed events
+                self.send_files(ui)
+            while not self.messages.empty():
+                yield self.messages.get()
+            self._release_sent()
             yield ("outcome", outcome[0])
+
+    def send_files(self, ui: dict[str, Any]) -> None:
+        """Queue the files ``ui`` names for the server, once each, when this worker does not share its folders."""
+        if not self.transfer_outputs:
+            return
+        files = [saved for saved in collect_files(ui, self.runtime.folders)
+                 if (saved.kind, saved.subfolder, saved.filename) not in self._sent]
+        if files:
+            self._sent.update((saved.kind, saved.subfolder, saved.filename) for saved in files)
+            self._unreleased.extend(files)
+            self.messages.put(("files", files))
 
     def _execute(self, item: QueueItem, outcome: list[ExecutionOutcome]) -> None:
         try:
@@ -95,11 +108,15 @@ class WorkerHost:
         finally:
             self.messages.put(DONE)
 
-    def _empty_scratch(self) -> None:
-        folders = self.runtime.folders
-        for folder in (folders.output_dir, folders.temp_dir):
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir(parents=True, exist_ok=True)
+    def _release_sent(self) -> None:
+        """Empty the scratch files the server now has. They stay as empty files, so the names stay taken: a
+        worker's file names are then never reused, and the server's map from them to stored names stays true for
+        cached output nodes, which name files an earlier prompt sent."""
+        for saved in self._unreleased:
+            path = file_path(self.runtime.folders, saved)
+            if path.is_file():
+                path.write_bytes(b"")
+        self._unreleased.clear()
 
     def _check_node_types(self, item: QueueItem) -> None:
         """The server validated the prompt against its own node types; a plug-in that failed to load only here

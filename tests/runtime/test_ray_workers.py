@@ -65,10 +65,12 @@ def test_files_of_a_worker_without_shared_folders_reach_the_server(cluster, tmp_
     (folders.output_dir / "notes" / "note_00001_.txt").write_text("already here")
     runner = RayRunner(Settings(folders, custom_node_dirs=[PACK]), "ray-remote", 0, transfer_outputs=True)
     events = Recorder()
+    note = {"1": {"class_type": "SaveNote", "inputs": {"text": "from afar"}}}
+    other = {"1": {"class_type": "SaveNote", "inputs": {"text": "no one watches"}}}
     try:
-        item = QueueItem(0, 0, "p", {"1": {"class_type": "SaveNote", "inputs": {"text": "from afar"}}},
-                         {"client_id": "c"}, ["1"])
-        outcome = runner.run(item, events.hub)
+        outcome = runner.run(QueueItem(0, 0, "p", note, {"client_id": "c"}, ["1"]), events.hub)
+        unwatched = runner.run(QueueItem(1, 1, "q", other, {}, ["1"]), events.hub)  # no client: no executed event
+        again = runner.run(QueueItem(2, 2, "r", note, {"client_id": "c"}, ["1"]), events.hub)
     finally:
         runner.close()
     stored = outcome.ui_outputs["1"]["images"][0]
@@ -77,6 +79,12 @@ def test_files_of_a_worker_without_shared_folders_reach_the_server(cluster, tmp_
     assert (folders.output_dir / "notes" / "note_00001_.txt").read_text() == "already here"
     executed = [data for event, data in events.sent if event == "executed"]
     assert executed[0]["output"]["images"][0]["filename"] == "note_00002_.txt"
+    assert unwatched.ui_outputs["1"]["images"][0]["filename"] == "note_00003_.txt"
+    assert (folders.output_dir / "notes" / "note_00003_.txt").read_text() == "no one watches"
+    # the first prompt again: its Save node is cached on the worker, whose ui names the file the first run sent
+    assert again.ui_outputs["1"]["images"][0]["filename"] == "note_00002_.txt"
+    assert executed[-1]["output"]["images"][0]["filename"] == "note_00002_.txt"
+    assert len(list((folders.output_dir / "notes").iterdir())) == 3
 
 
 class Recorder:
