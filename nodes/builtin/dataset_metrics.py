@@ -28,16 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 from core.blocker import ExecutionBlocker
 from core.shards import REPORT_SHARD, DatasetShard, evaluation_key
-from engine.metrics.names import FEATURE_NETWORKS, METRIC_SETS, RESIZE_MODES
-from nodes.api import Combo, ExecutionContext, Folders, Hidden, Node, NodeResult, Output, Socket, String
+from engine.metrics.names import METRIC_SETS
+from nodes.api import Combo, ExecutionContext, Folders, Hidden, Node, NodeResult, Output, Socket
 from nodes.builtin.metrics import (
     NO_STATS,
     clip_models,
     feature_extractor,
     load_clip_model,
     load_reference,
+    scoring_inputs,
     shown,
-    stats_files,
 )
 
 if TYPE_CHECKING:
@@ -109,14 +109,7 @@ class EvaluateDataset(Node):
     input_is_list = True
     inputs = [Socket("images", "IMAGE", tooltip="The images made from this shard's items, one per item, in order."),
               Socket("items", "DATASET_SHARD", tooltip="The shard the images were made from."),
-              String("label", "model", tooltip="The name this model gets in comparisons."),
-              Combo("metrics", list(METRIC_SETS), default="fid"),
-              Combo("feature_net", FEATURE_NETWORKS),
-              Combo("resize_mode", RESIZE_MODES, tooltip="How images are resized for the feature net; "
-                    "this moves FID by points, so compare numbers made the same way."),
-              Socket("reference_images", "IMAGE", optional=True, tooltip="Real images to compare with."),
-              Combo("reference_stats", stats_files, optional=True,
-                    tooltip="Or mu/sigma of real images in models/fid (.npz, pytorch-fid's format)."),
+              *scoring_inputs("fid"),
               Combo("clip_model", clip_choices, optional=True, tooltip="A Hugging Face CLIP folder in models/fid "
                     "to score each image against its item's text, or none."),
               Hidden("prompt", "PROMPT"), Hidden("unique_id", "UNIQUE_ID")]

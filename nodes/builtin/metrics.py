@@ -93,20 +93,24 @@ def shown(report: MetricsReport) -> NodeResult:
     return NodeResult((report,), {"text": [report.summary()]})
 
 
+def scoring_inputs(default_metrics: str) -> list:
+    """The inputs every evaluator declares after its images: label, metrics, feature net and resize, reference."""
+    return [String("label", "model", tooltip="The name this model gets in comparisons."),
+            Combo("metrics", list(METRIC_SETS), default=default_metrics),
+            Combo("feature_net", FEATURE_NETWORKS),
+            Combo("resize_mode", RESIZE_MODES, tooltip="How images are resized for the feature net; "
+                  "this moves FID by points, so compare numbers made the same way."),
+            Socket("reference_images", "IMAGE", optional=True, tooltip="Real images to compare with."),
+            Combo("reference_stats", stats_files, optional=True,
+                  tooltip="Or mu/sigma of real images in models/fid (.npz, pytorch-fid's format).")]
+
+
 class MetricsEvaluator(Node):
     """Scores generated images against real ones (or a statistics file): FID, KID, IS, precision/recall."""
 
     display_name = "Metrics Evaluator (FID, KID, IS)"
     category = "metrics"
-    inputs = [Socket("images", "IMAGE", tooltip="The generated images to score."),
-              String("label", "model", tooltip="The name this model gets in comparisons."),
-              Combo("metrics", list(METRIC_SETS), default="all"),
-              Combo("feature_net", FEATURE_NETWORKS),
-              Combo("resize_mode", RESIZE_MODES, tooltip="How images are resized for the feature net; "
-                    "this moves FID by points, so compare numbers made the same way."),
-              Socket("reference_images", "IMAGE", optional=True, tooltip="Real images to compare with."),
-              Combo("reference_stats", stats_files, optional=True,
-                    tooltip="Or mu/sigma of real images in models/fid (.npz, pytorch-fid's format)."),
+    inputs = [Socket("images", "IMAGE", tooltip="The generated images to score."), *scoring_inputs("all"),
               Int("kid_subset_size", 1000, min=2, max=100000, optional=True)]
     outputs = [Output("METRICS")]
 
