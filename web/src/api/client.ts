@@ -157,10 +157,15 @@ export function shardOf(extraData: unknown): ShardInfo | null {
   return shard && typeof shard.shard === "number" ? shard : null;
 }
 
+// "shard k/n" for a dataset run's shard prompt, "report of n shards" for the prompt that merges them.
+export function shardLabel(shard: ShardInfo): string {
+  return shard.shard >= 0 ? `shard ${shard.shard + 1}/${shard.shards}` : `report of ${shard.shards} shards`;
+}
+
 export function queueItemLabel(item: unknown[], worker?: string): string {
   const shard = shardOf(item[3]);
   const parts = [`#${String(item[0])}`, String(item[1]).slice(0, 8)];
-  if (shard) parts.push(`shard ${shard.shard + 1}/${shard.shards}`);
+  if (shard) parts.push(shardLabel(shard));
   if (worker) parts.push(`on ${worker}`);
   return parts.join(" ");
 }

@@ -1,6 +1,6 @@
 // Side panels: the queue, the gallery of outputs, errors and messages, saved workflows.
 import { useEffect, useState } from "react";
-import { api, queueItemLabel, shardOf, viewUrl, type ImageRef, type QueueState } from "../api/client";
+import { api, queueItemLabel, shardLabel, shardOf, viewUrl, type ImageRef, type QueueState } from "../api/client";
 import { openSaved } from "../state/actions";
 import { setState, useStore } from "../state/store";
 
@@ -14,7 +14,7 @@ function QueuePanel() {
       api.history(20).then((h) => setHistory(Object.entries(h).reverse().map(([id, e]) => {
         const shard = shardOf(e.prompt?.[3]);
         const parts = [id.slice(0, 8), e.status.status_str];
-        if (shard) parts.push(`shard ${shard.shard + 1}/${shard.shards}`);
+        if (shard) parts.push(shardLabel(shard));
         if (e.worker) parts.push(`on ${e.worker.name}`);
         return { id, status: e.status.status_str, label: parts.join(" ") };
       }))).catch(() => undefined);
