@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/bench_metrics.py [--images 64] [--stream 10000]
 
-1. Images per second through our FID Inception against pytorch-fid's on the same images, in the same run
-   (random weights: speed does not depend on them).
+1. Images per second through our FID Inception against pytorch-fid's on the same images, in the same run, both
+   with the weights in models/fid when they are there, else the same random weights (speed does not depend on
+   them; pytorch-fid reads them from a file either way, never from the internet).
 2. Peak RSS while streaming generated images through feature extraction and running statistics: memory must
    stay flat however many images pass (the digits classifier keeps this quick on a CPU; the Inception network
    streams the same way, only slower).
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,16 +28,29 @@ sys.path.insert(0, str(ROOT))
 from engine.metrics.digits import DigitsClassifier, DigitsFeatures  # noqa: E402
 from engine.metrics.evaluate import stream_features  # noqa: E402
 from engine.metrics.features import InceptionFeatures  # noqa: E402
-from engine.metrics.inception import FIDInceptionV3  # noqa: E402
+from engine.metrics.inception import WEIGHTS_FILE, FIDInceptionV3, load_fid_inception  # noqa: E402
+from tests.pytorch_fid_reference import pytorch_fid_inception  # noqa: E402
 
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def fid_weights(scratch: Path) -> Path:
+    """models/fid's FID Inception weights if the user put them there, else random ones saved to ``scratch``."""
+    installed = ROOT / "models" / "fid" / WEIGHTS_FILE
+    if installed.is_file():
+        return installed
+    torch.save(FIDInceptionV3().state_dict(), scratch / WEIGHTS_FILE)
+    return scratch / WEIGHTS_FILE
+
+
 def throughput(count: int) -> None:
     images = torch.rand(count, 64, 64, 3, generator=torch.Generator().manual_seed(0))
-    ours = FIDInceptionV3().eval()
+    scratch = Path(tempfile.mkdtemp(prefix="bench-metrics-"))
+    weights = fid_weights(scratch)
+    print(f"weights: {weights if weights.parent != scratch else 'random (models/fid has none)'}")
+    ours = load_fid_inception(weights.parent)
     extractor = InceptionFeatures(ours, batch_size=32)
     extractor.features(images[:4])  # warm-up
     started = time.perf_counter()
@@ -42,13 +58,12 @@ def throughput(count: int) -> None:
     ours_rate = count / (time.perf_counter() - started)
     print(f"our FID Inception:     {ours_rate:6.1f} images/s ({count} images, 64x64 -> 299x299, batch 32)")
     try:
-        import pytorch_fid.inception as reference_module
+        reference = pytorch_fid_inception(weights)
     except ImportError:
         print("pytorch-fid is not installed: no comparison")
         return
-    # pytorch-fid would fetch its weights from the internet: hand it ours instead, so nothing is ever downloaded.
-    reference_module.load_state_dict_from_url = lambda *a, **k: ours.state_dict()
-    reference = reference_module.InceptionV3([3]).eval()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     with torch.no_grad():
         reference(images[:4].movedim(-1, 1))
         started = time.perf_counter()

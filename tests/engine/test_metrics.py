@@ -16,6 +16,7 @@ from engine.metrics.scores import (
     precision_recall,
 )
 from engine.metrics.stats import RunningStats, load_stats, save_stats
+from tests.pytorch_fid_reference import pytorch_fid_inception
 
 
 def random_inception(seed: int = 0) -> FIDInceptionV3:
@@ -33,13 +34,12 @@ def images(count: int, seed: int, size: int = 64) -> torch.Tensor:
     return torch.rand(count, size, size, 3, generator=torch.Generator().manual_seed(seed))
 
 
-def test_features_match_pytorch_fid_with_identical_weights(monkeypatch, tmp_path):
-    inception_module = pytest.importorskip("pytorch_fid.inception")
-    ours = random_inception()
-    torch.save(ours.state_dict(), tmp_path / "pt_inception-2015-12-05-6726825d.pth")
+def test_features_match_pytorch_fid_with_identical_weights(tmp_path):
+    pytest.importorskip("pytorch_fid.inception")
+    weights = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
+    torch.save(random_inception().state_dict(), weights)
     loaded = load_fid_inception(tmp_path)  # the real loading path, through torch.load(weights_only=True)
-    monkeypatch.setattr(inception_module, "load_state_dict_from_url", lambda *a, **k: ours.state_dict())
-    reference = inception_module.InceptionV3([3], resize_input=True, normalize_input=True).eval()
+    reference = pytorch_fid_inception(weights, resize_input=True, normalize_input=True)
     batch = images(3, seed=1)
     with torch.no_grad():
         theirs = reference(batch.movedim(-1, 1))[0].flatten(1)
