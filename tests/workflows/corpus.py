@@ -126,6 +126,12 @@ SAMPLER_INPUTS = (("model", "MODEL"), ("positive", "CONDITIONING"), ("negative",
                   ("latent_image", "LATENT"))
 
 
+def _link_sampler_inputs(graph: Graph, loaders: tuple[dict, dict, dict, dict], target: dict) -> None:
+    """The model, prompts and latent of ``_loaders`` linked to ``target``'s ``SAMPLER_INPUTS``."""
+    for origin, (name, _) in zip(loaders, SAMPLER_INPUTS, strict=True):
+        graph.link(origin, 0, target, name)
+
+
 def flat_prompt(sampler: str = "3", decode: str = "8", **sampler_widgets: Any) -> dict[str, dict[str, Any]]:
     """The prompt of the flat digits workflow, with the sampler and decoder under other ids if asked."""
     widgets = {"seed": 7, "steps": 4, "cfg": 5.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0,
@@ -148,13 +154,12 @@ def _ordered(prompt: dict[str, dict[str, Any]], order: list[str]) -> dict[str, d
 
 def flat_digits(objects: bool = False) -> dict[str, Any]:
     graph = Graph(objects)
-    checkpoint, positive, negative, latent = _loaders(graph)
+    loaders = _loaders(graph)
+    checkpoint = loaders[0]
     sampler = graph.add(3, "KSampler", list(SAMPLER_VALUES), inputs=SAMPLER_INPUTS, outputs=("LATENT",))
     decode = graph.add(8, "VAEDecode", inputs=(("samples", "LATENT"), ("vae", "VAE")), outputs=("IMAGE",))
     save = graph.add(9, "SaveImage", ["digits"], inputs=(("images", "IMAGE"),))
-    for origin, slot, name in ((checkpoint, 0, "model"), (positive, 0, "positive"), (negative, 0, "negative"),
-                               (latent, 0, "latent_image")):
-        graph.link(origin, slot, sampler, name)
+    _link_sampler_inputs(graph, loaders, sampler)
     graph.link(sampler, 0, decode, "samples")
     graph.link(checkpoint, 2, decode, "vae")
     graph.link(decode, 0, save, "images")
@@ -283,12 +288,11 @@ def nested_subgraph_with_bypass(objects: bool = True, seed: int = 11) -> Case:
     outer_definition = outer.subgraph(OUTER_ID, "Sample and decode", outer.inputs, outer.outputs)
 
     graph = Graph(objects)
-    checkpoint, positive, negative, latent = _loaders(graph)
+    loaders = _loaders(graph)
     instance = _instance(graph, 10, outer_definition, [seed])
     save = graph.add(9, "SaveImage", ["digits"], inputs=(("images", "IMAGE"),))
-    for origin, slot, name in ((checkpoint, 0, "model"), (positive, 0, "positive"), (negative, 0, "negative"),
-                               (latent, 0, "latent_image"), (checkpoint, 2, "vae")):
-        graph.link(origin, slot, instance, name)
+    _link_sampler_inputs(graph, loaders, instance)
+    graph.link(loaders[0], 2, instance, "vae")
     graph.link(instance, 0, save, "images")
     ui = graph.workflow((outer_definition, inner))
     expected = _ordered(flat_prompt("10:20:3", "10:8", seed=seed), ["4", "6", "7", "5", "10:20:3", "10:8", "9"])
@@ -302,12 +306,11 @@ def subgraph_modes() -> list[Case]:
     for mode, name in ((4, "bypassed"), (2, "muted")):
         inner = _sampler_subgraph(bypassed_upscale=False, promoted_seed=False)
         graph = Graph(True)
-        checkpoint, positive, negative, latent = _loaders(graph)
+        loaders = _loaders(graph)
+        checkpoint = loaders[0]
         instance = _instance(graph, 10, inner, mode=mode)
         decode = graph.add(8, "VAEDecode", inputs=(("samples", "LATENT"), ("vae", "VAE")), outputs=("IMAGE",))
-        for origin, slot, input_name in ((checkpoint, 0, "model"), (positive, 0, "positive"),
-                                         (negative, 0, "negative"), (latent, 0, "latent_image")):
-            graph.link(origin, slot, instance, input_name)
+        _link_sampler_inputs(graph, loaders, instance)
         graph.link(instance, 0, decode, "samples")
         graph.link(checkpoint, 2, decode, "vae")
         expected = {key: value for key, value in flat_prompt().items() if key in ("4", "6", "7", "5")}
@@ -317,15 +320,14 @@ def subgraph_modes() -> list[Case]:
 
     inner = _sampler_subgraph(bypassed_upscale=False, promoted_seed=False)
     graph = Graph(True)
-    checkpoint, positive, negative, latent = _loaders(graph)
+    loaders = _loaders(graph)
+    checkpoint = loaders[0]
     instance = _instance(graph, 10, inner, [99, "fixed", 3], properties={"proxyWidgets": [["3", "seed"],
                                                                                           ["3", "steps"]]})
     del instance["widgets_values"][1]  # values follow proxyWidgets: one per entry
     save = graph.add(9, "SaveImage", ["digits"], inputs=(("images", "IMAGE"),))
     decode = graph.add(8, "VAEDecode", inputs=(("samples", "LATENT"), ("vae", "VAE")), outputs=("IMAGE",))
-    for origin, slot, input_name in ((checkpoint, 0, "model"), (positive, 0, "positive"), (negative, 0, "negative"),
-                                     (latent, 0, "latent_image")):
-        graph.link(origin, slot, instance, input_name)
+    _link_sampler_inputs(graph, loaders, instance)
     graph.link(instance, 0, decode, "samples")
     graph.link(checkpoint, 2, decode, "vae")
     graph.link(decode, 0, save, "images")
