@@ -54,9 +54,7 @@ def __getattr__(name: str) -> Any:
 
 @functools.cache  # one class per name, so identity and isinstance checks are stable
 def _unsupported(name: str) -> type:
+    from compat.stand_ins import unsupported_class
     from engine.controlnet import ControlNet
 
-    def refuse(self: Any, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError(f"{name} models are not supported by Atelier")
-
-    return type(name, (ControlNet,), {"__init__": refuse, "__doc__": f"ComfyUI's {name}: not run by Atelier."})
+    return unsupported_class(__name__, name, "Atelier runs full ControlNets and T2I-Adapters only", (ControlNet,))
