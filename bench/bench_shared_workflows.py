@@ -16,7 +16,7 @@ hold thumbnails). Examples are embedded in PNGs (the ``workflow`` text chunk) an
 with identical nodes and links, counts once.
 
 The runtime is built as ``server.py`` builds it (built-in nodes and the plug-ins of ``custom_nodes/``), on empty
-temporary folders. Each workflow goes through the server's conversion (``execution.workflow_format.convert_workflow``)
+temporary folders. Each workflow goes through the server's conversion (``execution.workflows.convert_workflow``)
 and validation (``execution.validation.validate_prompt``). The rules:
 
 - **Converts with no problem other than model files**: the conversion succeeds and every validation error is a
@@ -49,7 +49,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from execution.validation import validate_prompt  # noqa: E402
-from execution.workflow_format import VIRTUAL_NODES, WorkflowError, convert_workflow, is_ui_workflow  # noqa: E402
+from execution.workflows import WorkflowError, convert_workflow, is_ui_workflow  # noqa: E402
+from execution.workflows.convert import VIRTUAL_NODES  # noqa: E402
 from nodes.png import png_text_chunks  # noqa: E402
 
 MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".pt2", ".onnx")

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from engine.metrics.digits import DigitsFeatures, load_digits_classifier
-from execution.workflow_format import ui_to_api
+from execution.workflows import ui_to_api
 from tests.conftest import ROOT, serve, stop_server
 from tests.server.api_client import get_json, http, run_prompt, view_url
 

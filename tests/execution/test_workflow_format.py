@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from execution.workflow_format import is_ui_workflow, ui_to_api, widget_names
+from execution.workflows import is_ui_workflow, ui_to_api, widget_names
 
 KSAMPLER_INFO = {
     "input": {"required": {

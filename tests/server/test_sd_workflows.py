@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from execution.workflow_format import ui_to_api
+from execution.workflows import ui_to_api
 from tests.conftest import ROOT, serve, stop_server
 from tests.factories import write_tiny_sd15_checkpoint
 from tests.server.api_client import get_json, http, run_prompt, view_url
