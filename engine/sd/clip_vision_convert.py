@@ -14,6 +14,8 @@ from collections.abc import Mapping
 
 import torch
 
+from engine.sd.openclip_convert import resblock_to_hf
+
 HF_PREFIX = "vision_model."
 _TOP = {
     "class_embedding": "vision_model.embeddings.class_embedding",
@@ -24,9 +26,6 @@ _TOP = {
     "ln_post.weight": "vision_model.post_layernorm.weight",
     "ln_post.bias": "vision_model.post_layernorm.bias",
 }
-_BLOCK = {"ln_1": "layer_norm1", "ln_2": "layer_norm2", "attn.out_proj": "self_attn.out_proj",
-          "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2"}
-_QKV = ("q_proj", "k_proj", "v_proj")
 
 
 def is_openclip_visual(sd: Mapping[str, torch.Tensor], prefix: str = "") -> bool:
@@ -50,18 +49,6 @@ def openclip_visual_to_hf(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
         elif key == "proj":
             out["visual_projection.weight"] = value.T
         elif key.startswith("transformer.resblocks."):
-            out.update(_block_tensor(key.removeprefix("transformer.resblocks."), value))
+            out.update(resblock_to_hf(key.removeprefix("transformer.resblocks."), value, "vision_model"))
     return out
 
-
-def _block_tensor(key: str, value: torch.Tensor) -> dict[str, torch.Tensor]:
-    index, rest = key.split(".", 1)
-    prefix = f"vision_model.encoder.layers.{index}."
-    module, kind = rest.rsplit(".", 1)
-    if module == "attn" and kind in ("in_proj_weight", "in_proj_bias"):
-        suffix = kind.removeprefix("in_proj_")
-        return {f"{prefix}self_attn.{name}.{suffix}": part
-                for name, part in zip(_QKV, value.chunk(3, dim=0), strict=True)}
-    if module not in _BLOCK:
-        raise KeyError(f"unexpected OpenCLIP vision tensor transformer.resblocks.{key}")
-    return {f"{prefix}{_BLOCK[module]}.{kind}": value}

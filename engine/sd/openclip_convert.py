@@ -43,20 +43,25 @@ def openclip_to_hf(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         elif key == "text_projection":
             out["text_projection.weight"] = value.T
         elif key.startswith("transformer.resblocks."):
-            index, rest = key.removeprefix("transformer.resblocks.").split(".", 1)
-            prefix = f"text_model.encoder.layers.{index}."
-            module, kind = rest.rsplit(".", 1)
-            if module == "attn" and kind in ("in_proj_weight", "in_proj_bias"):
-                suffix = "weight" if kind == "in_proj_weight" else "bias"
-                for name, part in zip(_QKV, value.chunk(3, dim=0), strict=True):
-                    out[f"{prefix}self_attn.{name}.{suffix}"] = part
-            elif module in _BLOCK:
-                out[f"{prefix}{_BLOCK[module]}.{kind}"] = value
-            else:
-                raise KeyError(f"unexpected OpenCLIP tensor {key!r}")
+            out.update(resblock_to_hf(key.removeprefix("transformer.resblocks."), value, "text_model"))
         elif not key.endswith(_IGNORED):
             raise KeyError(f"unexpected OpenCLIP tensor {key!r}")
     return out
+
+
+def resblock_to_hf(key: str, value: torch.Tensor, tower: str) -> dict[str, torch.Tensor]:
+    """One residual-block tensor ``transformer.resblocks.<key>`` under transformers' names in ``tower``
+    ("text_model" or "vision_model"); q/k/v are views of the ``in_proj`` tensor, not copies."""
+    index, rest = key.split(".", 1)
+    prefix = f"{tower}.encoder.layers.{index}."
+    module, kind = rest.rsplit(".", 1)
+    if module == "attn" and kind in ("in_proj_weight", "in_proj_bias"):
+        suffix = kind.removeprefix("in_proj_")
+        return {f"{prefix}self_attn.{name}.{suffix}": part
+                for name, part in zip(_QKV, value.chunk(3, dim=0), strict=True)}
+    if module not in _BLOCK:
+        raise KeyError(f"unexpected OpenCLIP tensor 'transformer.resblocks.{key}'")
+    return {f"{prefix}{_BLOCK[module]}.{kind}": value}
 
 
 def hf_to_openclip(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
