@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from engine.conditioning import set_values
 from engine.inpaint import centre_crop_offsets
 
 
@@ -19,8 +20,5 @@ def ip2p_conditioning(positive: list, negative: list, vae: Any, pixels: torch.Te
     """(positive, negative, LATENT) with the encoded image set on every entry of both conditionings."""
     top, left, height, width = centre_crop_offsets(pixels.shape[1], pixels.shape[2], 8)
     image_latent = vae.encode(pixels[:, top:top + height, left:left + width, :3])
-
-    def with_image(conditioning: list) -> list:
-        return [[cond, {**options, "concat_latent_image": image_latent}] for cond, options in conditioning]
-
-    return with_image(positive), with_image(negative), {"samples": torch.zeros_like(image_latent)}
+    values = {"concat_latent_image": image_latent}
+    return set_values(positive, values), set_values(negative, values), {"samples": torch.zeros_like(image_latent)}
