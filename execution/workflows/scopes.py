@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from execution.workflows.graph import SUBGRAPH_INPUT, Graph
-from execution.workflows.widgets import has_control_widget, is_widget_spec
+from execution.workflows.widgets import has_control_widget, is_widget_spec, spec_parts
 
 PROMOTED_ELSEWHERE = "-1"  # a proxyWidgets entry naming a subgraph input rather than an inner node
 
@@ -59,15 +59,15 @@ def _widget_values(instance: dict[str, Any], graph: Graph,
     proxies = (instance.get("properties") or {}).get("proxyWidgets")
     if isinstance(proxies, list) and proxies:
         return _proxy_values(proxies, values, graph)
-    promoted_inputs = [index for index in range(len(graph.inputs))
-                       if _promoted_widget(instance, graph, index, object_info) is not None]
-    with_controls = len(values) > len(promoted_inputs)  # older files kept a slot for each seed's control
+    widgets = {index: kind for index in range(len(graph.inputs))
+               if (kind := _promoted_widget(instance, graph, index, object_info)) is not None}
+    with_controls = len(values) > len(widgets)  # older files kept a slot for each seed's control
     promoted: dict[int, Any] = {}
     position = 0
-    for index in promoted_inputs:
+    for index, kind in widgets.items():
         if position < len(values) and values[position] is not None:
             promoted[index] = values[position]
-        position += 1 + (with_controls and _promoted_widget(instance, graph, index, object_info) == "control")
+        position += 1 + (with_controls and kind == "control")
     return promoted, {}
 
 
@@ -100,10 +100,10 @@ def _promoted_widget(instance: dict[str, Any], graph: Graph, index: int, object_
         widget = slot.get("widget") or (socket or {}).get("widget")
         spec = _input_spec(object_info, target.get("type"), slot.get("name"))
         if widget or (spec is not None and is_widget_spec(spec)):
-            kind, options = (spec[0], spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}) if spec \
-                else (None, {})
+            kind, options = spec_parts(spec)
             name = (widget or {}).get("name") or slot.get("name") or ""
-            return "control" if has_control_widget(name, kind, isinstance(kind, list), options) else "widget"
+            is_combo = isinstance(kind, list) or kind == "COMBO"  # as widget_slots lays the instance's values out
+            return "control" if has_control_widget(name, kind, is_combo, options) else "widget"
     return None
 
 

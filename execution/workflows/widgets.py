@@ -26,13 +26,14 @@ class Slot:
     socket_only: bool = False  # a forceInput input that older front ends still gave a value
 
 
-def _spec_parts(spec: Any) -> tuple[Any, dict[str, Any]]:
+def spec_parts(spec: Any) -> tuple[Any, dict[str, Any]]:
+    """An ``object_info`` input spec as (type or choice list, options)."""
     spec = spec if isinstance(spec, (list, tuple)) and spec else ("*",)
     return spec[0], (spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {})
 
 
 def is_widget_spec(spec: Any) -> bool:
-    kind, options = _spec_parts(spec)
+    kind, options = spec_parts(spec)
     return (isinstance(kind, list) or kind in WIDGET_TYPES) and not options.get("forceInput")
 
 
@@ -48,7 +49,7 @@ def widget_slots(info: dict[str, Any], with_socket_only: bool = False) -> list[S
     ``forceInput`` inputs lost their widgets (front end 1.16)."""
     slots: list[Slot] = []
     for name, spec in _ordered_specs(info):
-        kind, options = _spec_parts(spec)
+        kind, options = spec_parts(spec)
         is_combo = isinstance(kind, list) or kind == "COMBO"
         if not (is_combo or kind in WIDGET_TYPES):
             continue
@@ -78,7 +79,7 @@ def has_control_widget(name: str, kind: Any, is_combo: bool, options: dict[str, 
 
 def default_value(spec: Any) -> Any:
     """The value a new widget starts with, as the web app chooses it."""
-    kind, options = _spec_parts(spec)
+    kind, options = spec_parts(spec)
     if "default" in options:
         return options["default"]
     if isinstance(kind, list):

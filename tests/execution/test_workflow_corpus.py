@@ -70,3 +70,19 @@ def test_a_group_node_whose_external_outputs_hold_whole_nodes_converts(object_in
     group = case.ui["extra"]["groupNodes"]["sampler"]
     group["external"] = [[dict(group["nodes"][2], index=2), 0, "IMAGE"]]
     assert convert_workflow(case.ui, object_info).prompt == case.expected
+
+
+def test_promoted_widget_values_skip_the_control_of_a_combo_that_asks_for_one():
+    """An instance's values of an older file hold a control slot after each promoted widget that has one: a seed,
+    and a COMBO (also the V3 ``("COMBO", {"options": ...})`` form) with ``control_after_generate``."""
+    from execution.workflows.graph import SUBGRAPH_INPUT, Graph, Link
+    from execution.workflows.scopes import Scope, instance_scope
+
+    info = {"Pick": {"input": {"required": {
+        "choice": ("COMBO", {"options": ["a", "b"], "control_after_generate": True}), "steps": ("INT", {})}}}}
+    inner = {"1": {"id": 1, "type": "Pick", "inputs": [{"name": "choice", "type": "COMBO", "link": 1},
+                                                         {"name": "steps", "type": "INT", "link": 2}]}}
+    graph = Graph(inner, {1: Link(SUBGRAPH_INPUT, 0, 1, 0, "COMBO"), 2: Link(SUBGRAPH_INPUT, 1, 1, 1, "INT")},
+                  [{"name": "choice"}, {"name": "steps"}])
+    instance = {"id": 7, "inputs": [], "widgets_values": ["b", "randomize", 12]}
+    assert instance_scope(Scope(graph), instance, graph, "sub", info).promoted == {0: "b", 1: 12}
