@@ -121,6 +121,9 @@ def test_comfy_sample_and_ksampler_give_atelier_ksampler_latents(model, conds):
     sampler = comfy.samplers.KSampler(model, steps=3, device="cpu", sampler="euler", scheduler="karras")
     assert torch.equal(sampler.sigmas, comfy.samplers.calculate_sigmas(model.model_sampling, "karras", 3))
     assert torch.equal(sampler.sample(noise(), conds[0], conds[1], 4.0, latent_image=LATENT, seed=1), reference)
+    explicit = comfy.sample.sample(model, noise(), 3, 4.0, "euler", "karras", conds[0], conds[1], LATENT, seed=1,
+                                   sigmas=sampler.sigmas)
+    assert torch.equal(explicit, reference)
     assert torch.equal(comfy.sample.prepare_noise(LATENT, 9), torch.randn(LATENT.shape,
                                                                          generator=torch.manual_seed(9)))
     custom = comfy.sample.sample_custom(model, noise(), 4.0, "euler", sampler.sigmas, conds[0], conds[1], LATENT,

@@ -31,19 +31,16 @@ def sample(model: Any, noise: Any, steps: int, cfg: float, sampler_name: str, sc
            seed: int | None = None) -> Any:
     """KSampler's sampling (``engine.sampling.ksampler.sample``); ``disable_noise`` is unused here, as in
     ComfyUI (the caller passes zero noise)."""
+    from comfy.samplers import _sample_over, _step_callback
     from engine.sampling import ksampler
 
-    step_callback = _step_callback(callback)
     if sigmas is not None:
-        trimmed = ksampler.trim(sigmas, start_step, last_step, force_full_denoise) if len(sigmas) else None
-        if trimmed is None or len(trimmed) == 0:
-            return latent_image
-        return ksampler.sample_sigmas(model, noise, positive, negative, cfg, sampler_name, trimmed, latent_image,
-                                      noise_mask, step_callback, seed or 0)
+        return _sample_over(model, noise, positive, negative, cfg, sampler_name, sigmas, latent_image, start_step,
+                            last_step, force_full_denoise, noise_mask, callback, seed)
     return ksampler.sample(model, noise, positive, negative, cfg, sampler_name, scheduler, steps, latent_image,
                            denoise=denoise, start_step=start_step, last_step=last_step,
-                           force_full_denoise=force_full_denoise, noise_mask=noise_mask, callback=step_callback,
-                           seed=seed or 0)
+                           force_full_denoise=force_full_denoise, noise_mask=noise_mask,
+                           callback=_step_callback(callback), seed=seed or 0)
 
 
 def sample_custom(model: Any, noise: Any, cfg: float, sampler: Any, sigmas: Any, positive: Any, negative: Any,
@@ -57,9 +54,3 @@ def sample_custom(model: Any, noise: Any, cfg: float, sampler: Any, sigmas: Any,
     guider.set_cfg(cfg)
     return guider.sample(noise, latent_image, sampler, sigmas, denoise_mask=noise_mask, callback=callback,
                          disable_pbar=disable_pbar, seed=seed)
-
-
-def _step_callback(callback: Callable | None) -> Callable | None:
-    if callback is None:
-        return None
-    return lambda step, total, x0: callback(step, x0, None, total)

@@ -197,11 +197,20 @@ class KSampler:
                start_step: int | None = None, last_step: int | None = None, force_full_denoise: bool = False,
                denoise_mask: Any = None, sigmas: Any = None, callback: Callable | None = None,
                disable_pbar: bool = False, seed: int | None = None) -> Any:
-        from engine.sampling.ksampler import sample_sigmas, trim
+        return _sample_over(self.model, noise, positive, negative, cfg, self.sampler,
+                            self.sigmas if sigmas is None else sigmas, latent_image, start_step, last_step,
+                            force_full_denoise, denoise_mask, callback, seed)
 
-        sigmas = self.sigmas if sigmas is None else sigmas
-        sigmas = trim(sigmas, start_step, last_step, force_full_denoise) if len(sigmas) else None
-        if sigmas is None or len(sigmas) == 0:
-            return latent_image
-        return sample_sigmas(self.model, noise, positive, negative, cfg, self.sampler, sigmas, latent_image,
-                             denoise_mask, _step_callback(callback), 0 if seed is None else seed)
+
+def _sample_over(model: Any, noise: Any, positive: Any, negative: Any, cfg: float, sampler_name: str, sigmas: Any,
+                 latent_image: Any, start_step: int | None, last_step: int | None, force_full_denoise: bool,
+                 denoise_mask: Any, callback: Callable | None, seed: int | None) -> Any:
+    """Atelier's KSampler over ``sigmas`` cut to ``start_step``..``last_step``; ``latent_image`` when no step is
+    left (``KSampler.sample`` and ``comfy.sample.sample`` with explicit sigmas)."""
+    from engine.sampling.ksampler import sample_sigmas, trim
+
+    sigmas = trim(sigmas, start_step, last_step, force_full_denoise) if len(sigmas) else None
+    if sigmas is None or len(sigmas) == 0:
+        return latent_image
+    return sample_sigmas(model, noise, positive, negative, cfg, sampler_name, sigmas, latent_image, denoise_mask,
+                         _step_callback(callback), 0 if seed is None else seed)
