@@ -58,13 +58,7 @@ def build_network(sd: Mapping[str, torch.Tensor], settings: Mapping[str, Any], n
     if "netG.h_net1.fc.0.weight" in sd:  # the G_NET trees: AttnGAN (with its DAMSM encoder) and StackGAN++
         return build_stage_tree(sd, settings, name)
     if "netG.fc.weight" in sd:
-        if not isinstance(settings.get("wordtoix"), dict):
-            raise GANError(f"{name} is a DF-GAN but its vocabulary is missing: put {{\"wordtoix\": {{...}}}} in "
-                           f"{Path(name).with_suffix('.json').name} beside it (the DAMSM captions' wordtoix)")
-        words = settings["wordtoix"]
-        if max(words.values(), default=0) >= sd["text_encoder.encoder.weight"].shape[0]:
-            raise GANError(f"{name}: the vocabulary (wordtoix) has more words than the text encoder's embedding")
-        return "dfgan", build_dfgan(sd, words)
+        return "dfgan", build_dfgan(sd, _vocabulary(settings, sd, name))
     if "synthesis.input.freqs" in sd:
         return "stylegan3", StyleGAN3Generator(detect_stylegan3(sd, {**(settings.get("config") or {}), **settings}))
     if "mapping.w_avg" in sd:
@@ -77,10 +71,18 @@ def build_network(sd: Mapping[str, torch.Tensor], settings: Mapping[str, Any], n
                        "text_encoder.*) tensors") from error
 
 
+def _vocabulary(settings: Mapping[str, Any], sd: Mapping[str, torch.Tensor], name: str) -> dict[str, int]:
+    """DF-GAN's and AttnGAN's wordtoix, checked against their DAMSM encoder."""
+    try:
+        return check_vocabulary(settings.get("wordtoix"), sd, name or "this file")
+    except ValueError as error:
+        raise GANError(str(error)) from error
+
+
 def build_stage_tree(sd: Mapping[str, torch.Tensor], settings: Mapping[str, Any], name: str) -> tuple[str, nn.Module]:
     try:
         if "text_encoder.encoder.weight" in sd:
-            return "attngan", build_attngan(sd, check_vocabulary(settings.get("wordtoix"), sd, name or "this file"))
+            return "attngan", build_attngan(sd, _vocabulary(settings, sd, name))
         return "stackgan", build_stackgan(sd, settings.get("captions", ()))
     except ValueError as error:
         raise GANError(str(error)) from error
