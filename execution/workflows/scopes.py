@@ -8,6 +8,7 @@ its input links, the values of its promoted widgets (for subgraph inputs it does
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,8 +57,8 @@ def _widget_values(instance: dict[str, Any], graph: Graph,
     values = instance.get("widgets_values")
     if not isinstance(values, list):
         return {}, {}
-    proxies = (instance.get("properties") or {}).get("proxyWidgets")
-    if isinstance(proxies, list) and proxies:
+    proxies = _proxy_entries((instance.get("properties") or {}).get("proxyWidgets"))
+    if proxies:
         return _proxy_values(proxies, values, graph)
     widgets = {index: kind for index in range(len(graph.inputs))
                if (kind := _promoted_widget(instance, graph, index, object_info)) is not None}
@@ -69,6 +70,17 @@ def _widget_values(instance: dict[str, Any], graph: Graph,
             promoted[index] = values[position]
         position += 1 + (with_controls and kind == "control")
     return promoted, {}
+
+
+def _proxy_entries(raw: Any) -> list[Any]:
+    """``properties.proxyWidgets``, saved as a list or (by some web app versions) as its JSON text; the editor
+    reads both (web/src/model/proxyWidgets.ts)."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return []
+    return raw if isinstance(raw, list) else []
 
 
 def _proxy_values(proxies: list[Any], values: list[Any],

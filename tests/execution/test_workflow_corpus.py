@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,12 @@ def test_promoted_widget_values_skip_the_control_of_a_combo_that_asks_for_one():
                   [{"name": "choice"}, {"name": "steps"}])
     instance = {"id": 7, "inputs": [], "widgets_values": ["b", "randomize", 12]}
     assert instance_scope(Scope(graph), instance, graph, "sub", info).promoted == {0: "b", 1: 12}
+
+
+def test_proxy_widgets_saved_as_json_text_read_as_the_list(object_info):
+    """Some web app versions saved ``properties.proxyWidgets`` as its JSON text; the editor reads it, and so does
+    the conversion."""
+    case = corpus.subgraph_modes()[-1]
+    instance = next(node for node in case.ui["nodes"] if node["id"] == 10)
+    instance["properties"]["proxyWidgets"] = json.dumps(instance["properties"]["proxyWidgets"])
+    assert convert_workflow(case.ui, object_info).prompt == case.expected
