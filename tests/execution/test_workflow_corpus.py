@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from execution.workflows import WorkflowError, convert_workflow
 from tests.workflows import corpus
-
-
-@pytest.fixture(scope="module")
-def object_info():
-    from core.folders import Folders
-    from core.registry import Registry
-    from nodes.builtin import builtin_definitions
-
-    registry = Registry()
-    registry.add_all(builtin_definitions(), builtin=True)
-    return registry.object_info(Folders.under(Path("/nonexistent")))
 
 
 @pytest.mark.parametrize("case", corpus.all_cases(), ids=lambda case: case.name)

@@ -4,24 +4,12 @@ gave, with the same ids, and leave no group node behind."""
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
 
 from execution.workflows import convert_workflow
 from execution.workflows.upgrade import upgrade_group_nodes
 from tests.workflows import corpus
-
-
-@pytest.fixture(scope="module")
-def object_info():
-    from core.folders import Folders
-    from core.registry import Registry
-    from nodes.builtin import builtin_definitions
-
-    registry = Registry()
-    registry.add_all(builtin_definitions(), builtin=True)
-    return registry.object_info(Folders.under(Path("/nonexistent")))
 
 
 def whole_node_externals() -> dict:
