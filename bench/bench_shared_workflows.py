@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 from execution.validation import validate_prompt  # noqa: E402
 from execution.workflows import WorkflowError, convert_workflow, is_ui_workflow  # noqa: E402
 from execution.workflows.convert import VIRTUAL_NODES  # noqa: E402
+from execution.workflows.group_nodes import group_name  # noqa: E402
 from nodes.png import png_text_chunks  # noqa: E402
 
 MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".pt2", ".onnx")
@@ -153,23 +154,19 @@ def graphs(workflow: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def used_node_types(workflow: dict[str, Any]) -> set[str]:
     """Node types of every node, not counting instances of the file's own subgraphs and group nodes."""
     subgraph_ids = {graph.get("id") for graph in graphs(workflow) if graph is not workflow and "id" in graph}
-    group_names = set((workflow.get("extra") or {}).get("groupNodes") or {})
     found = set()
     for graph in graphs(workflow):
         for node in graph.get("nodes") or []:
             kind = node.get("type")
-            if not isinstance(kind, str) or kind in subgraph_ids or _group_name(kind) in group_names:
+            if not isinstance(kind, str) or kind in subgraph_ids \
+                    or group_name(kind, _group_nodes(workflow)) is not None:
                 continue
             found.add(kind)
     return found
 
 
-def _group_name(kind: str) -> str | None:
-    """``workflow/NAME`` (and ``workflow>NAME`` of later front ends) names a legacy group node."""
-    for prefix in ("workflow/", "workflow>"):
-        if kind.startswith(prefix):
-            return kind[len(prefix):]
-    return None
+def _group_nodes(workflow: dict[str, Any]) -> dict[str, Any]:
+    return (workflow.get("extra") or {}).get("groupNodes") or {}
 
 
 def model_names(workflow: dict[str, Any]) -> set[str]:
@@ -301,7 +298,7 @@ def _unknown_kind(workflow: dict[str, Any], class_type: str) -> str:
     subgraph_ids = {graph.get("id") for graph in graphs(workflow) if graph is not workflow}
     if class_type in subgraph_ids:
         return "(a subgraph instance left unexpanded)"
-    if _group_name(class_type) is not None:
+    if group_name(class_type, _group_nodes(workflow)) is not None:
         return "(a group node left unexpanded)"
     return class_type
 
