@@ -74,10 +74,11 @@ ALLOWED = {
 }
 # NumPy scalars and arrays (NVlabs' modules keep e.g. np.sqrt(2) gains as attributes); their contents are
 # themselves unpickled through this same allow-list.
+NUMPY_ALLOWED: dict[tuple[str, str], Any] = {("numpy", "dtype"): np.dtype, ("numpy", "ndarray"): np.ndarray}
 for _numpy_module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-    ALLOWED[(_numpy_module, "scalar")] = numpy_multiarray.scalar
-    ALLOWED[(_numpy_module, "_reconstruct")] = numpy_multiarray._reconstruct
-ALLOWED.update({("numpy", "dtype"): np.dtype, ("numpy", "ndarray"): np.ndarray})
+    NUMPY_ALLOWED[(_numpy_module, "scalar")] = numpy_multiarray.scalar
+    NUMPY_ALLOWED[(_numpy_module, "_reconstruct")] = numpy_multiarray._reconstruct
+ALLOWED.update(NUMPY_ALLOWED)
 ALLOWED.update({("torch", name): getattr(torch, name) for name in (
     "FloatStorage", "HalfStorage", "DoubleStorage", "BFloat16Storage", "LongStorage", "IntStorage",
     "ByteStorage", "BoolStorage", "float32", "float16", "bfloat16", "float64", "int64", "uint8", "bool")})

@@ -27,18 +27,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from engine.gan.convert_attngan import read_netG
+from engine.gan.convert_pickle import NUMPY_ALLOWED
 from engine.gan.files import gan_from_state_dict
 
-try:
-    from numpy._core import multiarray as numpy_multiarray
-except ImportError:  # NumPy 1.x
-    from numpy.core import multiarray as numpy_multiarray
-
-NUMPY_GLOBALS = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
-                 ("_codecs", "encode"): codecs.encode}  # protocol-2 pickles written by Python 3 store bytes so
-for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-    NUMPY_GLOBALS[(_module, "_reconstruct")] = numpy_multiarray._reconstruct
-    NUMPY_GLOBALS[(_module, "scalar")] = numpy_multiarray.scalar
+# Protocol-2 pickles written by Python 3 store bytes through _codecs.encode.
+NUMPY_GLOBALS = {**NUMPY_ALLOWED, ("_codecs", "encode"): codecs.encode}
 
 
 class ArraysOnlyUnpickler(pickle.Unpickler):
