@@ -225,6 +225,21 @@ def test_patch_entries_follow_comfyui_calculate_weight():
                                              weight), weight + 0.5 * up @ down)
 
 
+def test_locon_and_dora_entries_follow_atelier_lora_reader_and_comfyui_weight_decompose():
+    from engine.lora import WeightUpdate
+
+    gen = torch.Generator().manual_seed(5)
+    weight = torch.randn(6, 4, 3, 3, generator=gen)
+    up, down, mid = (torch.randn(*shape, generator=gen) for shape in ((6, 2, 1, 1), (2, 4, 1, 1), (2, 2, 3, 3)))
+    locon = apply_entries([(0.5, ("lora", (up, down, 4.0, mid, None, None)), 1.0, None, None)], weight)
+    expected = WeightUpdate("lora", {"up": up, "down": down, "mid": mid}, 4.0).delta(weight.shape)
+    torch.testing.assert_close(locon, weight + 0.5 * expected)
+    # DoRA with a zero update: the magnitudes per output channel become dora_scale, blended in by strength.
+    linear = weight.flatten(1)
+    dora = (torch.zeros(6, 2), torch.randn(2, 36, generator=gen), None, None, 2 * linear.norm(dim=1, keepdim=True),
+            None)
+    torch.testing.assert_close(apply_entries([(0.5, ("lora", dora), 1.0, None, None)], linear), 1.5 * linear)
+
 def test_block_patches_run_at_atelier_unet_hook_points(model, conds):
     reference = run(model, conds, steps=2)
     blocks = []
