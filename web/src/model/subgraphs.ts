@@ -5,7 +5,7 @@
 // A subgraph open on the canvas is shown as a workflow whose nodes include its two boundary nodes: -10, whose
 // outputs are the subgraph's inputs, and -20, whose inputs are its outputs, each with one more empty slot that
 // a link dropped on adds a new input or output. The ordinary edits of document.ts then work inside subgraphs.
-import { nodeIn, removeLink, toggleWidgetInput, withNode } from "./document";
+import { nodeIn, removeLink, setWidget, toggleWidgetInput, withNode } from "./document";
 import type { NodeDef, WidgetDef } from "./nodeDefs";
 import type { SubgraphDef, SubgraphIO, UILink, UINode, UISlotIn, UISlotOut, UIWorkflow } from "./types";
 
@@ -236,9 +236,14 @@ export function promotedValueIndex(node: UINode, index: number): number {
   return (node.inputs ?? []).slice(0, index).filter((slot) => slot.widget).length;
 }
 
+/** Where node ``node`` holds its widget ``name`` in widgets_values (by its definition's widget order), or -1. */
+function widgetIndex(node: UINode, name: string, defs: Record<string, NodeDef>): number {
+  return defs[node.type]?.slots.findIndex((slot) => "widget" in slot && slot.widget.name === name) ?? -1;
+}
+
 /** The value node ``node`` holds for its widget ``name`` (by its definition's widget order). */
 export function widgetValue(node: UINode, name: string, defs: Record<string, NodeDef>): unknown {
-  const index = defs[node.type]?.slots.findIndex((slot) => "widget" in slot && slot.widget.name === name) ?? -1;
+  const index = widgetIndex(node, name, defs);
   return index < 0 ? undefined : widgetList(node)[index];
 }
 
@@ -478,7 +483,9 @@ export function unpackSubgraph(doc: UIWorkflow, path: number[], instanceId: numb
     let next: UIWorkflow = { ...g, last_node_id: nodeId, last_link_id: linkId, links, nodes: [...nodes.values(), ...copies.values()] };
     for (const [node, widget, value] of unfed) {
       next = toggleWidgetInput(next, node, widget, "");
-      next = withNode(next, node, (n) => setByName(n, widget, value, defs));
+      const copy = nodeIn(next.nodes, node);
+      const index = copy ? widgetIndex(copy, widget, defs) : -1;
+      if (index >= 0 && value !== undefined) next = setWidget(next, node, index, value);
     }
     return next;
   }, defs);
@@ -486,14 +493,6 @@ export function unpackSubgraph(doc: UIWorkflow, path: number[], instanceId: numb
     result = { ...result, definitions: { ...result.definitions, subgraphs: subgraphsOf(result).filter((d) => d.id !== def.id) } };
   }
   return result;
-}
-
-function setByName(node: UINode, widget: string, value: unknown, defs: Record<string, NodeDef>): UINode {
-  const index = defs[node.type]?.slots.findIndex((slot) => "widget" in slot && slot.widget.name === widget) ?? -1;
-  if (index < 0 || value === undefined) return node;
-  const values = [...widgetList(node)];
-  values[index] = value;
-  return { ...node, widgets_values: values };
 }
 
 /** A copied node's link ids renamed (inner ids that became nothing are cleared; outer ones it keeps). */
