@@ -1,18 +1,9 @@
 // Which plug-in usually provides a node type this server lacks, from the server's table of well-known ones
 // (/api/atelier/node_sources): the answer says what to install to run a shared workflow.
 
-/** The server's table as node type -> plug-in name, whether it names the pack as text or in an object. */
+/** The server's table (execution/workflows/node_sources.py: node type -> plug-in name), its text entries only. */
 export function readNodeSources(table: Record<string, unknown>): Record<string, string> {
-  const sources: Record<string, string> = {};
-  for (const [type, entry] of Object.entries(table ?? {})) {
-    if (typeof entry === "string") sources[type] = entry;
-    else if (entry && typeof entry === "object") {
-      const e = entry as Record<string, unknown>;
-      const name = e.pack ?? e.name ?? e.plugin ?? e.repo ?? e.url;
-      if (typeof name === "string") sources[type] = name;
-    }
-  }
-  return sources;
+  return Object.fromEntries(Object.entries(table ?? {}).filter((entry): entry is [string, string] => typeof entry[1] === "string"));
 }
 
 /** One line about the node types missing here, grouped under the plug-ins known to provide them. */
