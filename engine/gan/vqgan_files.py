@@ -11,10 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from engine.gan.lightning_ckpt import checkpoint_tensors
 from engine.gan.vqgan import VQGAN, model_tensors, to_image, to_model_input, vqgan_from_state_dict
+from engine.sd.state_dict import WeightsFileError, load_state_dict
 
 CHUNK = 8  # images per forward pass: a 256x256 image's activations are ~0.5 GB at f16's full width
 Progress = Callable[[int, int], None]
@@ -71,12 +72,13 @@ class VQGANModel:
 
 
 def read_vqgan_tensors(path: Path) -> dict[str, torch.Tensor]:
-    if path.suffix == ".safetensors":
-        return load_file(str(path))
-    if path.suffix in (".pth", ".pt"):
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-        return sd.get("state_dict", sd) if isinstance(sd, dict) else {}
-    return checkpoint_tensors(path)
+    """A Lightning ``.ckpt`` through ``lightning_ckpt``; other files as every weights file is read."""
+    if path.suffix == ".ckpt":
+        return checkpoint_tensors(path)
+    try:
+        return load_state_dict(path)
+    except WeightsFileError as error:
+        raise VQGANError(str(error)) from error
 
 
 def load_vqgan(path: str | Path) -> VQGANModel:
