@@ -151,6 +151,18 @@ def test_model_detection_reads_atelier_configs():
     assert detection.model_config_from_unet({"foo.weight": torch.zeros(1)}, "", use_base_if_no_match=True) is None
 
 
+def test_a_diffusers_unet_converts_and_loads_as_its_original_layout(comfy_runtime):
+    from engine.sd.unet_names import ldm_to_diffusers
+
+    weights = tiny_unet_state_dict()
+    names = ldm_to_diffusers(TINY_UNET, list(weights))
+    diffusers = {names[k]: v for k, v in weights.items()}
+    converted = comfy("comfy.diffusers_convert").convert_unet_state_dict(diffusers)
+    assert converted.keys() == weights.keys() and all(converted[k] is weights[k] for k in weights)
+    sd = comfy("comfy.sd")
+    loaded, original = (sd.load_diffusion_model_state_dict(w).unet.state_dict() for w in (diffusers, weights))
+    assert loaded.keys() == original.keys() and all(torch.equal(loaded[k], original[k]) for k in original)
+
 @pytest.mark.parametrize(("module", "name"), [(m, n) for m, names in STAND_INS.items() for n in names])
 def test_stand_ins_import_and_refuse_clearly(module, name):
     thing = getattr(comfy(module), name)

@@ -52,15 +52,14 @@ def detect_unet_config(state_dict: Mapping[str, Any], key_prefix: str, metadata:
 
 def unet_config_from_diffusers_unet(state_dict: Mapping[str, Any], dtype: Any = None) -> dict | None:
     """The config of a UNet or ControlNet in diffusers' layout."""
+    from comfy.diffusers_convert import convert_unet_state_dict
     from engine.controlnet_diffusers import diffusers_controlnet_to_ldm, is_diffusers_controlnet
-    from engine.sd.unet_names import diffusers_structure, diffusers_to_ldm
 
     try:
         if is_diffusers_controlnet(state_dict):
             weights = diffusers_controlnet_to_ldm(state_dict)
         else:
-            names = diffusers_to_ldm(diffusers_structure(list(state_dict)), list(state_dict))
-            weights = {ldm: state_dict[diffusers] for diffusers, ldm in names.items()}
+            weights = convert_unet_state_dict(state_dict)
     except (KeyError, ValueError):
         return None
     return detect_unet_config(weights, "")

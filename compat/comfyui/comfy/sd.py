@@ -134,18 +134,17 @@ def load_unet(unet_path: str, dtype: Any = None) -> Any:
 
 def load_diffusion_model_state_dict(sd: Mapping[str, Any], model_options: Mapping[str, Any] | None = None) -> Any:
     """A MODEL from a UNet state dict (original layout, optionally under ``model.diffusion_model.``, or diffusers')."""
+    from comfy.diffusers_convert import convert_unet_state_dict
     from engine.sd.components import unet_from_state_dict
     from engine.sd.families import UNET_PREFIX
     from engine.sd.state_dict import has_prefix, with_prefix
-    from engine.sd.unet_names import diffusers_structure, diffusers_to_ldm
 
     _ignored(model_options or {}, "load_diffusion_model_state_dict")
     markers = list(sd)
     if has_prefix(sd, UNET_PREFIX):
         sd = with_prefix(sd, UNET_PREFIX)
     if "conv_in.weight" in sd:
-        names = diffusers_to_ldm(diffusers_structure(list(sd)), list(sd))
-        sd = {names[key]: value for key, value in sd.items() if key in names}
+        sd = convert_unet_state_dict(sd)
     return unet_from_state_dict(sd, markers=markers, devices=_runtime().devices)
 
 
