@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from engine.gan.names import NOISE_MODES
+from engine.sd.memory import module_bytes
 
 STYLE_KINDS = ("stylegan2", "stylegan3")  # NVlabs' generators: NumPy seeds, a w space, synthesis(ws, noise_mode)
 
@@ -49,7 +50,7 @@ class GANGenerator:
         return bool(getattr(self.network, "needs_text", False))
 
     def memory_bytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self.network.state_dict().values())
+        return module_bytes(self.network)
 
     def sample_z(self, seeds: Sequence[int]) -> torch.Tensor:
         """z [B, z_dim], one random stream per seed."""

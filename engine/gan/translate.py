@@ -37,6 +37,7 @@ from engine.gan.cyclegan import (
 from engine.gan.files import GANError, read_settings
 from engine.gan.generator import to_image
 from engine.gan.names import TRANSLATE_MODES
+from engine.sd.memory import module_bytes
 from engine.sd.state_dict import WeightsFileError, load_state_dict
 
 EVAL_CHUNK = 8  # images per forward pass in eval mode (train mode runs one at a time, as the reference)
@@ -52,7 +53,7 @@ class ImageTranslator:
         self.name = name
 
     def memory_bytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self.network.state_dict().values())
+        return module_bytes(self.network)
 
     def side(self, length: int) -> int:
         """The nearest side the network takes (a multiple of ``spec.multiple``, at least one)."""

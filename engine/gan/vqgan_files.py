@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 
 from engine.gan.lightning_ckpt import checkpoint_tensors
 from engine.gan.vqgan import VQGAN, model_tensors, to_image, to_model_input, vqgan_from_state_dict
+from engine.sd.memory import module_bytes
 from engine.sd.state_dict import WeightsFileError, load_state_dict
 
 CHUNK = 8  # images per forward pass: a 256x256 image's activations are ~0.5 GB at f16's full width
@@ -37,7 +38,7 @@ class VQGANModel:
         return self.network.config
 
     def memory_bytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self.network.state_dict().values())
+        return module_bytes(self.network)
 
     def encode(self, images: torch.Tensor, progress: Progress | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(quantised latent [B, embed_dim, h, w], codes [B, h, w]) of IMAGE; sides are padded to the model's
