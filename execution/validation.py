@@ -15,6 +15,7 @@ from core.errors import error, input_error
 from core.folders import Folders
 from core.registry import Registry
 from execution.graph import Prompt, ancestors, dependency_order, find_cycle, is_link, unwrap
+from execution.workflows.node_sources import missing_node_type_error
 
 COMBO_LIST_SHOWN = 20
 
@@ -78,11 +79,7 @@ def _check_node_types(registry: Registry, prompt: dict[str, Any]) -> ValidationR
         if problem is not None:
             node_errors[str(node_id)] = _entry([problem], "")
         elif node["class_type"] not in registry:
-            title = (node.get("_meta") or {}).get("title") or node["class_type"]
-            node_errors[str(node_id)] = _entry([error(
-                "missing_node_type", f"Node '{title}' not found. The plug-in that provides it may not be installed.",
-                f"Node ID '#{node_id}', class_type {node['class_type']!r}", node_id=str(node_id),
-                class_type=node["class_type"], node_title=title)], str(node["class_type"]))
+            node_errors[str(node_id)] = _entry([missing_node_type_error(str(node_id), node)], str(node["class_type"]))
     if not node_errors:
         return None
     first = next(iter(node_errors.values()))["errors"][0]

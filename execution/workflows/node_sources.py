@@ -91,18 +91,20 @@ def node_source(node_type: str) -> str | None:
     return next((source for matches, source in NAME_PATTERNS if matches(node_type)), None)
 
 
+def missing_node_type_error(node_id: str, node: dict[str, Any]) -> dict[str, Any]:
+    """ComfyUI's ``missing_node_type`` error for prompt node ``node_id``, naming the plug-in that usually provides
+    its type when it is a well-known one."""
+    kind = node.get("class_type")
+    source = node_source(str(kind))
+    title = (node.get("_meta") or {}).get("title") or kind
+    hint = f"It is usually provided by the plug-in {source}." if source else \
+        "The plug-in that provides it may not be installed."
+    return error("missing_node_type", f"Node '{title}' not found. {hint}", f"Node ID '#{node_id}', class_type {kind!r}",
+                 node_id=node_id, class_type=kind, node_title=title, plugin=source)
+
+
 def missing_node_errors(prompt: dict[str, dict[str, Any]], object_info: dict[str, Any]) -> dict[str, Any]:
     """ComfyUI's ``node_errors`` entries for the prompt's nodes whose type this server lacks."""
-    errors = {}
-    for node_id, node in prompt.items():
-        kind = node.get("class_type")
-        if kind in object_info:
-            continue
-        source = node_source(str(kind))
-        title = (node.get("_meta") or {}).get("title") or kind
-        hint = f" It is usually provided by the plug-in {source}." if source else ""
-        problem = error("missing_node_type", f"Node '{title}' not found.{hint}",
-                        f"Node ID '#{node_id}', class_type {kind!r}", node_id=node_id, class_type=kind,
-                        node_title=title, plugin=source)
-        errors[node_id] = {"errors": [problem], "dependent_outputs": [], "class_type": kind}
-    return errors
+    return {node_id: {"errors": [missing_node_type_error(node_id, node)], "dependent_outputs": [],
+                      "class_type": node.get("class_type")}
+            for node_id, node in prompt.items() if node.get("class_type") not in object_info}

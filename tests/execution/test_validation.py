@@ -31,6 +31,9 @@ def test_unknown_class_type_names_the_node():
     assert result.error["type"] == "missing_node_type"
     assert "My node" in result.error["message"]
     assert result.node_errors["1"]["errors"][0]["extra_info"]["class_type"] == "NoSuchNode"
+    known = validate_prompt(REGISTRY, FOLDERS, {"1": {"class_type": "UltimateSDUpscale", "inputs": {}}})
+    assert "usually provided by the plug-in ComfyUI_UltimateSDUpscale" in known.error["message"]
+    assert known.node_errors["1"]["errors"][0]["extra_info"]["plugin"] == "ComfyUI_UltimateSDUpscale"
 
 
 def test_missing_class_type():
