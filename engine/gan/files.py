@@ -48,10 +48,14 @@ def read_settings(path: Path) -> dict[str, Any]:
             settings[key] = json.loads(value)
         except json.JSONDecodeError:
             settings[key] = value
-    beside = path.with_suffix(".json")
-    if beside.is_file():
-        settings.update(json.loads(beside.read_text(encoding="utf-8")))
+    settings.update(json_beside(path))
     return settings
+
+
+def json_beside(path: Path) -> dict[str, Any]:
+    """The settings in ``<name>.json`` beside the file (empty when there is none)."""
+    beside = path.with_suffix(".json")
+    return json.loads(beside.read_text(encoding="utf-8")) if beside.is_file() else {}
 
 
 def build_network(sd: Mapping[str, torch.Tensor], settings: Mapping[str, Any], name: str) -> tuple[str, nn.Module]:

@@ -15,7 +15,6 @@ without dropout (CycleGAN's) give the same images in both modes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,7 +33,7 @@ from engine.gan.cyclegan import (
     reference_state_dict,
     strip_module_prefix,
 )
-from engine.gan.files import GANError, read_settings
+from engine.gan.files import GANError, json_beside, read_settings
 from engine.gan.generator import to_image
 from engine.gan.names import TRANSLATE_MODES
 from engine.sd.memory import module_bytes
@@ -150,8 +149,3 @@ def load_translator(path: str | Path) -> ImageTranslator:
         raise GANError(str(error)) from error
     settings = read_settings(path) if path.suffix == ".safetensors" else json_beside(path)
     return translator_from_state_dict(sd, settings, path.name)
-
-
-def json_beside(path: Path) -> dict[str, Any]:
-    beside = path.with_suffix(".json")
-    return json.loads(beside.read_text(encoding="utf-8")) if beside.is_file() else {}
