@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from engine.sd.model import DiffusionModel
 
 
-
 def guidance_scale(name: str) -> InputSpec:
     """A CFG scale input, as ComfyUI declares them."""
     return Float(name, 8.0, min=0.0, max=100.0, step=0.1, round=0.01)
