@@ -16,6 +16,7 @@ images.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -83,16 +84,22 @@ def inpaint_concat(options: dict[str, Any], latent_image: torch.Tensor, denoise_
     return torch.cat([_fit(mask, latent_image).round(), _fit(image, latent_image)], dim=1)
 
 
+def batch_indices(size: int, batch: int) -> list[int]:
+    """Which of ``size`` items fill a batch of ``batch`` entries, spread evenly (ComfyUI's nearest-item rule)."""
+    if size == batch or batch <= 1:
+        return list(range(min(size, batch)))
+    if batch < size:
+        step = (size - 1) / (batch - 1)  # computed once, as ComfyUI does, so rounding lands on the same items
+        return [min(round(i * step), size - 1) for i in range(batch)]
+    step = size / batch
+    return [min(math.floor((i + 0.5) * step), size - 1) for i in range(batch)]
+
+
 def resize_to_batch(samples: torch.Tensor, batch: int) -> torch.Tensor:
     """``samples`` [b, ...] spread over ``batch`` entries as ComfyUI's ``resize_to_batch_size`` spreads them."""
-    size = samples.shape[0]
-    if size == batch or batch <= 1:
+    if samples.shape[0] == batch or batch <= 1:
         return samples[:batch]
-    if batch < size:
-        indices = [min(round(i * (size - 1) / (batch - 1)), size - 1) for i in range(batch)]
-    else:
-        indices = [min(int((i + 0.5) * size / batch), size - 1) for i in range(batch)]
-    return samples[indices]
+    return samples[batch_indices(samples.shape[0], batch)]
 
 
 def ip2p_concat(options: dict[str, Any], latent_image: torch.Tensor) -> torch.Tensor:

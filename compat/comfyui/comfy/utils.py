@@ -248,30 +248,19 @@ def repeat_to_batch_size(tensor: torch.Tensor, batch_size: int, dim: int = 0) ->
     return tensor.narrow(dim, 0, batch_size) if tensor.shape[dim] != batch_size else tensor
 
 
-def _resampled_indices(size: int, batch_size: int) -> list[int]:
-    """Indices of ``size`` items spread evenly over ``batch_size`` (ComfyUI's nearest-item rule)."""
-    if batch_size < size:
-        step = (size - 1) / (batch_size - 1)
-        return [min(round(i * step), size - 1) for i in range(batch_size)]
-    step = size / batch_size
-    return [min(math.floor((i + 0.5) * step), size - 1) for i in range(batch_size)]
-
-
 def resize_to_batch_size(tensor: torch.Tensor, batch_size: int) -> torch.Tensor:
     """A batch of ``batch_size`` items picked evenly from ``tensor``'s batch."""
-    if tensor.shape[0] == batch_size:
-        return tensor
-    if batch_size <= 1:
-        return tensor[:batch_size]
-    return tensor[_resampled_indices(tensor.shape[0], batch_size)]
+    from engine.sd.model_inputs import resize_to_batch
+
+    return resize_to_batch(tensor, batch_size)
 
 
 def resize_list_to_batch_size(items: list, batch_size: int) -> list:
+    from engine.sd.model_inputs import batch_indices
+
     if len(items) in (batch_size, 0):
         return items
-    if batch_size <= 1:
-        return items[:batch_size]
-    return [items[i] for i in _resampled_indices(len(items), batch_size)]
+    return [items[i] for i in batch_indices(len(items), batch_size)]
 
 
 # Resizing
