@@ -17,21 +17,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.cpu import cpu_summary  # noqa: E402
 from engine.gan.generator import GANGenerator  # noqa: E402
 from engine.gan.stylegan3 import StyleGAN3Generator, published_config  # noqa: E402
 from engine.gan.vqgan import IMAGENET_F16_16384, VQGAN  # noqa: E402
 from engine.gan.vqgan_files import VQGANModel  # noqa: E402
-
-FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
-
-
-def cpu_description() -> str:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
-    load = " ".join(f"{value:.1f}" for value in os.getloadavg())
-    return f"{model}; {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}; flags: " + " ".join(
-        f for f in FLAGS if f in flags) + f"; load {load}"
 
 
 def images_per_second(run, batch: int, repeats: int) -> float:
@@ -48,7 +38,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    print(cpu_description())
+    print(f"{cpu_summary()}; torch threads {torch.get_num_threads()}; load {os.getloadavg()[0]:.1f}")
     seeds = list(range(args.batch))
     for kind in ("t", "r"):
         gan = GANGenerator("stylegan3", StyleGAN3Generator(published_config(kind, args.resolution)))

@@ -20,22 +20,13 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.cpu import cpu_summary  # noqa: E402
 from engine.gan.attngan import AttnGANGenerator, AttnGANNet  # noqa: E402
 from engine.gan.damsm import TextEncoder  # noqa: E402
 from engine.gan.generator import GANGenerator  # noqa: E402
 from engine.gan.stackgan import StackGANGenerator, StackGANNet  # noqa: E402
 
-FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
 CAPTION = "this bird has a red crown, a white belly and black wings"
-
-
-def cpu_description() -> str:
-    text = Path("/proc/cpuinfo").read_text()
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    present = [flag for flag in FLAGS if flag in flags]
-    flag_text = ", ".join(present) or "none of " + ", ".join(FLAGS)
-    return f"{model}; flags: {flag_text}; torch threads {torch.get_num_threads()}"
 
 
 def attngan_birds() -> GANGenerator:
@@ -67,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"CPU: {cpu_description()}")
+    print(f"CPU: {cpu_summary()}; torch threads {torch.get_num_threads()}")
     for gan, text in ((attngan_birds(), CAPTION), (stackgan_birds(), "0")):
         params = sum(p.numel() for p in gan.network.parameters())
         rate = images_per_second(gan, text, args.images, args.batch)

@@ -22,19 +22,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.cpu import cpu_summary  # noqa: E402
 from engine.gan.translate import ImageTranslator, translator_from_state_dict  # noqa: E402
 from tests.engine.test_gan_cyclegan import define_g, randomized  # noqa: E402
 
-FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 GENERATORS = (("resnet_9blocks", "instance", False), ("unet_256", "batch", True))
-
-
-def cpu_description() -> str:
-    info = Path("/proc/cpuinfo").read_text().splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "unknown CPU")
-    flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
-    present = " ".join(f for f in FLAGS if f in flags) or "none of " + " ".join(FLAGS)
-    return f"{model}; {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}; flags: {present}"
 
 
 def load() -> str:
@@ -69,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(cpu_description())
+    print(f"{cpu_summary()}; torch threads {torch.get_num_threads()}")
     for net_g, norm, dropout in GENERATORS:
         reference = randomized(define_g(net_g, norm, dropout), 0)
         translator = translator_from_state_dict(dict(reference.state_dict()), {"use_dropout": dropout}, net_g)

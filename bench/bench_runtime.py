@@ -7,8 +7,6 @@ time /object_info on a live server. Prints figures; not a test.
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -20,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.cpu import cpu_summary  # noqa: E402
 from core.folders import Folders  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.harness import Harness  # noqa: E402
@@ -35,21 +34,6 @@ def chain_prompt(nodes: int) -> dict:
                                                                   "b": 1}}
     prompt[str(nodes - 1)] = {"class_type": "IntToString", "inputs": {"value": [str(nodes - 2), 0]}}
     return prompt
-
-
-def cpu_summary() -> str:
-    flags = set()
-    model = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-            elif line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    shown = [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if flag in flags]
-    return f"{model}; {os.cpu_count()} cores; {' '.join(shown) or 'no AVX2'}"
 
 
 def start_seconds(base: Path) -> float:

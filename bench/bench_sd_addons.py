@@ -21,6 +21,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.cpu import cpu_summary  # noqa: E402
 from engine.device import Devices  # noqa: E402
 from engine.sampling.guidance import GuidedDenoiser  # noqa: E402
 from engine.sampling.model_sampling import ModelSamplingDiscrete  # noqa: E402
@@ -30,15 +31,7 @@ from engine.sd.hypernetwork import hypernetwork_from_dict  # noqa: E402
 from engine.sd.model import DiffusionModel  # noqa: E402
 from engine.sd.unet import UNetConfig, UNetModel  # noqa: E402
 
-FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
 CPU = Devices(cpu_only=True, cpu_bf16=False)
-
-
-def cpu_description() -> tuple[str, list[str]]:
-    text = Path("/proc/cpuinfo").read_text()
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return model, [flag for flag in FLAGS if flag in flags]
 
 
 def model(in_channels: int = 4) -> DiffusionModel:
@@ -86,8 +79,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    name, flags = cpu_description()
-    print(f"CPU: {name}; {torch.get_num_threads()} threads; flags: {' '.join(flags) or 'none of ' + str(FLAGS)}")
+    print(f"CPU: {cpu_summary()}; torch threads {torch.get_num_threads()}")
     latent = torch.zeros(1, 4, args.size // 8, args.size // 8)
     text, empty = torch.randn(1, 77, 768), torch.randn(1, 77, 768)
     plain = model()

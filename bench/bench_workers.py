@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from websockets.sync.client import ClientConnection, connect  # noqa: E402
 
-from bench.bench_runtime import cpu_summary  # noqa: E402
+from bench.cpu import cpu_summary  # noqa: E402
 from tests.conftest import InProcessServer, serve, stop_server  # noqa: E402
 from tests.runtime.worker_helpers import PACK, who_runs  # noqa: E402
 from tests.server.api_client import get_json, http  # noqa: E402
