@@ -17,9 +17,12 @@ pytestmark = pytest.mark.e2e
 
 def start_rename(page, side: str, index: int) -> None:  # noqa: F811
     """Double-click a subgraph boundary slot until its rename field shows: the opened subgraph's view may still be
-    settling when the first double-click lands."""
+    settling when the first double-click lands, on the canvas, which opens the node palette (closed again here)."""
     field = page.locator(f"[data-testid=rename-{side}-{index}]")
     for _ in range(3):
+        if page.locator(".palette-backdrop").count():
+            page.locator(".palette-backdrop").click(position={"x": 3, "y": 3})  # outside the palette: closes it
+            page.locator(".palette-backdrop").wait_for(state="detached")
         page.dblclick(f"[data-testid=subgraph-{side}-{index}]")
         try:
             field.wait_for(timeout=2000)
@@ -119,6 +122,7 @@ def test_rename_and_remove_a_subgraph_output_and_undo(page):  # noqa: F811
 
     page.click("[data-testid=open-subgraph-10]")
     page.wait_for_selector("[data-testid=breadcrumbs]")
+    page.wait_for_selector("[data-testid=node-4]")  # the loader inside: the subgraph's view is drawn
     start_rename(page, "outputs", 0)
     fill(page, "rename-outputs-0", "the model")
     page.keyboard.press("Enter")
